@@ -1,0 +1,45 @@
+import { ConfigError, loadConfig, usage } from '../pkg/config/load-config.js';
+import { packageVersion } from '../pkg/project-files.js';
+
+/**
+ * domainmgr's entry point. Exit codes: 0 done, 1 failed at run time, 2 invalid configuration or
+ * command line (one line on stderr naming the key and the problem, never a stack trace).
+ */
+async function main(argv: string[]): Promise<number> {
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(argv, process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`domainmgr: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (loaded.help) {
+    process.stdout.write(`${usage('domainmgr')}\n`);
+    return 0;
+  }
+  if (loaded.version) {
+    process.stdout.write(`domainmgr ${packageVersion}\n`);
+    return 0;
+  }
+  if (loaded.positionals.length > 0) {
+    process.stderr.write(
+      `domainmgr: invalid command line: unexpected argument ${JSON.stringify(loaded.positionals[0])}\n`,
+    );
+    return 2;
+  }
+  process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`domainmgr: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

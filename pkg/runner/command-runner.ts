@@ -1,0 +1,43 @@
+/**
+ * How domainmgr starts processes. The reconcile logic and the backends see only this interface;
+ * exec-runner.ts implements it with execa (the only module that imports execa) and
+ * fake-runner.ts with scripted answers for unit tests.
+ */
+export interface RunOptions {
+  /** Kill the command (SIGTERM, then SIGKILL after the runner's grace) after this long. */
+  timeoutMs?: number;
+  /** Written to the command's stdin; without it stdin is closed (/dev/null). */
+  input?: string;
+  /** Added to the inherited environment. */
+  env?: Readonly<Record<string, string>>;
+  /**
+   * Exit codes that are answers, not failures (e.g. 1 from a lookup of a missing domain): the
+   * result is returned instead of a CommandFailedError. 0 is always accepted.
+   */
+  acceptExitCodes?: readonly number[];
+}
+
+export interface CommandResult {
+  argv: readonly string[];
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export interface CommandRunner {
+  /**
+   * Runs argv[0] with argv[1..] as its arguments (never through a shell). Resolves with the
+   * result when the exit code is 0 or accepted; rejects with CommandFailedError,
+   * CommandTimeoutError or CommandNotFoundError otherwise.
+   */
+  run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
+}
+
+/** Called once per finished command, success or not; metrics and benchmarks count spawns here. */
+export type CommandObserver = (event: {
+  argv: readonly string[];
+  durationMs: number;
+  exitCode: number | null;
+  outcome: 'ok' | 'failed' | 'timeout' | 'not-found';
+}) => void;

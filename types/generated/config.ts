@@ -1,0 +1,92 @@
+/* Generated from config/config.schema.json by scripts/gen-types.mjs: do not edit; run `npm run gen:types`. */
+
+/**
+ * domainmgr's configuration: config/default.json, then --config FILE, then DOMAINMGR_* environment, then flags (later wins). See docs/configuration.md.
+ */
+export interface DomainmgrConfig {
+  /**
+   * This node's id; empty means the host name with every other character replaced by '-'.
+   */
+  nodeId: string;
+  backend: 'xl' | 'rkt' | 'vmadm';
+  nats: {
+    /**
+     * @minItems 1
+     */
+    servers: [string, ...string[]];
+    prefix: string;
+    credentials?: string | null;
+    tls?: null | {
+      caFile?: string;
+      certFile?: string;
+      keyFile?: string;
+    };
+    /**
+     * Create the config and status streams when missing; false: only check they exist.
+     */
+    manageStreams: boolean;
+  };
+  stateDir: string;
+  storage: {
+    /**
+     * Disk, kernel and ramdisk paths must lie under one of these.
+     */
+    allowedRoots: string[];
+  };
+  /**
+   * Tool paths; a bare name is looked up on PATH.
+   */
+  tools: {
+    xl: string;
+    xenstoreWrite: string;
+    rkt: string;
+    vmadm: string;
+  };
+  rkt: {
+    stage1Path: string;
+    insecureOptions: string;
+  };
+  probeIntervalMs: number;
+  /**
+   * Each probe interval is shortened or lengthened at random by up to this fraction.
+   */
+  probeJitter: number;
+  nodeStatusIntervalMs: number;
+  timeouts: {
+    /**
+     * Any tool call.
+     */
+    commandMs: number;
+    /**
+     * xl create, rkt run, vmadm create.
+     */
+    createMs: number;
+    /**
+     * After a timeout's SIGTERM, SIGKILL follows after this.
+     */
+    killGraceMs: number;
+  };
+  /**
+   * How long a graceful shutdown may take before the domain is destroyed.
+   */
+  shutdownGraceMs: number;
+  createConcurrency: number;
+  restartBackoff: {
+    initialMs: number;
+    maxMs: number;
+  };
+  /**
+   * A domain of ours with no desired config: destroy it, or keep it running and report it.
+   */
+  orphanPolicy: 'destroy' | 'keep';
+  /**
+   * What SIGTERM does to running domains (xend's on_xend_stop).
+   */
+  onStop: 'leave-running' | 'shutdown';
+  log: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  };
+  http: {
+    listen: string;
+  };
+}
