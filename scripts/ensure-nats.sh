@@ -10,7 +10,7 @@ store=${NATS_STORE_DIR:-${TMPDIR:-/tmp}/domainmgr-nats-$port}
 # Reads the server's INFO line: prints it, or fails when nothing answers.
 info() {
   local line
-  exec 3<>"/dev/tcp/$host/$port" 2>/dev/null || return 1
+  { exec 3<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
   IFS= read -r -t 2 line <&3 || { exec 3>&-; return 1; }
   exec 3>&-
   printf '%s\n' "$line"
