@@ -74,8 +74,9 @@ function podState(host: SimHost, pod: RktPod): 'running' | 'exited' {
   return d && d.name === pod.uuid && !d.shutdown ? 'running' : 'exited';
 }
 
-function findPod(host: SimHost, sub: string, arg: string): RktPod | ToolResult {
-  const matches = host.state.rkt.pods.filter((p) => p.uuid.startsWith(arg.toLowerCase()));
+function findPod(host: SimHost, dir: string, sub: string, arg: string): RktPod | ToolResult {
+  // Each --dir is its own pod store.
+  const matches = host.state.rkt.pods.filter((p) => p.dir === dir && p.uuid.startsWith(arg.toLowerCase()));
   if (arg === '' || matches.length === 0)
     return fail(sub, `problem retrieving pod: no matches found for "${arg}"`);
   if (matches.length > 1)
@@ -228,12 +229,12 @@ function imageId(pod: RktPod): string {
   return `sha512-${h.toString(16).padStart(8, '0').repeat(8)}`;
 }
 
-function rktStatus(host: SimHost, args: string[]): ToolResult {
+function rktStatus(host: SimHost, args: string[], dir: string): ToolResult {
   const f = parseFlags(args, { ...GLOBAL_FLAGS, format: 'string', wait: 'string', 'wait-ready': 'string' });
   if (f.error) return fail('status', f.error);
   const arg = f.operands[0];
   if (arg === undefined || f.operands.length > 1) return fail('status', 'must provide the pod UUID');
-  const pod = findPod(host, 'status', arg);
+  const pod = findPod(host, dir, 'status', arg);
   if ('exitCode' in pod) return pod;
   const fmt = f.values.get('format') ?? '';
   if (fmt === 'json') return result(0, `${JSON.stringify(statusJson(host, pod))}\n`);
@@ -258,7 +259,7 @@ function goTime(ms: number): string {
   return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)} +0000 UTC`;
 }
 
-function rktStop(host: SimHost, args: string[]): ToolResult {
+function rktStop(host: SimHost, args: string[], dir: string): ToolResult {
   const f = parseFlags(args, { ...GLOBAL_FLAGS, force: 'bool', 'uuid-file': 'string' });
   if (f.error) return fail('stop', f.error);
   if (f.operands.length === 0) return fail('stop', 'must provide at least one pod UUID');
@@ -266,7 +267,7 @@ function rktStop(host: SimHost, args: string[]): ToolResult {
   let err = '';
   let code = 0;
   for (const arg of f.operands) {
-    const pod = findPod(host, 'stop', arg);
+    const pod = findPod(host, dir, 'stop', arg);
     if ('exitCode' in pod) {
       err += pod.stderr;
       code = 254;
@@ -288,7 +289,7 @@ function rktStop(host: SimHost, args: string[]): ToolResult {
   return result(code, out, err);
 }
 
-function rktRm(host: SimHost, args: string[]): ToolResult {
+function rktRm(host: SimHost, args: string[], dir: string): ToolResult {
   const f = parseFlags(args, { ...GLOBAL_FLAGS, 'uuid-file': 'string' });
   if (f.error) return fail('rm', f.error);
   if (f.operands.length === 0) return fail('rm', 'must provide at least one pod UUID');
@@ -296,7 +297,7 @@ function rktRm(host: SimHost, args: string[]): ToolResult {
   let err = '';
   let code = 0;
   for (const arg of f.operands) {
-    const pod = findPod(host, 'rm', arg);
+    const pod = findPod(host, dir, 'rm', arg);
     if ('exitCode' in pod) {
       err += pod.stderr;
       code = 254;
@@ -344,10 +345,10 @@ function ago(ms: number, now: number): string {
   return `${h} hour${h === 1 ? '' : 's'} ago`;
 }
 
-function rktList(host: SimHost, args: string[]): ToolResult {
+function rktList(host: SimHost, args: string[], dir: string): ToolResult {
   const f = parseFlags(args, { ...GLOBAL_FLAGS, 'no-legend': 'bool', full: 'bool', format: 'string' });
   if (f.error) return fail('list', f.error);
-  const pods = host.state.rkt.pods;
+  const pods = host.state.rkt.pods.filter((p) => p.dir === dir);
   const fmt = f.values.get('format') ?? '';
   if (fmt === 'json') {
     return result(
@@ -394,13 +395,13 @@ export function runRkt(host: SimHost, inv: Invocation): ToolResult {
     case 'run':
       return rktRun(host, inv, all, dir);
     case 'status':
-      return rktStatus(host, all);
+      return rktStatus(host, all, dir);
     case 'stop':
-      return rktStop(host, all);
+      return rktStop(host, all, dir);
     case 'rm':
-      return rktRm(host, all);
+      return rktRm(host, all, dir);
     case 'list':
-      return rktList(host, all);
+      return rktList(host, all, dir);
     case undefined:
       return result(254, '', 'rkt: missing command\n');
     default:

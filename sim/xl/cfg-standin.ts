@@ -43,6 +43,17 @@ function kv(spec: string): Record<string, string> {
   return out;
 }
 
+/** `cpus = "a-b,c"` (no ^ exclusions here) as one affinity list per vcpu. */
+function cpuList(spec: string | undefined, vcpus: number): number[][] | undefined {
+  if (spec === undefined) return undefined;
+  const cpus: number[] = [];
+  for (const part of spec.split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    for (let c = a ?? 0; c <= (b ?? a ?? 0); c++) cpus.push(c);
+  }
+  return Array.from({ length: vcpus }, () => [...cpus]);
+}
+
 export function parseXlCfg(text: string, fileName: string, extraLines: readonly string[] = []): XlCfgResult {
   const vals = new Map<string, Value>();
   const lines = [...text.split('\n'), ...extraLines];
@@ -70,8 +81,8 @@ export function parseXlCfg(text: string, fileName: string, extraLines: readonly 
   };
   const name = str('name');
   if (!name) return { ok: false, exitCode: 1, stderr: 'Domain name must be specified.\n' };
-  const t = str('type') ?? 'pv';
-  const type = 'pvh'.startsWith(t) && t ? 'pvh' : 'pv'.startsWith(t) && t ? 'pv' : 'hvm';
+  const t = str('type');
+  const type = t === undefined ? 'pv' : 'hvm'.startsWith(t) ? 'hvm' : 'pv'.startsWith(t) ? 'pv' : 'pvh';
   if (type === 'pv' && !str('kernel') && !str('bootloader')) {
     return { ok: false, exitCode: 1, stderr: 'Neither kernel nor bootloader specified\n' };
   }
@@ -81,6 +92,7 @@ export function parseXlCfg(text: string, fileName: string, extraLines: readonly 
   const bInfo: Record<string, unknown> = {
     max_vcpus: num('maxvcpus') ?? vcpus,
     avail_vcpus: Array.from({ length: vcpus }, (_, i) => i),
+    vcpu_hard_affinity: cpuList(str('cpus'), vcpus),
     max_memkb: maxmem * 1024,
     target_memkb: memory * 1024,
     sched_params: {},
