@@ -61,8 +61,8 @@ env_list=("DMSIM_STDIN=$stdin_kind")
 [[ -n ${STAGE1_SEED_XL_CFG+x} ]] && env_list+=("STAGE1_SEED_XL_CFG=$STAGE1_SEED_XL_CFG")
 
 # Sends the request and replays the reply. Returns 111 when no daemon of this host answers
-# (nothing listening, or a stale port file naming another daemon), before anything was sent
-# to the caller's stdout/stderr.
+# (nothing listening, or a stale port file naming another daemon's token); then nothing has
+# happened yet and the call can go to a freshly started daemon.
 call_daemon() {
   local port token rest hdr rc olen elen out err
   [[ -r $port_file ]] || return 111
@@ -72,8 +72,9 @@ call_daemon() {
   printf '%s\0' DMSIM1 "$token" "$tool" "$PWD" "${#env_list[@]}" "${env_list[@]}" "$#" "$@" "${#stdin_data}" >&3
   printf '%s' "$stdin_data" >&3
   if ! IFS=' ' read -r rc olen elen <&3; then
-    exec 3<&-
-    return 111
+    # The request was sent: the command may or may not have happened, so it is not retried.
+    printf '%s: the simulator daemon of %s went away during the call\n' "$tool" "$sim_dir" >&2
+    exit 70
   fi
   if [[ $rc == WRONG ]]; then
     exec 3<&-
