@@ -1,0 +1,176 @@
+import type { DomainSpec } from '../schema/domain-spec.js';
+
+/**
+ * The one interface every backend implements (xl.ts, rkt.ts, vmadm.ts); registry.ts picks one
+ * from the `backend` configuration flag. The reconcile engine knows nothing but this file.
+ *
+ * Conventions for every operation:
+ * - Domains are identified by the DomainSpec's uuid (ownership is decided by uuid, never by
+ *   name). A backend keeps whatever it needs to map uuid -> hypervisor handle (xl: uuid in the
+ *   cfg, listed by `xl list -v`; rkt: uuid -> pod map under the state directory; vmadm: the VM's
+ *   own uuid).
+ * - Failures reject with HypervisorError (cause: the runner's CommandError with argv, exit code
+ *   and stderr), or with the runner's CommandTimeoutError wrapped the same way.
+ * - "Idempotent" means calling it again after success changes nothing and succeeds.
+ */
+export type BackendName = 'xl' | 'rkt' | 'vmadm';
+
+/** A domain's state as the hypervisor reports it, normalised across backends. */
+export type ObservedState =
+  /** Running or blocked (idle) on its vcpus. */
+  | 'running'
+  /** Paused (xl pause, or left paused by create -p). */
+  | 'paused'
+  /** Shut down by its guest (poweroff) and still listed; or a vmadm VM that is stopped. */
+  | 'shutdown'
+  /** Crashed and still listed (xl: on_crash = "preserve", reason c); vmadm: failed. */
+  | 'crashed'
+  /** Being torn down, or between states (xl dying; vmadm stopping, provisioning). */
+  | 'transitional';
+
+export interface ObservedDomain {
+  /** The domain's uuid, lower case; null when the hypervisor entry has none we can read. */
+  uuid: string | null;
+  /** Its name on the hypervisor. */
+  name: string;
+  /** Xen domid; null where the backend has none (vmadm). */
+  domainId: number | null;
+  state: ObservedState;
+  /** Current memory as listed, MiB; null when the listing does not say. */
+  memoryMiB: number | null;
+}
+
+/** One listing of all domains: one process spawn, whatever the number of domains. */
+export interface Listing {
+  domains: ObservedDomain[];
+  /** When the listing was taken (ms since epoch, from the injected clock). */
+  takenAt: number;
+}
+
+export interface HostInfo {
+  totalMemoryMiB: number;
+  freeMemoryMiB: number;
+  nrCpus: number;
+  hypervisorVersion: string;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Readable problems: a tool missing, the hypervisor not answering, a state dir not writable. */
+  problems: string[];
+}
+
+/**
+ * How the caller names an existing domain to the backend: the uuid plus what create or the last
+ * listing said. Backends use whichever handle their tool needs (xl: domid when known, else the
+ * name; rkt: the pod from its uuid map; vmadm: the uuid), so no operation needs an extra lookup.
+ */
+export interface DomainRef {
+  uuid: string;
+  domainName: string;
+  domainId: number | null;
+}
+
+/** What create set up, reported in DomainStatus. */
+export interface CreatedDomain extends DomainRef {
+  vifs: { vifName: string; mac: string; bridge: string; ip?: string }[];
+}
+
+export interface Hypervisor {
+  readonly name: BackendName;
+
+  /**
+   * Ganeti's Verify: are the tools present and is the hypervisor answering? Never rejects; all
+   * findings are in the result.
+   */
+  verify(): Promise<VerifyResult>;
+
+  /** Host memory, cpus and version. Rejects when the hypervisor cannot be asked. */
+  hostInfo(): Promise<HostInfo>;
+
+  /**
+   * Every domain on the host, ours or not (Domain-0, hand-made domains included), with states,
+   * in exactly one process spawn.
+   */
+  list(): Promise<Listing>;
+
+  /**
+   * Backend-specific checks of a valid spec (e.g. xl pv/pvh needs a kernel; rkt needs an image).
+   * Pure; returns readable problems, empty when the spec can be created.
+   */
+  checkSpec(spec: DomainSpec): string[];
+
+  /**
+   * Builds the domain and leaves it paused (xl create -p; rkt run with STAGE1_XL_OPTS=-p; vmadm
+   * create with autoboot false). On any failure after the domain came into being it is destroyed
+   * again before rejecting: create never leaves a half-built domain. Not idempotent: a domain
+   * with the same uuid or name that already exists makes it reject (name clash).
+   */
+  createPaused(spec: DomainSpec): Promise<CreatedDomain>;
+
+  /**
+   * Zeroes the netback offload keys of every vif of the (paused) domain in one process.
+   * Idempotent. A documented no-op where the backend has no such keys (vmadm).
+   */
+  disableVifOffload(created: CreatedDomain): Promise<void>;
+
+  /**
+   * Lets a paused domain run (xl unpause; vmadm start). Resolves once the command returned;
+   * the caller confirms with the next listing (xl unpause exits 0 even when it failed).
+   * Idempotent on a running domain.
+   */
+  unpause(ref: DomainRef): Promise<void>;
+
+  /** Freezes a running domain's vcpus. Idempotent. Rejects with UnsupportedError where impossible. */
+  pause(ref: DomainRef): Promise<void>;
+
+  /**
+   * Asks the guest to shut down (graceful) or forces the power off (force: HVM ACPI event,
+   * vmadm stop -F). Returns at once; the domain leaves later (or never: a hung guest). The
+   * caller waits, bounded by the grace, then destroys. Resolves without error when the domain is
+   * already gone.
+   */
+  shutdown(ref: DomainRef, options: { force: boolean }): Promise<void>;
+
+  /**
+   * Removes the domain from the hypervisor at once, and everything the backend kept for it
+   * (cfg file, pod, uuid map entry). Idempotent: a domain that is already gone is not an error.
+   */
+  destroy(ref: DomainRef): Promise<void>;
+
+  /** Reboots the guest in place. Rejects when the domain is gone. */
+  reboot(ref: DomainRef): Promise<void>;
+
+  /** Balloons a running domain to `memoryMiB` (xl mem-set; vmadm update). */
+  setMemory(ref: DomainRef, memoryMiB: number): Promise<void>;
+
+  /**
+   * Makes PCI devices assignable to guests (xl pci-assignable-add). Idempotent: a device that is
+   * already assignable is fine. A no-op where the backend assigns at create (vmadm).
+   */
+  pciPrepare(bdfs: readonly string[]): Promise<void>;
+
+  /** Gives the devices back to dom0 (xl pci-assignable-remove -r). Idempotent. */
+  pciRelease(bdfs: readonly string[]): Promise<void>;
+
+  /** The argv an operator runs for the domain's console (printed, never run by domainmgr). */
+  consoleCommand(ref: DomainRef): string[];
+}
+
+/** A hypervisor operation failed. `cause` is the runner's error when a command failed. */
+export class HypervisorError extends Error {
+  readonly operation: string;
+  constructor(operation: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HypervisorError';
+    this.operation = operation;
+  }
+}
+
+/** The backend cannot do this at all (e.g. pause a vmadm zone). */
+export class UnsupportedError extends HypervisorError {
+  constructor(operation: string, message: string) {
+    super(operation, message);
+    this.name = 'UnsupportedError';
+  }
+}
