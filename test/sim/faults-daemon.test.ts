@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runProcess, SIM_BIN_DIR, type SimHostHandle, startSimHost } from '../support/sim-host.js';
-import { expectExact, listRow, pvhCfg, until, writeCfg, xl } from './helpers.js';
+import { expectExact, listRow, pvhCfg, removeTempDirs, until, writeCfg, xl } from './helpers.js';
 
 let h: SimHostHandle;
 
@@ -11,6 +11,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await h.stop();
+  removeTempDirs();
 });
 beforeEach(async () => {
   await h.simctl(['reset']);

@@ -1,11 +1,24 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunResult, SimHostHandle } from '../support/sim-host.js';
 
+const tempDirs: string[] = [];
+
+/** A fresh temp folder, removed by removeTempDirs(). */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'domainmgr-sim-t-'));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
 /** Writes an xl config into a fresh temp folder and returns its path. */
 export function writeCfg(text: string, name = 'guest.cfg'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'domainmgr-sim-cfg-'));
+  const dir = tempDir();
   const file = join(dir, name);
   writeFileSync(file, text);
   return file;

@@ -1,8 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SimHostHandle, startSimHost } from '../support/sim-host.js';
-import { expectExact } from './helpers.js';
+import { expectExact, removeTempDirs, tempDir } from './helpers.js';
 
 let h: SimHostHandle;
 
@@ -11,6 +10,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await h.stop();
+  removeTempDirs();
 });
 beforeEach(async () => {
   await h.simctl(['reset']);
@@ -61,7 +61,7 @@ describe('vmadm', () => {
   });
 
   test('create -f file; errors: duplicate, brand, invalid values, missing properties', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'domainmgr-sim-vmadm-'));
+    const dir = tempDir();
     const f = join(dir, 'vm.json');
     writeFileSync(f, vm({}));
     expectExact(await h.run(['vmadm', 'create', '-f', f]), 0, '', `Successfully created VM ${U1}\n`);

@@ -1,8 +1,7 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SimHostHandle, startSimHost } from '../support/sim-host.js';
-import { expectExact, listRow, pvhCfg, writeCfg, xl } from './helpers.js';
+import { expectExact, listRow, pvhCfg, removeTempDirs, tempDir, writeCfg, xl } from './helpers.js';
 
 let h: SimHostHandle;
 
@@ -11,6 +10,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await h.stop();
+  removeTempDirs();
 });
 beforeEach(async () => {
   await h.simctl(['reset']);
@@ -72,7 +72,7 @@ describe('xenstore', () => {
 
 describe('rkt with stage1-xen', () => {
   function tmp(): string {
-    return mkdtempSync(join(tmpdir(), 'domainmgr-sim-rkt-'));
+    return tempDir();
   }
 
   async function run(extraEnv: Record<string, string> = {}, args: string[] = []) {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { projectRoot } from '../../pkg/project-files.js';
 import { type SimHostHandle, startSimHost } from '../support/sim-host.js';
-import { expectExact, listRow, pvhCfg, sleep, until, writeCfg, xl } from './helpers.js';
+import { expectExact, listRow, pvhCfg, removeTempDirs, sleep, until, writeCfg, xl } from './helpers.js';
 
 const SAMPLES = join(projectRoot, 'test', 'fixtures', 'samples');
 const SAMPLE_UUID = 'd127f00a-d647-49bb-a39e-509c20832409';
@@ -14,6 +14,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await h.stop();
+  removeTempDirs();
 });
 beforeEach(async () => {
   await h.simctl(['reset']);
