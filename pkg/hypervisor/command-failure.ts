@@ -1,5 +1,11 @@
 import type { CommandResult } from '../runner/command-runner.js';
-import { CommandError, CommandFailedError, excerpt, formatArgv } from '../runner/errors.js';
+import {
+  CommandError,
+  CommandFailedError,
+  CommandTimeoutError,
+  excerpt,
+  formatArgv,
+} from '../runner/errors.js';
 import { HypervisorError } from './hypervisor.js';
 
 /**
@@ -11,15 +17,18 @@ import { HypervisorError } from './hypervisor.js';
 export function commandFailure(operation: string, error: unknown, what?: string): HypervisorError {
   if (error instanceof HypervisorError) return error;
   const prefix = what === undefined ? operation : `${operation}: ${what}`;
+  return new HypervisorError(operation, `${prefix}: ${describeFailure(error)}`, { cause: error });
+}
+
+/** One line (plus stderr) saying how a command, or anything else, failed. */
+export function describeFailure(error: unknown): string {
+  if (error instanceof CommandTimeoutError) return `${error.command} timed out after ${error.timeoutMs} ms`;
   if (error instanceof CommandError) {
     const code = error.exitCode === null ? 'no exit code' : `exit ${error.exitCode}`;
     const stderr = error.stderr === '' ? '' : `: ${error.stderr}`;
-    return new HypervisorError(operation, `${prefix}: ${error.command} failed (${code})${stderr}`, {
-      cause: error,
-    });
+    return `${error.command} failed (${code})${stderr}`;
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return new HypervisorError(operation, `${prefix}: ${message}`, { cause: error });
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Runs `fn`, rethrowing any failure as a HypervisorError for `operation`. */
@@ -56,7 +65,7 @@ export function failedAfterAll(r: CommandResult): CommandFailedError {
 /** Adds a failed cleanup to the error the caller is about to throw, so neither is lost. */
 export function withCleanup(error: HypervisorError, cleanupFailure: unknown): HypervisorError {
   if (cleanupFailure === null || cleanupFailure === undefined) return error;
-  const why = commandFailure(error.operation, cleanupFailure).message;
+  const why = describeFailure(cleanupFailure);
   return new HypervisorError(error.operation, `${error.message}; cleaning up failed too: ${why}`, {
     cause: error.cause,
   });

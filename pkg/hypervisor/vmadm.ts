@@ -4,7 +4,13 @@ import type { Logger } from '../log/logger.js';
 import type { CommandResult, RunOptions } from '../runner/command-runner.js';
 import { CommandFailedError, CommandTimeoutError } from '../runner/errors.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
-import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from './command-failure.js';
+import {
+  asHypervisorError,
+  commandFailure,
+  describeFailure,
+  failedAfterAll,
+  withCleanup,
+} from './command-failure.js';
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
 import {
@@ -54,7 +60,7 @@ export class VmadmBackend implements Hypervisor {
     try {
       await this.list();
     } catch (error) {
-      problems.push(`vmadm list does not answer: ${commandFailure('verify', error).message}`);
+      problems.push(`vmadm list does not answer: ${describeFailure(error)}`);
     }
     return { ok: problems.length === 0, problems };
   }

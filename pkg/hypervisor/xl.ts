@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { CommandTimeoutError } from '../runner/errors.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
-import { asHypervisorError, commandFailure, withCleanup } from './command-failure.js';
+import { asHypervisorError, commandFailure, describeFailure, withCleanup } from './command-failure.js';
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
 import {
@@ -249,7 +249,7 @@ export async function xlAnswers(xl: XlTool): Promise<string[]> {
     await xl.info();
     return [];
   } catch (error) {
-    return [`xl info does not answer: ${commandFailure('verify', error).message}`];
+    return [`xl info does not answer: ${describeFailure(error)}`];
   }
 }
 
