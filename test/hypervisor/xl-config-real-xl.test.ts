@@ -6,10 +6,11 @@
  * Needs `bash scripts/real-xl/setup.sh` once. Without it every test here FAILS (it never skips):
  * a silently skipped proof is no proof.
  */
-import type { DomainConfig } from '../../types/generated/domain-config.js';
-import { renderXlConfig } from '../../pkg/hypervisor/xl-config.js';
+
 import { RKT_SEED } from '../../pkg/hypervisor/xl.js';
+import { renderXlConfig } from '../../pkg/hypervisor/xl-config.js';
 import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
+import type { DomainConfig } from '../../types/generated/domain-config.js';
 import { REAL_XL_SETUP_HINT, realXlAvailable, runRealXlDryCreate } from '../support/real-xl.js';
 
 const base: DomainConfig = {
@@ -40,7 +41,12 @@ const corpus: [string, DomainSpec][] = [
       cmdline: `console=hvc0 a"b'c\\d;e#f\ng\th\r\\n quote="x" [ 'l', ] ; on_crash = "destroy"`,
       disks: [
         { path: '/var/lib/my vm/root, "1".img', format: 'raw' },
-        { path: "/var/lib/it's/data,access=rw,target=/etc/shadow", format: 'qcow2', vdev: 'xvdc', readOnly: true },
+        {
+          path: "/var/lib/it's/data,access=rw,target=/etc/shadow",
+          format: 'qcow2',
+          vdev: 'xvdc',
+          readOnly: true,
+        },
         { path: '/var/lib/x/legacy disk.vhd', format: 'vhd', vdev: 'hdb' },
       ],
       vifs: [
@@ -53,7 +59,14 @@ const corpus: [string, DomainSpec][] = [
   ],
   [
     'a minimal hvm guest: no kernel, no devices, no pinning',
-    toDomainSpec({ ...base, uuid: '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9', name: 'h', virtualizationMode: 'hvm', kernel: undefined, memoryMiB: 64 }),
+    toDomainSpec({
+      ...base,
+      uuid: '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9',
+      name: 'h',
+      virtualizationMode: 'hvm',
+      kernel: undefined,
+      memoryMiB: 64,
+    }),
   ],
   [
     'a pv guest with a single-cpu pin, unicode and an empty cmdline',
@@ -132,9 +145,16 @@ describe('xl.cfg written by domainmgr, read by real xl 4.17', () => {
     const stage1 = `kernel='/stage1/kernel'\nramdisk='/stage1/initrd'\nextra='console=hvc0 root=9p'\nname="${pod}"\n`;
     const run = await runRealXlDryCreate(renderXlConfig(spec, RKT_SEED) + stage1);
     expect(run.exitCode).toBe(0);
-    const json = run.json as { c_info: Record<string, unknown>; b_info: Record<string, unknown>; nics: unknown[] };
+    const json = run.json as {
+      c_info: Record<string, unknown>;
+      b_info: Record<string, unknown>;
+      nics: unknown[];
+    };
     expect(json.c_info).toMatchObject({ name: pod, uuid: spec.uuid });
-    expect(json.b_info).toMatchObject({ max_memkb: spec.maxMemoryMiB * 1024, target_memkb: spec.memoryMiB * 1024 });
+    expect(json.b_info).toMatchObject({
+      max_memkb: spec.maxMemoryMiB * 1024,
+      target_memkb: spec.memoryMiB * 1024,
+    });
     expect(json.nics).toEqual([{ devid: 0, mac: spec.vifs[0]?.mac, bridge: 'xenbr0' }]);
   });
 
@@ -186,7 +206,8 @@ function intended(spec: DomainSpec): Record<string, unknown> {
       target_memkb: spec.memoryMiB * 1024,
       max_vcpus: spec.maxVcpus,
       avail_vcpus: Array.from({ length: spec.vcpus }, (_, i) => i),
-      vcpu_hard_affinity: affinity === undefined ? undefined : Array.from({ length: spec.maxVcpus }, () => affinity),
+      vcpu_hard_affinity:
+        affinity === undefined ? undefined : Array.from({ length: spec.maxVcpus }, () => affinity),
       kernel: spec.kernel,
       ramdisk: spec.ramdisk,
       cmdline: spec.cmdline,
@@ -208,7 +229,8 @@ function intended(spec: DomainSpec): Record<string, unknown> {
     })),
     pcidevs: spec.pciDevices.map(({ bdf }) => {
       const [domain, bus, dev, func] = bdf.split(/[:.]/).map((x) => Number.parseInt(x, 16)) as number[];
-      const nonZero = (key: string, value: number | undefined) => (value === 0 || value === undefined ? {} : { [key]: value });
+      const nonZero = (key: string, value: number | undefined) =>
+        value === 0 || value === undefined ? {} : { [key]: value };
       return {
         ...nonZero('func', func),
         ...nonZero('dev', dev),
