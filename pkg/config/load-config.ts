@@ -104,7 +104,12 @@ function parseFlags(argv: readonly string[]) {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
   } catch (e) {
     // parseArgs' messages name the option ("Unknown option '--bogus'..."); keep the first sentence.
-    const msg = e instanceof Error ? e.message.split('. ')[0] : String(e);
+    // (Checked by shape, not instanceof: errors from node's internals may come from another realm.)
+    const text =
+      typeof (e as { message?: unknown }).message === 'string'
+        ? (e as { message: string }).message
+        : String(e);
+    const msg = text.split('. ')[0];
     throw new ConfigError(`invalid command line: ${msg}`, { cause: e });
   }
 }

@@ -1,0 +1,185 @@
+import type { ObservedState } from '../hypervisor/hypervisor.js';
+import type { DomainSpec } from '../schema/domain-spec.js';
+
+/**
+ * The reconcile decision, as a pure function: given what is desired, what the worker believes
+ * the hypervisor holds and the worker's own bookkeeping, the one next action. The worker
+ * (worker.ts) carries the action out and calls decide again, until the answer is `wait`.
+ */
+
+export type Desired =
+  | { kind: 'run'; spec: DomainSpec }
+  /** activate: false — defined but not running. */
+  | { kind: 'halt'; spec: DomainSpec }
+  /** The empty payload: stop, forget, end with DELETED. */
+  | { kind: 'delete' };
+
+/** What the worker believes is on the hypervisor for its uuid. */
+export type Actual = ObservedState | 'absent' | 'unknown';
+
+/** How a domain came to stop without being asked. */
+export type ExitKind = 'crash' | 'poweroff' | 'vanished';
+
+export interface View {
+  now: number;
+  desired: Desired;
+  actual: Actual;
+  /** The domain has been unpaused and no listing has confirmed it running yet. */
+  booting: boolean;
+  /** A graceful shutdown was asked; destroy follows at this time. */
+  haltingUntil: number | null;
+  /** The domain was found paused where a create of ours had been interrupted. */
+  interruptedCreate: boolean;
+  /** restartCounter raised above the one acted on. */
+  restartRequested: boolean;
+  /** purgeCounter raised above the one acted on. */
+  purgeRequested: boolean;
+  /** The domain stopped without being asked and the policy said not to restart it. */
+  stoppedByGuest: boolean;
+  /** The last create or restart failed, or the policy restarts: not before this time. */
+  retryAt: number | null;
+  /** The spec the running domain was created from (null when none is running). */
+  runningSpec: DomainSpec | null;
+  /** The memory the domain was last ballooned to, when it differs from runningSpec. */
+  currentMemoryMiB: number | null;
+}
+
+export type Action =
+  | { type: 'create' }
+  | { type: 'unpause' }
+  | { type: 'pause' }
+  | { type: 'set-memory'; memoryMiB: number }
+  | { type: 'shutdown' }
+  /** `reason` says what follows: 'halt' ends HALTED/DELETED, the others create again. */
+  | { type: 'destroy'; reason: 'halt' | 'restart' | 'purge' | 'interrupted' | 'exited' }
+  /** Nothing to do until `until` (or until something changes); `state` is what to report. */
+  | { type: 'wait'; until: number | null }
+  /** desired delete and nothing left on the hypervisor: release and forget. */
+  | { type: 'forget' }
+  /** An exit to classify (crash, guest poweroff) before anything else. */
+  | { type: 'exited'; kind: ExitKind };
+
+export function decide(v: View): Action {
+  const present = v.actual !== 'absent';
+
+  if (v.actual === 'unknown' || v.actual === 'transitional') {
+    // A timed-out command or a domain between states: only a fresh listing can tell.
+    return { type: 'wait', until: null };
+  }
+
+  if (v.desired.kind !== 'run') {
+    // Gone by itself (a guest that shut down and was not preserved): destroy is idempotent and
+    // releases what the domain held (PCI devices), so clean up before calling it done.
+    if (!present && v.runningSpec !== null) return { type: 'destroy', reason: 'halt' };
+    if (!present) return v.desired.kind === 'delete' ? { type: 'forget' } : { type: 'wait', until: null };
+    if (v.actual === 'crashed' || v.actual === 'shutdown' || v.actual === 'paused' || v.purgeRequested) {
+      return { type: 'destroy', reason: 'halt' };
+    }
+    if (v.haltingUntil === null) return { type: 'shutdown' };
+    if (v.now >= v.haltingUntil) return { type: 'destroy', reason: 'halt' };
+    return { type: 'wait', until: v.haltingUntil };
+  }
+
+  const spec = v.desired.spec;
+
+  if (v.purgeRequested) return present ? { type: 'destroy', reason: 'purge' } : { type: 'create' };
+
+  // What we built is gone (a guest that left, a vanished domain, a host that rebooted under us):
+  // destroy is idempotent and cleans up what stays behind (rkt's pod, PCI assignment) first.
+  if (!present && v.runningSpec !== null) {
+    return { type: 'destroy', reason: v.restartRequested ? 'restart' : 'exited' };
+  }
+
+  if (v.restartRequested && present) {
+    if (v.actual === 'running' && !v.booting) {
+      if (v.haltingUntil === null) return { type: 'shutdown' };
+      if (v.now < v.haltingUntil) return { type: 'wait', until: v.haltingUntil };
+    }
+    return { type: 'destroy', reason: 'restart' };
+  }
+
+  switch (v.actual) {
+    case 'absent':
+      if (v.stoppedByGuest) return { type: 'wait', until: null };
+      if (v.retryAt !== null && v.now < v.retryAt) return { type: 'wait', until: v.retryAt };
+      return { type: 'create' };
+    case 'crashed':
+      return { type: 'exited', kind: 'crash' };
+    case 'shutdown':
+      return { type: 'exited', kind: 'poweroff' };
+    case 'paused':
+      if (v.interruptedCreate) return { type: 'destroy', reason: 'interrupted' };
+      if (spec.paused) return { type: 'wait', until: null };
+      // An unpause that did not take (xl unpause exits 0 when it fails) is retried with backoff.
+      if (v.retryAt !== null && v.now < v.retryAt) return { type: 'wait', until: v.retryAt };
+      return { type: 'unpause' };
+    case 'running': {
+      if (spec.paused) return { type: 'pause' };
+      const memory = liveMemoryTarget(spec, v.runningSpec, v.currentMemoryMiB);
+      if (memory !== null) return { type: 'set-memory', memoryMiB: memory };
+      return { type: 'wait', until: null };
+    }
+  }
+}
+
+/**
+ * The memory to balloon a running domain to, or null when nothing is to change: memoryMiB
+ * changes apply live while they stay within the maxMemoryMiB the domain was started with.
+ */
+export function liveMemoryTarget(
+  desired: DomainSpec,
+  running: DomainSpec | null,
+  currentMemoryMiB: number | null,
+): number | null {
+  if (running === null) return null;
+  const current = currentMemoryMiB ?? running.memoryMiB;
+  if (desired.memoryMiB === current) return null;
+  if (desired.memoryMiB > running.maxMemoryMiB) return null;
+  return desired.memoryMiB;
+}
+
+/** Whether the restart policy restarts a domain that stopped this way. */
+export function policyRestarts(policy: DomainSpec['restartPolicy'], exit: ExitKind): boolean {
+  switch (policy) {
+    case 'always':
+      return true;
+    case 'on-failure':
+      return exit !== 'poweroff';
+    case 'never':
+      return false;
+  }
+}
+
+/** Exponential backoff: initial, 2x, 4x ... capped at max. attempt counts from 0. */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
+  return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+}
+
+/** Config fields that change without a restart (acted on at once, or manager-side policy). */
+const LIVE_FIELDS = new Set([
+  'generation',
+  'activate',
+  'paused',
+  'restartCounter',
+  'purgeCounter',
+  'restartPolicy',
+]);
+
+/**
+ * Fields of `desired` that differ from what the running domain was built from and wait for the
+ * next start. memoryMiB is live within the running maxMemoryMiB, pending beyond it. Pure.
+ */
+export function pendingChanges(desired: DomainSpec, running: DomainSpec | null): string[] {
+  if (running === null) return [];
+  const out: string[] = [];
+  const keys = new Set([...Object.keys(desired), ...Object.keys(running)]) as Set<keyof DomainSpec>;
+  for (const k of keys) {
+    if (LIVE_FIELDS.has(k)) continue;
+    if (k === 'memoryMiB') {
+      if (desired.memoryMiB > running.maxMemoryMiB) out.push(k);
+      continue;
+    }
+    if (JSON.stringify(desired[k]) !== JSON.stringify(running[k])) out.push(k);
+  }
+  return out.sort();
+}

@@ -1,0 +1,387 @@
+import type { DomainmgrConfig } from '../../types/generated/config.js';
+import type { NodeStatus } from '../../types/generated/node-status.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import type { Hypervisor, Listing, VerifyResult } from '../hypervisor/hypervisor.js';
+import type { Logger } from '../log/logger.js';
+import { decodeConfigMessage } from '../schema/domain-config-message.js';
+import { HostResources } from './host-resources.js';
+import type { Ledger, LedgerEntry } from './ledger.js';
+import type { ConfigDelivery, ConnectionState, StatusSink } from './ports.js';
+import { Semaphore } from './semaphore.js';
+import { type DomainState, DomainWorker, type WorkerDeps } from './worker.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** Expedited listings (to confirm a boot or a shutdown) are at least this far apart. */
+const MIN_PROBE_GAP_MS = 50;
+/** Node status changes are coalesced for this long before publishing. */
+const NODE_STATUS_DEBOUNCE_MS = 250;
+
+export interface EngineDeps {
+  config: DomainmgrConfig;
+  hypervisor: Hypervisor;
+  clock: Clock;
+  logger: Logger;
+  ledger: Ledger;
+  status: StatusSink;
+  connection: ConnectionState;
+  version: string;
+  /** Random numbers in [0, 1) for probe jitter; injected so tests are deterministic. */
+  random?: () => number;
+}
+
+/**
+ * The reconcile engine: routes each config message to its domain's worker, runs the one
+ * periodic listing that feeds every worker, applies the orphan policy, and publishes NodeStatus.
+ * It knows the hypervisor only through the Hypervisor interface and NATS only through the ports.
+ */
+export class Engine {
+  readonly #d: EngineDeps;
+  readonly #log: Logger;
+  readonly #workers = new Map<string, DomainWorker>();
+  readonly #resources: HostResources;
+  readonly #workerDeps: WorkerDeps;
+  readonly #startedAt: number;
+  #remembered = new Map<string, LedgerEntry>();
+  #verify: VerifyResult = { ok: false, problems: ['not verified yet'] };
+  #lastListing: Listing | null = null;
+  #synced = false;
+  #stopping = false;
+  #probing = false;
+  #probeAgain = false;
+  #lastProbeEnd = Number.NEGATIVE_INFINITY;
+  #probeTimer: { handle: TimerHandle; at: number } | null = null;
+  #nodeTimer: TimerHandle | null = null;
+  #nodeDebounce: TimerHandle | null = null;
+  #unsubscribe: () => void = () => {};
+  #epoch = 0;
+  #lastListingEpoch = 0;
+  readonly #orphansReported = new Set<string>();
+
+  constructor(deps: EngineDeps) {
+    this.#d = deps;
+    this.#log = deps.logger.child({ component: 'engine' });
+    this.#startedAt = deps.clock.now();
+    this.#resources = new HostResources(() => deps.hypervisor.hostInfo());
+    const c = deps.config;
+    this.#workerDeps = {
+      nodeId: c.nodeId,
+      hypervisor: deps.hypervisor,
+      clock: deps.clock,
+      logger: deps.logger.child({ component: 'worker' }),
+      ledger: deps.ledger,
+      resources: this.#resources,
+      createSlots: new Semaphore(c.createConcurrency),
+      shutdownGraceMs: c.shutdownGraceMs,
+      restartBackoff: c.restartBackoff,
+      operationTimeoutMs: c.timeouts.commandMs * 3 + c.timeouts.killGraceMs,
+      createTimeoutMs: c.timeouts.createMs * 2 + c.timeouts.commandMs + c.timeouts.killGraceMs,
+      publish: (s) => deps.status.publishDomainStatus(s),
+      requestProbe: (ms) => this.requestProbe(ms),
+      onForgotten: (uuid) => {
+        this.#workers.delete(uuid);
+        this.#remembered.delete(uuid);
+        this.#nodeStatusChanged();
+      },
+      onStateChange: () => this.#nodeStatusChanged(),
+      tick: () => ++this.#epoch,
+    };
+  }
+
+  /**
+   * Before any config is taken in: verify the host, read it, load what we remember, and list
+   * the domains once, so that every worker starts from what is really there (adopting running
+   * domains instead of re-creating them).
+   */
+  async start(): Promise<void> {
+    const log = this.#log;
+    this.#verify = await this.#d.hypervisor.verify();
+    if (!this.#verify.ok) log.warn({ problems: this.#verify.problems }, 'host verification found problems');
+    this.#remembered = await this.#d.ledger.load();
+    try {
+      await this.#resources.refresh();
+      await this.#probe();
+    } catch (e) {
+      log.error({ err: errText(e) }, 'cannot read the hypervisor at start; will retry on every probe');
+    }
+    this.#unsubscribe = this.#d.connection.onChange((up) => {
+      log.info({ connected: up }, up ? 'NATS connected' : 'NATS disconnected');
+      this.#nodeStatusChanged();
+    });
+    this.#publishNodeStatus();
+    this.#scheduleNodeStatus();
+    this.#scheduleProbe(this.#interval());
+  }
+
+  /**
+   * One config message: validated, then handed to its domain's worker. Resolves once the
+   * message is accepted or rejected (the worker acts on it in its own time), which is when the
+   * feed may acknowledge it. Never throws for bad input.
+   */
+  async handleConfig(delivery: ConfigDelivery): Promise<void> {
+    if (this.#stopping) throw new Error('engine is stopping');
+    const { uuid } = delivery;
+    if (!UUID.test(uuid)) {
+      // No status subject can be derived from a token that is not a uuid: say so in the log.
+      this.#log.warn(
+        { uuid, seq: delivery.seq },
+        'config subject does not end in a lower-case uuid; ignored',
+      );
+      return;
+    }
+    const message = decodeConfigMessage(delivery.payload, uuid, this.#d.config.storage.allowedRoots);
+    const worker = this.#workerFor(uuid);
+    switch (message.kind) {
+      case 'invalid':
+        this.#log.warn({ uuid, seq: delivery.seq, errors: message.errors }, 'config rejected');
+        worker.reject(message.errors, message);
+        return;
+      case 'delete':
+        worker.setDesired({ kind: 'delete' });
+        return;
+      case 'config': {
+        const problems = this.#d.hypervisor.checkSpec(message.spec);
+        if (problems.length > 0) {
+          this.#log.warn({ uuid, seq: delivery.seq, errors: problems }, 'config rejected by the backend');
+          worker.reject(problems, { name: message.spec.name, generation: message.spec.generation });
+          return;
+        }
+        worker.setDesired({ kind: message.spec.activate ? 'run' : 'halt', spec: message.spec });
+      }
+    }
+  }
+
+  /**
+   * The initial backlog of desired state has been taken in: now the domains of ours that have
+   * no config at all are orphans, handled by the orphan policy.
+   */
+  markSynced(): void {
+    if (this.#synced) return;
+    this.#synced = true;
+    this.#log.info({ domains: this.#workers.size }, 'desired state taken in');
+    this.#handleOrphans();
+    this.#nodeStatusChanged();
+  }
+
+  /** Asks for a listing within delayMs (coalesced with any listing already due sooner). */
+  requestProbe(delayMs: number): void {
+    if (this.#stopping) return;
+    const now = this.#d.clock.now();
+    const at = Math.max(now + delayMs, this.#lastProbeEnd + MIN_PROBE_GAP_MS);
+    if (this.#probing) {
+      this.#probeAgain = true;
+      return;
+    }
+    if (this.#probeTimer !== null && this.#probeTimer.at <= at) return;
+    this.#scheduleProbe(at - now);
+  }
+
+  /**
+   * SIGTERM: stop taking work, let every in-flight operation finish, and (onStop "shutdown")
+   * stop the domains gracefully first. Domains are otherwise left running, like xend's
+   * on_xend_stop = ignore. Ends by publishing the final statuses.
+   */
+  async stop(): Promise<void> {
+    const log = this.#log;
+    if (this.#d.config.onStop === 'shutdown') await this.#haltAll();
+    this.#stopping = true;
+    if (this.#probeTimer !== null) this.#d.clock.cancel(this.#probeTimer.handle);
+    if (this.#nodeTimer !== null) this.#d.clock.cancel(this.#nodeTimer);
+    if (this.#nodeDebounce !== null) this.#d.clock.cancel(this.#nodeDebounce);
+    this.#unsubscribe();
+    await Promise.all([...this.#workers.values()].map((w) => w.stop()));
+    this.#publishNodeStatus(false);
+    log.info('stopped');
+  }
+
+  /** The current NodeStatus. */
+  nodeStatus(ready = this.ready): NodeStatus {
+    const counts: Partial<Record<DomainState, number>> = {};
+    for (const w of this.#workers.values()) counts[w.state] = (counts[w.state] ?? 0) + 1;
+    const host = this.#resources.info;
+    const now = new Date(this.#d.clock.now()).toISOString();
+    return {
+      nodeId: this.#d.config.nodeId,
+      backend: this.#d.hypervisor.name,
+      version: this.#d.version,
+      startedAt: new Date(this.#startedAt).toISOString(),
+      updatedAt: now,
+      ready,
+      verify: this.#verify,
+      host: {
+        totalMemoryMiB: host?.totalMemoryMiB ?? 0,
+        freeMemoryMiB: host?.freeMemoryMiB ?? 0,
+        nrCpus: host?.nrCpus ?? 0,
+        hypervisorVersion: host?.hypervisorVersion ?? '',
+      },
+      domains: counts,
+    };
+  }
+
+  /** Connected to NATS, desired state taken in, and the host verified. */
+  get ready(): boolean {
+    return this.#d.connection.connected && this.#synced && this.#verify.ok && !this.#stopping;
+  }
+
+  /** The worker of a uuid, for tests and the operators' tools. */
+  worker(uuid: string): DomainWorker | undefined {
+    return this.#workers.get(uuid);
+  }
+
+  get domainCount(): number {
+    return this.#workers.size;
+  }
+
+  #workerFor(uuid: string): DomainWorker {
+    let w = this.#workers.get(uuid);
+    if (w === undefined) {
+      w = new DomainWorker(uuid, this.#workerDeps, this.#remembered.get(uuid));
+      this.#workers.set(uuid, w);
+      const listing = this.#lastListing;
+      if (listing !== null) {
+        w.observe(listing.domains.find((d) => d.uuid === uuid) ?? null, this.#lastListingEpoch);
+      }
+      this.#nodeStatusChanged();
+    }
+    return w;
+  }
+
+  #interval(): number {
+    const c = this.#d.config;
+    const r = (this.#d.random ?? Math.random)();
+    return Math.max(1, Math.round(c.probeIntervalMs * (1 + c.probeJitter * (2 * r - 1))));
+  }
+
+  #scheduleProbe(delayMs: number): void {
+    if (this.#stopping) return;
+    if (this.#probeTimer !== null) this.#d.clock.cancel(this.#probeTimer.handle);
+    const at = this.#d.clock.now() + delayMs;
+    this.#probeTimer = {
+      at,
+      handle: this.#d.clock.schedule(delayMs, () => {
+        this.#probeTimer = null;
+        void this.#probeLoop();
+      }),
+    };
+  }
+
+  async #probeLoop(): Promise<void> {
+    try {
+      await this.#probe();
+    } catch (e) {
+      this.#log.warn({ err: errText(e) }, 'listing the domains failed');
+    }
+    if (this.#probeAgain) {
+      this.#probeAgain = false;
+      this.#scheduleProbe(MIN_PROBE_GAP_MS);
+    } else if (this.#probeTimer === null) {
+      this.#scheduleProbe(this.#interval());
+    }
+  }
+
+  /** One listing (one process spawn) fed to every worker. */
+  async #probe(): Promise<void> {
+    if (this.#probing) {
+      this.#probeAgain = true;
+      return;
+    }
+    this.#probing = true;
+    try {
+      const epoch = ++this.#epoch;
+      const listing = await this.#d.hypervisor.list();
+      this.#lastListing = listing;
+      this.#lastListingEpoch = epoch;
+      const byUuid = new Map<string, (typeof listing.domains)[number]>();
+      for (const d of listing.domains) if (d.uuid !== null) byUuid.set(d.uuid, d);
+      for (const [uuid, w] of this.#workers) w.observe(byUuid.get(uuid) ?? null, epoch);
+      if (this.#synced) this.#handleOrphans();
+    } finally {
+      this.#probing = false;
+      this.#lastProbeEnd = this.#d.clock.now();
+    }
+  }
+
+  /**
+   * Domains of ours (remembered in the state directory) that no config names. Anything else on
+   * the hypervisor (Domain-0, domains made by hand) is never touched.
+   */
+  #handleOrphans(): void {
+    const listing = this.#lastListing;
+    if (listing === null) return;
+    const listed = new Set(listing.domains.map((d) => d.uuid));
+    for (const [uuid, entry] of this.#remembered) {
+      if (this.#workers.has(uuid)) continue;
+      if (!listed.has(uuid)) {
+        // Ours, gone, and no longer desired: nothing left to manage.
+        this.#remembered.delete(uuid);
+        void this.#d.ledger.remove(uuid);
+        continue;
+      }
+      if (this.#d.config.orphanPolicy === 'destroy') {
+        this.#log.warn({ uuid, name: entry.name }, 'orphan domain (ours, no config): destroying');
+        this.#workerFor(uuid).setDesired({ kind: 'delete' });
+      } else if (!this.#orphansReported.has(uuid)) {
+        this.#orphansReported.add(uuid);
+        this.#log.warn(
+          { uuid, name: entry.name },
+          'orphan domain (ours, no config): kept (orphanPolicy keep)',
+        );
+      }
+    }
+  }
+
+  async #haltAll(): Promise<void> {
+    const grace = this.#d.config.shutdownGraceMs;
+    this.#log.info({ domains: this.#workers.size, graceMs: grace }, 'onStop shutdown: stopping every domain');
+    const halting: Promise<void>[] = [];
+    for (const w of this.#workers.values()) {
+      const s = w.status();
+      if (s.state === 'HALTED' || s.state === 'DELETED' || s.state === 'REJECTED') continue;
+      halting.push(w.haltForStop());
+    }
+    const deadline = this.#d.clock.now() + grace + this.#d.config.timeouts.commandMs * 2;
+    while (this.#d.clock.now() < deadline) {
+      const busy = [...this.#workers.values()].some(
+        (w) => !['HALTED', 'DELETED', 'REJECTED', 'BROKEN'].includes(w.state),
+      );
+      if (!busy) break;
+      this.requestProbe(0);
+      await this.#d.clock.sleep(Math.min(500, grace));
+    }
+    await Promise.all(halting);
+  }
+
+  #scheduleNodeStatus(): void {
+    this.#nodeTimer = this.#d.clock.schedule(this.#d.config.nodeStatusIntervalMs, () => {
+      void this.#periodicNodeStatus();
+    });
+  }
+
+  async #periodicNodeStatus(): Promise<void> {
+    if (this.#stopping) return;
+    try {
+      await this.#resources.refresh();
+      if (!this.#verify.ok) this.#verify = await this.#d.hypervisor.verify();
+    } catch (e) {
+      this.#log.warn({ err: errText(e) }, 'reading host information failed');
+    }
+    this.#publishNodeStatus();
+    this.#scheduleNodeStatus();
+  }
+
+  #nodeStatusChanged(): void {
+    if (this.#stopping || this.#nodeDebounce !== null) return;
+    this.#nodeDebounce = this.#d.clock.schedule(NODE_STATUS_DEBOUNCE_MS, () => {
+      this.#nodeDebounce = null;
+      this.#publishNodeStatus();
+    });
+  }
+
+  #publishNodeStatus(ready?: boolean): void {
+    this.#d.status.publishNodeStatus(this.nodeStatus(ready));
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,98 @@
+import type { HostInfo } from '../hypervisor/hypervisor.js';
+
+/**
+ * Host resources the engine hands out before create, so that a create that cannot succeed
+ * fails with a clear error instead of a failed tool call: memory, and PCI devices (one domain at
+ * a time). Not a hypervisor mirror: memory is checked against the last `xl info` minus what
+ * creates since then reserved, and refreshed from the hypervisor when a check would fail, so a
+ * create costs no extra process unless memory is tight.
+ */
+export class HostResources {
+  #info: HostInfo | null = null;
+  /** Creates in flight: not yet visible in any host reading. */
+  #inFlight = new Map<string, number>();
+  /** Creates done since the last reading began: visible only to the next reading. */
+  #committed = new Map<string, number>();
+  #pci = new Map<string, string>();
+  readonly #refresh: () => Promise<HostInfo>;
+
+  constructor(refresh: () => Promise<HostInfo>) {
+    this.#refresh = refresh;
+  }
+
+  get info(): HostInfo | null {
+    return this.#info;
+  }
+
+  /**
+   * Takes a fresh host reading. Creates that finished before it began are part of its free
+   * memory and drop out of the reservations; creates still in flight stay reserved.
+   */
+  async refresh(): Promise<HostInfo> {
+    const seen = [...this.#committed.keys()];
+    const info = await this.#refresh();
+    this.#info = info;
+    for (const uuid of seen) this.#committed.delete(uuid);
+    return info;
+  }
+
+  /**
+   * Reserves memory for a create. Returns null when it fits, else the reason. Reads the host
+   * afresh once when the cached figure says no, since domains may have left since.
+   */
+  async reserveMemory(uuid: string, memoryMiB: number): Promise<string | null> {
+    if (this.#info === null) await this.refresh();
+    if (this.#fits(uuid, memoryMiB)) {
+      this.#inFlight.set(uuid, memoryMiB);
+      return null;
+    }
+    await this.refresh();
+    if (this.#fits(uuid, memoryMiB)) {
+      this.#inFlight.set(uuid, memoryMiB);
+      return null;
+    }
+    const free = this.#free(uuid);
+    return `not enough free memory on the host: ${memoryMiB} MiB asked, ${free} MiB free`;
+  }
+
+  /** A create succeeded: its memory stays reserved until a host reading taken after it. */
+  commitMemory(uuid: string): void {
+    const m = this.#inFlight.get(uuid);
+    this.#inFlight.delete(uuid);
+    if (m !== undefined) this.#committed.set(uuid, m);
+  }
+
+  /** A create failed, or the domain was destroyed: its reservation is given back. */
+  releaseMemory(uuid: string): void {
+    this.#inFlight.delete(uuid);
+    this.#committed.delete(uuid);
+  }
+
+  /** Claims PCI devices for a domain; returns the devices held by another domain, with their holder. */
+  claimPci(uuid: string, bdfs: readonly string[]): { bdf: string; holder: string }[] {
+    const conflicts = bdfs.flatMap((bdf) => {
+      const holder = this.#pci.get(bdf);
+      return holder !== undefined && holder !== uuid ? [{ bdf, holder }] : [];
+    });
+    if (conflicts.length === 0) for (const bdf of bdfs) this.#pci.set(bdf, uuid);
+    return conflicts;
+  }
+
+  /** Gives back every device a domain holds. */
+  releasePci(uuid: string): void {
+    for (const [bdf, holder] of this.#pci) if (holder === uuid) this.#pci.delete(bdf);
+  }
+
+  #free(except: string): number {
+    const info = this.#info;
+    if (info === null) return 0;
+    let reserved = 0;
+    for (const [u, m] of this.#inFlight) if (u !== except) reserved += m;
+    for (const [u, m] of this.#committed) if (u !== except) reserved += m;
+    return info.freeMemoryMiB - reserved;
+  }
+
+  #fits(uuid: string, memoryMiB: number): boolean {
+    return memoryMiB <= this.#free(uuid);
+  }
+}

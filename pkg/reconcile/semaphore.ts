@@ -1,0 +1,29 @@
+/** A counting semaphore with FIFO waiters: bounds how many creates run at once. */
+export class Semaphore {
+  #free: number;
+  #waiters: (() => void)[] = [];
+
+  constructor(permits: number) {
+    this.#free = permits;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.#free > 0) {
+      this.#free--;
+    } else {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiters.shift();
+      if (next !== undefined) next();
+      else this.#free++;
+    };
+  }
+
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+}

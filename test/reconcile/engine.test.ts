@@ -1,0 +1,736 @@
+import { ManualClock } from '../../pkg/clock.js';
+import { loadConfig } from '../../pkg/config/load-config.js';
+import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
+import { silentLogger } from '../../pkg/log/logger.js';
+import { Engine } from '../../pkg/reconcile/engine.js';
+import { MemoryLedger } from '../../pkg/reconcile/ledger.js';
+import { CommandFailedError } from '../../pkg/runner/errors.js';
+import { FakeHypervisor } from '../support/fake-hypervisor.js';
+import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
+
+const U1 = '11111111-1111-4111-8111-111111111111';
+const U2 = '22222222-2222-4222-8222-222222222222';
+const U3 = '33333333-3333-4333-8333-333333333333';
+
+function vm(uuid: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    uuid,
+    name: `vm-${uuid.slice(0, 4)}`,
+    generation: 1,
+    activate: true,
+    type: 'vm',
+    memoryMiB: 256,
+    maxMemoryMiB: 1024,
+    kernel: '/persist/vmlinuz',
+    vifs: [{ bridge: 'br0' }],
+    ...over,
+  };
+}
+
+type Setup = ReturnType<typeof setup>;
+
+function setup(
+  over: Record<string, unknown> = {},
+  ledger = new MemoryLedger(),
+  clock = new ManualClock(),
+  hv?: FakeHypervisor,
+) {
+  const base = loadConfig([], {}).config;
+  const config = {
+    ...base,
+    nodeId: 'node-1',
+    probeIntervalMs: 5000,
+    probeJitter: 0,
+    shutdownGraceMs: 10_000,
+    createConcurrency: 4,
+    restartBackoff: { initialMs: 1000, maxMs: 8000 },
+    storage: { allowedRoots: ['/persist'] },
+    ...over,
+  };
+  const hypervisor = hv ?? new FakeHypervisor(clock);
+  const sink = new MemoryStatusSink();
+  const connection = new FixedConnection();
+  const engine = new Engine({
+    config,
+    hypervisor,
+    clock,
+    logger: silentLogger,
+    ledger,
+    status: sink,
+    connection,
+    version: '0.0.0-test',
+    random: () => 0.5,
+  });
+  let seq = 0;
+  const send = (uuid: string, doc: Record<string, unknown> | null | string) =>
+    engine.handleConfig({
+      uuid,
+      seq: ++seq,
+      payload:
+        doc === null
+          ? new Uint8Array()
+          : new TextEncoder().encode(typeof doc === 'string' ? doc : JSON.stringify(doc)),
+    });
+  return { engine, hv: hypervisor, sink, clock, ledger, connection, send, config };
+}
+
+async function started(s: Setup): Promise<Setup> {
+  await s.engine.start();
+  s.engine.markSynced();
+  return s;
+}
+
+describe('engine: lifecycle', () => {
+  test('a config goes PENDING -> CREATING -> BOOTING -> RUNNING, confirmed by a listing', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(0);
+    expect(s.hv.calls.filter((c) => c !== 'list' && c !== 'hostInfo' && c !== 'verify')).toEqual([
+      'create vm-1111',
+      'offload vm-1111',
+      'unpause vm-1111',
+    ]);
+    await s.clock.advance(100);
+    expect(s.sink.states(U1)).toEqual(['PENDING', 'CREATING', 'BOOTING', 'RUNNING']);
+    const st = s.sink.last(U1);
+    expect(st).toMatchObject({
+      state: 'RUNNING',
+      observedGeneration: 1,
+      activated: true,
+      domainName: 'vm-1111',
+      error: null,
+    });
+    expect(st?.domainId).toEqual(expect.any(Number));
+    expect(st?.vifs).toHaveLength(1);
+    expect(st?.bootTime).not.toBeNull();
+  });
+
+  test('no offload call when the config turns it off or has no vifs', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1, { disableVifOffload: false }));
+    await s.send(U2, vm(U2, { vifs: [] }));
+    await s.clock.advance(100);
+    expect(s.hv.count('offload')).toBe(0);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+  });
+
+  test('memory changes are ballooned live; beyond maxMemoryMiB they wait in pendingChanges', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 2, memoryMiB: 512 }));
+    await s.clock.advance(10);
+    expect(s.hv.calls).toContain('mem-set vm-1111 512');
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', observedGeneration: 2, pendingChanges: [] });
+    await s.send(U1, vm(U1, { generation: 3, memoryMiB: 2048, maxMemoryMiB: 4096, vcpus: 2 }));
+    await s.clock.advance(10);
+    expect(s.hv.count('mem-set')).toBe(1);
+    // maxVcpus defaults to vcpus, so it changes with it.
+    expect(s.sink.last(U1)?.pendingChanges).toEqual(['maxMemoryMiB', 'maxVcpus', 'memoryMiB', 'vcpus']);
+  });
+
+  test('activate false stops gracefully: HALTING, then HALTED once the guest left', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 2, activate: false }));
+    await s.clock.advance(10);
+    expect(s.hv.calls).toContain('shutdown vm-1111');
+    expect(s.sink.last(U1)?.state).toBe('HALTING');
+    await s.clock.advance(2000);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'HALTED', domainId: null, activated: false });
+    expect(s.hv.byUuid(U1)).toBeUndefined();
+  });
+
+  test('a guest that ignores shutdown is destroyed after the grace', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    s.hv.hang(U1);
+    await s.send(U1, vm(U1, { generation: 2, activate: false }));
+    await s.clock.advance(9000);
+    expect(s.hv.count('destroy')).toBe(0);
+    expect(s.sink.last(U1)?.state).toBe('HALTING');
+    await s.clock.advance(1500);
+    expect(s.hv.calls).toContain('destroy vm-1111');
+    expect(s.sink.last(U1)?.state).toBe('HALTED');
+  });
+
+  test('HVM guests are shut down with the forced (ACPI) variant', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1, { virtualizationMode: 'hvm' }));
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { virtualizationMode: 'hvm', generation: 2, activate: false }));
+    await s.clock.advance(10);
+    expect(s.hv.calls).toContain('shutdown -F vm-1111');
+  });
+
+  test('activate true again starts it again', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 2, activate: false }));
+    await s.clock.advance(3000);
+    await s.send(U1, vm(U1, { generation: 3 }));
+    await s.clock.advance(100);
+    expect(s.hv.count('create')).toBe(2);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+  });
+
+  test('raising restartCounter stops gracefully and starts again, applying pending changes', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 2, vcpus: 2 }));
+    await s.clock.advance(10);
+    expect(s.sink.last(U1)?.pendingChanges).toEqual(['maxVcpus', 'vcpus']);
+    await s.send(U1, vm(U1, { generation: 3, vcpus: 2, restartCounter: 1 }));
+    await s.clock.advance(3000);
+    // The guest leaves within the grace; the (idempotent) destroy cleans up before the new create.
+    expect(s.hv.calls.filter((c) => /^(shutdown|destroy|create)/.test(c))).toEqual([
+      'create vm-1111',
+      'shutdown vm-1111',
+      'destroy vm-1111',
+      'create vm-1111',
+    ]);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', pendingChanges: [], observedGeneration: 3 });
+  });
+
+  test('raising purgeCounter destroys at once and creates afresh', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 2, purgeCounter: 1 }));
+    await s.clock.advance(100);
+    expect(s.hv.calls.filter((c) => /^(shutdown|destroy|create)/.test(c))).toEqual([
+      'create vm-1111',
+      'destroy vm-1111',
+      'create vm-1111',
+    ]);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+    await s.send(U1, vm(U1, { generation: 3, purgeCounter: 1 }));
+    await s.clock.advance(100);
+    expect(s.hv.count('create')).toBe(2);
+  });
+
+  test('an empty payload deletes and ends with DELETED, the last status', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1, { pciDevices: [{ bdf: '0000:03:00.0' }] }));
+    await s.clock.advance(100);
+    await s.send(U1, null);
+    await s.clock.advance(3000);
+    expect(s.sink.states(U1).slice(-2)).toEqual(['DELETING', 'DELETED']);
+    expect(s.hv.calls).toContain('pci-assignable-remove 0000:03:00.0');
+    expect(s.engine.worker(U1)).toBeUndefined();
+    expect(s.ledger.entries.has(U1)).toBe(false);
+  });
+
+  test('paused: true keeps the domain paused; false unpauses it', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1, { paused: true }));
+    await s.clock.advance(100);
+    expect(s.hv.count('unpause')).toBe(0);
+    expect(s.sink.last(U1)?.state).toBe('PAUSED');
+    await s.send(U1, vm(U1, { generation: 2 }));
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+    await s.send(U1, vm(U1, { generation: 3, paused: true }));
+    await s.clock.advance(100);
+    expect(s.hv.calls).toContain('pause vm-1111');
+    expect(s.sink.last(U1)?.state).toBe('PAUSED');
+  });
+
+  test('a backend that cannot pause says so and leaves the domain running', async () => {
+    const s = await started(setup());
+    s.hv.pauseUnsupported = true;
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 2, paused: true }));
+    await s.clock.advance(6000);
+    expect(s.hv.count('pause ')).toBe(1);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', error: { message: 'zones cannot be paused' } });
+  });
+});
+
+describe('engine: restart policy', () => {
+  test('a crash is detected within one probe and restarted with backoff (on-failure)', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    s.hv.crash(U1);
+    await s.clock.advance(5000);
+    const broken = s.sink.last(U1);
+    expect(broken).toMatchObject({ state: 'BROKEN', restartCount: 1, error: { source: 'hypervisor' } });
+    expect(broken?.error?.message).toContain('crashed');
+    expect(broken?.error?.retryAt).toBe(
+      new Date(s.clock.now() + 1000 - (s.clock.now() - Date.parse(broken?.error?.time ?? ''))).toISOString(),
+    );
+    expect(s.hv.calls).toContain('destroy vm-1111');
+    await s.clock.advance(1100);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', restartCount: 1, error: null });
+  });
+
+  test('backoff doubles on each crash up to the cap', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      s.hv.crash(U1);
+      s.engine.requestProbe(0);
+      await s.clock.advance(60);
+      const st = s.sink.last(U1);
+      delays.push(Date.parse(st?.error?.retryAt ?? '') - Date.parse(st?.error?.time ?? ''));
+      await s.clock.advance(9000);
+    }
+    expect(delays).toEqual([1000, 2000, 4000, 8000, 8000]);
+    expect(s.sink.last(U1)?.restartCount).toBe(5);
+  });
+
+  test('a guest poweroff stays HALTED under on-failure', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    s.hv.powerOff(U1);
+    await s.clock.advance(5000);
+    await s.clock.advance(20_000);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'HALTED', restartCount: 0, error: null });
+    expect(s.hv.count('create')).toBe(1);
+  });
+
+  test('always restarts after a guest poweroff too', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1, { restartPolicy: 'always' }));
+    await s.clock.advance(100);
+    s.hv.powerOff(U1);
+    await s.clock.advance(7000);
+    expect(s.hv.count('create')).toBe(2);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', restartCount: 1 });
+  });
+
+  test('never leaves a crashed domain BROKEN and does not restart it', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1, { restartPolicy: 'never' }));
+    await s.clock.advance(100);
+    s.hv.crash(U1);
+    await s.clock.advance(30_000);
+    expect(s.hv.count('create')).toBe(1);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'BROKEN', restartCount: 0 });
+    expect(s.sink.last(U1)?.error?.retryAt).toBeUndefined();
+  });
+
+  test('a domain that vanished is restarted under on-failure', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    s.hv.vanish(U1);
+    await s.clock.advance(7000);
+    expect(s.hv.count('create')).toBe(2);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', restartCount: 1 });
+  });
+});
+
+describe('engine: failures', () => {
+  test('a failed create reports command, exit code and stderr, then retries with backoff', async () => {
+    const s = await started(setup());
+    const cause = new CommandFailedError('xl create -p /x.cfg exited with 3', {
+      argv: ['xl', 'create', '-p', '/x.cfg'],
+      exitCode: 3,
+      stderr: 'libxl: error: libxl_create.c:1196:initiate_domain_create: cannot make domain: -3\n',
+      durationMs: 5,
+    });
+    s.hv.failNext('create', new HypervisorError('create', 'xl create failed', { cause }));
+    await s.send(U1, vm(U1));
+    await s.clock.advance(10);
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'BROKEN',
+      error: {
+        source: 'hypervisor',
+        command: 'xl create -p /x.cfg',
+        exitCode: 3,
+        stderr: 'libxl: error: libxl_create.c:1196:initiate_domain_create: cannot make domain: -3',
+      },
+    });
+    await s.clock.advance(1100);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+  });
+
+  test.each(['offload', 'unpause'])('a failure at %s destroys the half-built domain', async (step) => {
+    const s = await started(setup());
+    s.hv.failNext(step);
+    await s.send(U1, vm(U1));
+    await s.clock.advance(10);
+    expect(s.hv.calls).toContain('destroy vm-1111');
+    expect(s.hv.byUuid(U1)).toBeUndefined();
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'BROKEN',
+      error: { message: `${step} failed (injected)` },
+    });
+    await s.clock.advance(1100);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+  });
+
+  test('an unpause that exits 0 but did not unpause is caught by the listing and retried', async () => {
+    const s = await started(setup());
+    s.hv.unpauseIsNoop = true;
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    // Honest: the domain is paused, and the error says the unpause did not take.
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'PAUSED',
+      error: { message: 'the domain is still paused after unpause' },
+    });
+    s.hv.unpauseIsNoop = false;
+    await s.clock.advance(1100);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', error: null });
+  });
+
+  test('not enough host memory is a clear host error, and nothing is created', async () => {
+    const s = setup();
+    s.hv.totalMemoryMiB = 1500;
+    await started(s);
+    await s.send(U1, vm(U1, { memoryMiB: 1024 }));
+    await s.clock.advance(10);
+    expect(s.hv.count('create')).toBe(0);
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'BROKEN',
+      error: { source: 'host', message: 'not enough free memory on the host: 1024 MiB asked, 476 MiB free' },
+    });
+  });
+
+  test('memory reserved by creates in flight counts against the next create', async () => {
+    const s = setup();
+    s.hv.totalMemoryMiB = 1024 + 700;
+    await started(s);
+    let open = () => {};
+    s.hv.gate = new Promise((r) => {
+      open = r;
+    });
+    await s.send(U1, vm(U1, { memoryMiB: 400 }));
+    await s.send(U2, vm(U2, { memoryMiB: 400 }));
+    await s.clock.advance(10);
+    open();
+    await s.clock.advance(10);
+    expect(s.hv.count('create')).toBe(1);
+    expect(s.sink.last(U2)?.error?.source).toBe('host');
+  });
+
+  test('a PCI device held by another domain is a clear error, not a failed create', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1, { pciDevices: [{ bdf: '0000:03:00.0' }] }));
+    await s.clock.advance(100);
+    await s.send(U2, vm(U2, { pciDevices: [{ bdf: '0000:03:00.0' }] }));
+    await s.clock.advance(10);
+    expect(s.hv.count('create')).toBe(1);
+    expect(s.sink.last(U2)).toMatchObject({
+      state: 'BROKEN',
+      error: { source: 'host', message: `PCI device 0000:03:00.0 is held by domain ${U1}` },
+    });
+    await s.send(U1, null);
+    await s.clock.advance(5000);
+    expect(s.sink.last(U2)?.state).toBe('RUNNING');
+  });
+
+  test('a name clash with a domain that is not ours fails the create and leaves that domain alone', async () => {
+    const s = setup();
+    s.hv.addDomain(null, 'vm-1111');
+    await started(s);
+    await s.send(U1, vm(U1));
+    await s.clock.advance(10);
+    expect(s.sink.last(U1)?.error?.message).toBe('Domain with name "vm-1111" already exists.');
+    expect([...s.hv.domains.values()].map((d) => d.name)).toContain('vm-1111');
+    expect(s.hv.count('destroy')).toBe(0);
+  });
+
+  test('creates run in parallel, bounded by createConcurrency', async () => {
+    const s = await started(setup({ createConcurrency: 2 }));
+    let open = () => {};
+    s.hv.gate = new Promise((r) => {
+      open = r;
+    });
+    for (const u of [U1, U2, U3]) await s.send(u, vm(u));
+    await s.clock.advance(10);
+    expect(s.hv.inFlightCreates).toBe(2);
+    open();
+    await s.clock.advance(100);
+    expect(s.hv.maxInFlightCreates).toBe(2);
+    for (const u of [U1, U2, U3]) expect(s.sink.last(u)?.state).toBe('RUNNING');
+  });
+});
+
+describe('engine: bad input', () => {
+  test('an invalid config for a new domain is REJECTED with the field and reason, and never reaches the hypervisor', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1, { vifs: [{ bridge: 'br0', mac: 'zz' }] }));
+    await s.clock.advance(10);
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'REJECTED',
+      name: 'vm-1111',
+      observedGeneration: 0,
+      error: { source: 'config', message: 'invalid config: /vifs/0/mac must match xx:xx:xx:xx:xx:xx' },
+    });
+    expect(s.hv.count('create')).toBe(0);
+  });
+
+  test('an invalid config beside a valid one: the valid domain runs', async () => {
+    const s = await started(setup());
+    await s.send(U1, '{"uuid": ');
+    await s.send(U2, vm(U2));
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)?.state).toBe('REJECTED');
+    expect(s.sink.last(U2)?.state).toBe('RUNNING');
+  });
+
+  test('a running domain keeps its last valid config when an invalid one arrives', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 2, memoryMiB: 'lots' }));
+    await s.clock.advance(6000);
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'RUNNING',
+      observedGeneration: 1,
+      error: { source: 'config', message: 'invalid config: /memoryMiB must be an integer' },
+    });
+    expect(s.hv.count('mem-set')).toBe(0);
+  });
+
+  test('a uuid that does not match the subject is rejected', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U2));
+    expect(s.sink.last(U1)?.error?.message).toBe(
+      `invalid config: /uuid must equal the subject's last token (${U1})`,
+    );
+  });
+
+  test('a stale generation is not acted on; the status says so', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1, { generation: 5 }));
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 4, activate: false }));
+    await s.clock.advance(100);
+    expect(s.hv.count('shutdown')).toBe(0);
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'RUNNING',
+      observedGeneration: 5,
+      error: {
+        source: 'config',
+        message: 'stale config: generation 4 is older than the accepted generation 5',
+      },
+    });
+  });
+
+  test('a config the backend cannot run is rejected before the hypervisor', async () => {
+    const s = await started(setup());
+    const doc = vm(U1);
+    delete doc.kernel;
+    await s.send(U1, doc);
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'REJECTED',
+      error: { message: 'invalid config: /kernel is required for a pv or pvh vm on xl' },
+    });
+  });
+
+  test('a subject token that is not a uuid is ignored without a crash', async () => {
+    const s = await started(setup());
+    await expect(s.send('not-a-uuid', vm(U1))).resolves.toBeUndefined();
+    expect(s.sink.domain).toHaveLength(0);
+  });
+});
+
+describe('engine: restart without harm', () => {
+  test('a running desired domain is adopted, never re-created or stopped', async () => {
+    const s = setup();
+    const domid = s.hv.addDomain(U1, 'vm-1111', 'running');
+    await s.engine.start();
+    await s.send(U1, vm(U1));
+    s.engine.markSynced();
+    await s.clock.advance(6000);
+    expect(s.hv.calls.filter((c) => !['list', 'hostInfo', 'verify'].includes(c))).toEqual([]);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', domainId: domid });
+  });
+
+  test('a domain left paused by an interrupted create is destroyed and created again', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.put({
+      uuid: U1,
+      name: 'vm-1111',
+      phase: 'creating',
+      restartCounter: 0,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: null,
+      currentMemoryMiB: null,
+    });
+    const s = setup({}, ledger);
+    s.hv.addDomain(U1, 'vm-1111', 'paused');
+    await s.engine.start();
+    await s.send(U1, vm(U1));
+    s.engine.markSynced();
+    await s.clock.advance(100);
+    expect(s.hv.calls.filter((c) => /^(destroy|create|unpause)/.test(c))).toEqual([
+      'destroy vm-1111',
+      'create vm-1111',
+      'unpause vm-1111',
+    ]);
+    expect([...s.hv.domains.values()].filter((d) => d.uuid === U1)).toHaveLength(1);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+  });
+
+  test('a paused domain whose create completed is unpaused, not re-created', async () => {
+    const s = setup();
+    s.hv.addDomain(U1, 'vm-1111', 'paused');
+    await s.engine.start();
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    expect(s.hv.count('create')).toBe(0);
+    expect(s.hv.count('unpause')).toBe(1);
+  });
+
+  test('orphans (ours, no config) follow the orphan policy: destroy', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.put({
+      uuid: U1,
+      name: 'old',
+      phase: 'created',
+      restartCounter: 0,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: null,
+      currentMemoryMiB: null,
+    });
+    const s = setup({ orphanPolicy: 'destroy' }, ledger);
+    s.hv.addDomain(U1, 'old', 'running');
+    s.hv.addDomain(U2, 'by-hand', 'running');
+    s.hv.addDomain(null, 'no-uuid', 'running');
+    await started(s);
+    await s.clock.advance(3000);
+    expect(s.hv.byUuid(U1)).toBeUndefined();
+    expect(s.sink.last(U1)?.state).toBe('DELETED');
+    expect(s.hv.byUuid(U2)).toBeDefined();
+    expect([...s.hv.domains.values()].map((d) => d.name).sort()).toEqual(['Domain-0', 'by-hand', 'no-uuid']);
+  });
+
+  test('orphans are kept under orphanPolicy keep; domains not ours are never touched', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.put({
+      uuid: U1,
+      name: 'old',
+      phase: 'created',
+      restartCounter: 0,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: null,
+      currentMemoryMiB: null,
+    });
+    const s = setup({ orphanPolicy: 'keep' }, ledger);
+    s.hv.addDomain(U1, 'old', 'running');
+    s.hv.addDomain(U2, 'by-hand', 'crashed');
+    await started(s);
+    await s.clock.advance(20_000);
+    expect(s.hv.calls.filter((c) => !['list', 'hostInfo', 'verify'].includes(c))).toEqual([]);
+  });
+
+  test('counters raised while domainmgr was down are acted on; the same counters are not', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.put({
+      uuid: U1,
+      name: 'vm-1111',
+      phase: 'created',
+      restartCounter: 2,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: null,
+      currentMemoryMiB: null,
+    });
+    await ledger.put({
+      uuid: U2,
+      name: 'vm-2222',
+      phase: 'created',
+      restartCounter: 1,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: null,
+      currentMemoryMiB: null,
+    });
+    const s = setup({}, ledger);
+    s.hv.addDomain(U1, 'vm-1111', 'running');
+    s.hv.addDomain(U2, 'vm-2222', 'running');
+    await s.engine.start();
+    await s.send(U1, vm(U1, { restartCounter: 3 }));
+    await s.send(U2, vm(U2, { restartCounter: 1 }));
+    s.engine.markSynced();
+    await s.clock.advance(3000);
+    expect(s.hv.calls.filter((c) => /^(shutdown|create)/.test(c))).toEqual([
+      'shutdown vm-1111',
+      'create vm-1111',
+    ]);
+  });
+});
+
+describe('engine: node status and stop', () => {
+  test('NodeStatus counts domains by state and says ready once synced and connected', async () => {
+    const s = setup();
+    await s.engine.start();
+    expect(s.sink.node[0]).toMatchObject({
+      nodeId: 'node-1',
+      backend: 'xl',
+      ready: false,
+      verify: { ok: true },
+    });
+    s.engine.markSynced();
+    await s.send(U1, vm(U1));
+    await s.send(U2, '{}');
+    await s.clock.advance(500);
+    expect(s.sink.node.at(-1)).toMatchObject({
+      ready: true,
+      domains: { RUNNING: 1, REJECTED: 1 },
+      host: { nrCpus: 8 },
+    });
+    s.connection.set(false);
+    await s.clock.advance(500);
+    expect(s.sink.node.at(-1)?.ready).toBe(false);
+  });
+
+  test('NodeStatus is also published every interval', async () => {
+    const s = await started(setup({ nodeStatusIntervalMs: 30_000 }));
+    const before = s.sink.node.length;
+    await s.clock.advance(95_000);
+    expect(s.sink.node.length - before).toBeGreaterThanOrEqual(3);
+  });
+
+  test('one listing per probe tick, whatever the number of domains', async () => {
+    const s = await started(setup({ createConcurrency: 50 }));
+    for (let i = 0; i < 50; i++) {
+      const u = `${i.toString(16).padStart(8, '0')}-1111-4111-8111-111111111111`;
+      await s.send(u, vm(u, { name: `d${i}` }));
+    }
+    await s.clock.advance(1000);
+    const listsBefore = s.hv.count('list');
+    await s.clock.advance(50_000);
+    expect(s.hv.count('list') - listsBefore).toBe(10);
+  });
+
+  test('stop leaves domains running by default and ends with ready false', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    await s.engine.stop();
+    expect(s.hv.byUuid(U1)?.state).toBe('running');
+    expect(s.sink.node.at(-1)?.ready).toBe(false);
+    await expect(s.send(U2, vm(U2))).rejects.toThrow('engine is stopping');
+  });
+
+  test('onStop shutdown stops every domain gracefully first', async () => {
+    const s = await started(setup({ onStop: 'shutdown' }));
+    await s.send(U1, vm(U1));
+    await s.send(U2, vm(U2));
+    await s.clock.advance(100);
+    const stopping = s.engine.stop();
+    await s.clock.advance(3000);
+    await stopping;
+    expect(s.hv.byUuid(U1)).toBeUndefined();
+    expect(s.hv.byUuid(U2)).toBeUndefined();
+    expect(s.sink.last(U1)?.state).toBe('HALTED');
+  });
+});

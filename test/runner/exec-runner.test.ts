@@ -1,0 +1,174 @@
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../pkg/log/logger.js';
+import type { CommandObserver } from '../../pkg/runner/command-runner.js';
+import {
+  CommandFailedError,
+  CommandNotFoundError,
+  CommandTimeoutError,
+  formatArgv,
+} from '../../pkg/runner/errors.js';
+import { ExecRunner } from '../../pkg/runner/exec-runner.js';
+
+/** Captures pino's JSON lines so tests can read the log as data. */
+function logSink() {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l));
+      done();
+    },
+  });
+  return { lines, logger: createLogger('debug', stream) };
+}
+
+function runner(extra: Partial<ConstructorParameters<typeof ExecRunner>[0]> = {}) {
+  const sink = logSink();
+  const events: Parameters<CommandObserver>[0][] = [];
+  const r = new ExecRunner({
+    logger: sink.logger,
+    defaultTimeoutMs: 10_000,
+    killGraceMs: 200,
+    observer: (e) => events.push(e),
+    ...extra,
+  });
+  return { r, logs: sink.lines, events };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'domainmgr-runner-'));
+
+describe('ExecRunner against real processes', () => {
+  test('returns exit code, stdout, stderr and duration; logs the command with its duration', async () => {
+    const { r, logs, events } = runner();
+    const res = await r.run(['sh', '-c', 'echo out; echo err >&2']);
+    expect(res).toMatchObject({
+      argv: ['sh', '-c', 'echo out; echo err >&2'],
+      exitCode: 0,
+      stdout: 'out\n',
+      stderr: 'err\n',
+    });
+    expect(res.durationMs).toBeGreaterThan(0);
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: 'debug', msg: 'command done', exitCode: 0, argv: res.argv }),
+    );
+    expect(typeof logs[0]?.durationMs).toBe('number');
+    expect(events).toEqual([expect.objectContaining({ outcome: 'ok', exitCode: 0 })]);
+  });
+
+  test('never uses a shell: metacharacters reach the program literally', async () => {
+    const { r } = runner();
+    const args = ['a;b', '$(id)', '`x`', "it's", 'new\nline', '*'];
+    const res = await r.run(['printf', '%s|', ...args]);
+    expect(res.stdout).toBe(`${args.join('|')}|`);
+  });
+
+  test('a non-zero exit is a CommandFailedError carrying argv, exit code and a stderr excerpt', async () => {
+    const { r, logs, events } = runner();
+    const err = await r
+      .run(['sh', '-c', 'echo partial; echo "libxl: error: no memory" >&2; exit 3'])
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(CommandFailedError);
+    expect(err).toMatchObject({ exitCode: 3, stderr: 'libxl: error: no memory', stdout: 'partial\n' });
+    expect(err.argv).toEqual(['sh', '-c', 'echo partial; echo "libxl: error: no memory" >&2; exit 3']);
+    expect(err.message).toBe(`${formatArgv(err.argv)} exited with 3: libxl: error: no memory`);
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: 'warn', msg: 'command failed', exitCode: 3 }),
+    );
+    expect(events[0]).toMatchObject({ outcome: 'failed', exitCode: 3 });
+  });
+
+  test('accepted exit codes are answers, not failures', async () => {
+    const { r } = runner();
+    const res = await r.run(['sh', '-c', 'echo missing >&2; exit 1'], { acceptExitCodes: [1] });
+    expect(res).toMatchObject({ exitCode: 1, stderr: 'missing\n' });
+  });
+
+  test('the stderr excerpt keeps the tail of a long stderr', async () => {
+    const { r } = runner();
+    const err = await r
+      .run(['sh', '-c', 'i=0; while [ $i -lt 500 ]; do echo "line $i" >&2; i=$((i+1)); done; exit 1'])
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(CommandFailedError);
+    expect(err.stderr.length).toBeLessThanOrEqual(2003);
+    expect(err.stderr.startsWith('...')).toBe(true);
+    expect(err.stderr.endsWith('line 499')).toBe(true);
+  });
+
+  test('a timeout sends SIGTERM and is a CommandTimeoutError', async () => {
+    const { r, events } = runner();
+    const t0 = Date.now();
+    const err = await r.run(['sleep', '30'], { timeoutMs: 150 }).catch((e) => e);
+    expect(err).toBeInstanceOf(CommandTimeoutError);
+    expect(err).toMatchObject({ timeoutMs: 150, exitCode: null, argv: ['sleep', '30'] });
+    expect(err.message).toBe('sleep 30 timed out after 150 ms');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(events[0]).toMatchObject({ outcome: 'timeout' });
+  });
+
+  test('a command that ignores SIGTERM is killed with SIGKILL after the grace', async () => {
+    const { r } = runner({ killGraceMs: 300 });
+    const script = join(dir, 'stubborn.sh');
+    writeFileSync(script, '#!/bin/sh\ntrap "" TERM\necho started\nwhile :; do sleep 0.05; done\n');
+    chmodSync(script, 0o755);
+    const t0 = Date.now();
+    const err = await r.run([script], { timeoutMs: 200 }).catch((e) => e);
+    const took = Date.now() - t0;
+    expect(err).toBeInstanceOf(CommandTimeoutError);
+    expect(took).toBeGreaterThanOrEqual(450);
+    expect(took).toBeLessThan(5000);
+  });
+
+  test('a missing program is a CommandNotFoundError', async () => {
+    const { r, events } = runner();
+    const err = await r.run(['/nonexistent/xl', 'list']).catch((e) => e);
+    expect(err).toBeInstanceOf(CommandNotFoundError);
+    expect(err).toMatchObject({ message: '/nonexistent/xl: not found', exitCode: null });
+    expect(events[0]).toMatchObject({ outcome: 'not-found' });
+    const onPath = await r.run(['no-such-tool-domainmgr']).catch((e) => e);
+    expect(onPath).toBeInstanceOf(CommandNotFoundError);
+  });
+
+  test('a file that is not executable is a CommandNotFoundError', async () => {
+    const { r } = runner();
+    const f = join(dir, 'not-exec');
+    writeFileSync(f, '#!/bin/sh\necho hi\n');
+    chmodSync(f, 0o644);
+    const err = await r.run([f]).catch((e) => e);
+    expect(err).toBeInstanceOf(CommandNotFoundError);
+    expect(err.message).toBe(`${f}: not executable`);
+  });
+
+  test('input goes to stdin; without input stdin is closed', async () => {
+    const { r } = runner();
+    expect((await r.run(['cat'], { input: '{"autoboot": false}\n' })).stdout).toBe('{"autoboot": false}\n');
+    expect((await r.run(['cat'])).stdout).toBe('');
+  });
+
+  test('env is added to the inherited environment', async () => {
+    const { r } = runner();
+    const res = await r.run(['sh', '-c', 'echo "$STAGE1_XL_OPTS:$HOME"'], { env: { STAGE1_XL_OPTS: '-p' } });
+    expect(res.stdout).toBe(`-p:${process.env.HOME}\n`);
+  });
+
+  test('output over the cap fails the command instead of growing memory', async () => {
+    const { r } = runner({ maxOutputBytes: 1000 });
+    const err = await r.run(['sh', '-c', 'yes | head -c 100000']).catch((e) => e);
+    expect(err).toBeInstanceOf(CommandFailedError);
+    expect(err.message).toContain('printed more than 1000 bytes');
+  });
+
+  test('an empty argv is a programming error', async () => {
+    const { r } = runner();
+    await expect(r.run([])).rejects.toThrow('CommandRunner.run needs a non-empty argv');
+  });
+});
+
+describe('formatArgv', () => {
+  test.each([
+    [['xl', 'create', '-p', '/var/lib/x.cfg'], 'xl create -p /var/lib/x.cfg'],
+    [['xl', 'create', 'name="a b"'], `xl create 'name="a b"'`],
+    [['sh', '-c', "it's"], `sh -c 'it'\\''s'`],
+  ])('%j reads as %s', (argv, text) => expect(formatArgv(argv)).toBe(text));
+});
