@@ -302,26 +302,28 @@ describe.each(BACKENDS)('%s backend: a failing command at each create step', (ba
     r = undefined;
   });
 
-  test.each(FAULTS[backend])(
-    '$step: rejects, leaves no half-built domain',
-    async ({ step, says, inject, undo }) => {
-      // A hanging create is bounded by the create timeout: domainmgr kills it and cleans up.
-      const rg = rig(backend, step.includes('hanging') ? 1500 : 20_000);
-      r = rg;
-      for (const command of inject) await rg.host.simctl(command);
-      const spec = specFor(backend, { vifs: [{ bridge: 'xenbr0' }] });
-      const error = await rejection(build(rg.hv, spec));
-      expect(error.message).toMatch(says);
-      const listing = await rg.hv.list();
-      expect(listing.domains.filter((d) => d.uuid === spec.uuid || d.name === spec.name)).toEqual([]);
-      if (backend === 'rkt') {
-        const pods = await rg.host.run([join(rg.host.binDir, 'rkt'), 'list', '--no-legend', '--full']);
-        expect(pods.stdout.trim()).toBe('');
-      }
-      // The host still works: the same spec builds once the fault is gone.
-      for (const command of undo ?? []) await rg.host.simctl(command);
-      await build(rg.hv, spec);
-      expect((await waitFor(rg.hv, spec.uuid, (d) => d?.state === 'running'))?.state).toBe('running');
-    },
-  );
+  test.each(FAULTS[backend])('$step: rejects, leaves no half-built domain', async ({
+    step,
+    says,
+    inject,
+    undo,
+  }) => {
+    // A hanging create is bounded by the create timeout: domainmgr kills it and cleans up.
+    const rg = rig(backend, step.includes('hanging') ? 1500 : 20_000);
+    r = rg;
+    for (const command of inject) await rg.host.simctl(command);
+    const spec = specFor(backend, { vifs: [{ bridge: 'xenbr0' }] });
+    const error = await rejection(build(rg.hv, spec));
+    expect(error.message).toMatch(says);
+    const listing = await rg.hv.list();
+    expect(listing.domains.filter((d) => d.uuid === spec.uuid || d.name === spec.name)).toEqual([]);
+    if (backend === 'rkt') {
+      const pods = await rg.host.run([join(rg.host.binDir, 'rkt'), 'list', '--no-legend', '--full']);
+      expect(pods.stdout.trim()).toBe('');
+    }
+    // The host still works: the same spec builds once the fault is gone.
+    for (const command of undo ?? []) await rg.host.simctl(command);
+    await build(rg.hv, spec);
+    expect((await waitFor(rg.hv, spec.uuid, (d) => d?.state === 'running'))?.state).toBe('running');
+  });
 });
