@@ -8,7 +8,7 @@ import type { DomainSpec } from '../schema/domain-spec.js';
  * (the `disk`, `vif` and `pci` spec strings) are also checked for the separators of that inner
  * syntax, because there quoting does not help: a comma in a MAC would start a new key.
  *
- * Lifecycle actions (decided here, documented in docs/backends.md):
+ * Lifecycle actions (decided here, explained in docs/backends.md):
  * - on_crash = "preserve": a crashed guest stays listed with shutdown reason `c`, so the manager
  *   sees a crash as a crash (the contract requires it).
  * - on_poweroff = "preserve": a guest poweroff stays listed as shut down with reason `-`. That is
