@@ -30,7 +30,10 @@ const FINAL_FLUSH_MS = 5000;
 export async function runService(o: ServiceOptions): Promise<number> {
   const { config, logger: log } = o;
   const clock = o.clock ?? systemClock;
-  log.info({ nodeId: config.nodeId, backend: config.backend, nats: config.nats.servers, version: o.version }, 'starting');
+  log.info(
+    { nodeId: config.nodeId, backend: config.backend, nats: config.nats.servers, version: o.version },
+    'starting',
+  );
 
   await mkdir(config.stateDir, { recursive: true });
   const runner = new ExecRunner({
@@ -39,7 +42,12 @@ export async function runService(o: ServiceOptions): Promise<number> {
     killGraceMs: config.timeouts.killGraceMs,
     ...(o.commandObserver === undefined ? {} : { observer: o.commandObserver }),
   });
-  const hypervisor = createHypervisor(config.backend, { runner, logger: log.child({ component: config.backend }), config, clock });
+  const hypervisor = createHypervisor(config.backend, {
+    runner,
+    logger: log.child({ component: config.backend }),
+    config,
+    clock,
+  });
 
   let conn: Awaited<ReturnType<typeof connectBus>>;
   try {
@@ -49,7 +57,11 @@ export async function runService(o: ServiceOptions): Promise<number> {
     throw e;
   }
   try {
-    await ensureStreams(await conn.jsm(), { prefix: config.nats.prefix, manageStreams: config.nats.manageStreams, logger: log });
+    await ensureStreams(await conn.jsm(), {
+      prefix: config.nats.prefix,
+      manageStreams: config.nats.manageStreams,
+      logger: log,
+    });
   } catch (e) {
     await conn.close();
     if (e instanceof StreamError) {
@@ -59,7 +71,12 @@ export async function runService(o: ServiceOptions): Promise<number> {
     throw e;
   }
 
-  const status = new JetStreamStatusSink({ conn, prefix: config.nats.prefix, nodeId: config.nodeId, logger: log });
+  const status = new JetStreamStatusSink({
+    conn,
+    prefix: config.nats.prefix,
+    nodeId: config.nodeId,
+    logger: log,
+  });
   const engine = new Engine({
     config,
     hypervisor,

@@ -25,7 +25,7 @@ import {
   stateLetters,
 } from '../xen/model.js';
 import { xsWrite } from '../xen/xenstore-model.js';
-import { parseXlCfg } from './cfg-standin.js';
+import { parseXlCfg } from '../xlcfg/parse.js';
 import { type Parsed, xlGetopt } from './getopt.js';
 import { HELP, REAL_XL_COMMANDS } from './help.js';
 import { xlInfo } from './info.js';
@@ -129,7 +129,11 @@ export function xlCreate(host: SimHost, inv: Invocation, args: string[], dryRun:
   if (!parsed.ok) return result(parsed.exitCode, '', stderr + parsed.stderr);
   for (const w of parsed.warnings) stderr += w.endsWith('\n') ? w : `${w}\n`;
   if (dry) return result(0, `${yajlStringify(parsed.config)}\n`, stderr);
-  const out = createDomain(host, parsed.config, { paused: p.has('p'), origin: 'xl' });
+  // The model keeps configs as plain JSON records (they are printed back by `xl list -l`).
+  const out = createDomain(host, parsed.config as unknown as Record<string, unknown>, {
+    paused: p.has('p'),
+    origin: 'xl',
+  });
   if (!out.ok) return result(out.exitCode, '', stderr + out.stderr);
   return result(0, '', stderr);
 }
