@@ -37,14 +37,16 @@ export type XlCfgResult =
 /**
  * Parses `text` as xl would parse the file `fileName` (the name appears in messages exactly as
  * given). `extraLines` are the `key=value` arguments of `xl create FILE key=value ...`: xl appends
- * each after a newline, so they keep cfg syntax and the last setting of a key wins.
+ * them as lines after the file, so they keep cfg syntax and the last setting of a key wins. The
+ * caller does xl's option parsing: an argument starting with '-' is an option, never a line here.
  *
  * Configs that use keys real xl reads but this module does not model fail with exit code 1 and a
  * message starting "xl (simulated):"; real xl never prints that, so it cannot be mistaken for
  * xl's own answer.
  */
 export function parseXlCfg(text: string, fileName: string, extraLines: readonly string[] = []): XlCfgResult {
-  const data = extraLines.length > 0 ? `${text}${extraLines.map((l) => `\n${l}`).join('')}\n` : text;
+  // xl joins the arguments as "a1\na2\n" and appends sprintf("\n%s\n", that) to the file.
+  const data = extraLines.length > 0 ? `${text}\n${extraLines.map((l) => `${l}\n`).join('')}\n` : text;
   const report: string[] = [];
   try {
     const syntax = parseCfgSyntax(data, fileName);
