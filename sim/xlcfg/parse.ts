@@ -72,7 +72,10 @@ export function parseXlCfg(text: string, fileName: string, extraLines: readonly 
 /** What the simulator needs to know about a domain, read back from its libxl config. */
 export interface DomainSummary {
   name: string;
-  /** Present when the cfg set one; otherwise xl generated a random uuid (also in config). */
+  /**
+   * The cfg's uuid, or the random one generated in its absence (as xl does); undefined only for
+   * the nil uuid, which libxl leaves out.
+   */
   uuid: string | undefined;
   type: LibxlDomainType;
   memoryMiB: number;
@@ -89,12 +92,14 @@ export interface DomainSummary {
 
 /**
  * Reads libxl's conventions back: defaults that the JSON leaves out are filled in (destroy /
- * restart / destroy actions, 1 vcpu), KiB become MiB. A config without memory means libxl's
- * default; the simulator gets 0 and must apply its own default.
+ * restart / destroy actions; without a vcpus setting libxl brings up max_vcpus vcpus, at least
+ * one), KiB become MiB. A config without memory means libxl's default; the simulator gets 0 and
+ * must apply its own default. NICs without mac= have none here: libxl picks a random 00:16:3e
+ * address only when it really creates the domain.
  */
 export function summarizeDomainConfig(config: LibxlDomainConfig): DomainSummary {
   const b = config.b_info;
-  const vcpus = b.avail_vcpus?.length ?? (b.max_vcpus !== undefined ? 0 : 1);
+  const vcpus = b.avail_vcpus?.length ?? b.max_vcpus ?? 1;
   return {
     name: config.c_info.name,
     uuid: config.c_info.uuid,

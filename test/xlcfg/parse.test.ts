@@ -281,4 +281,9 @@ describe('summarizeDomainConfig', () => {
     const s = summarizeDomainConfig(ok(BASE).config);
     expect([s.vcpus, s.maxVcpus, s.memoryMiB, s.maxMemoryMiB]).toEqual([1, 1, 0, 0]);
   });
+
+  it('brings up maxvcpus vcpus when only maxvcpus is given', () => {
+    const s = summarizeDomainConfig(ok(`${BASE}maxvcpus = 3\n`).config);
+    expect([s.vcpus, s.maxVcpus]).toEqual([3, 3]);
+  });
 });
