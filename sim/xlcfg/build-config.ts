@@ -361,6 +361,10 @@ export function buildDomainConfig(cfg: CfgStore): LibxlDomainConfig {
   if (domType === 'hvm') rejectUnsupported(cfg, UNSUPPORTED.hvmDisplay);
   rejectUnsupported(cfg, UNSUPPORTED.tail);
 
+  // After parsing, xl create ANDs every hard-affinity map with the global masks of xl.conf (all
+  // pcpus here) and refuses a vcpu left with none.
+  if (hardAffinity?.some((bits) => bits.length === 0)) fail(cfg, 'vcpu hard affinity map is empty\n');
+
   const bInfo: LibxlDomainConfig['b_info'] = {
     sched_params: {},
     claim_mode: 'True',

@@ -254,6 +254,8 @@ class Scanner {
 
   /** xlu__cfgl_dequote, faithful to its behaviour (including what it does wrong). */
   private dequote(src: string): string {
+    // Like every scanner helper, it does nothing once the parse has failed.
+    if (this.err) return '';
     let out = '';
     const end = src.length - 1;
     let p = 1;

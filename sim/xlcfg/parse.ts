@@ -37,14 +37,16 @@ export type XlCfgResult =
 /**
  * Parses `text` as xl would parse the file `fileName` (the name appears in messages exactly as
  * given). `extraLines` are the `key=value` arguments of `xl create FILE key=value ...`: xl appends
- * each after a newline, so they keep cfg syntax and the last setting of a key wins.
+ * them as lines after the file, so they keep cfg syntax and the last setting of a key wins. The
+ * caller does xl's option parsing: an argument starting with '-' is an option, never a line here.
  *
  * Configs that use keys real xl reads but this module does not model fail with exit code 1 and a
  * message starting "xl (simulated):"; real xl never prints that, so it cannot be mistaken for
  * xl's own answer.
  */
 export function parseXlCfg(text: string, fileName: string, extraLines: readonly string[] = []): XlCfgResult {
-  const data = extraLines.length > 0 ? `${text}${extraLines.map((l) => `\n${l}`).join('')}\n` : text;
+  // xl joins the arguments as "a1\na2\n" and appends sprintf("\n%s\n", that) to the file.
+  const data = extraLines.length > 0 ? `${text}\n${extraLines.map((l) => `${l}\n`).join('')}\n` : text;
   const report: string[] = [];
   try {
     const syntax = parseCfgSyntax(data, fileName);
@@ -70,7 +72,10 @@ export function parseXlCfg(text: string, fileName: string, extraLines: readonly 
 /** What the simulator needs to know about a domain, read back from its libxl config. */
 export interface DomainSummary {
   name: string;
-  /** Present when the cfg set one; otherwise xl generated a random uuid (also in config). */
+  /**
+   * The cfg's uuid, or the random one generated in its absence (as xl does); undefined only for
+   * the nil uuid, which libxl leaves out.
+   */
   uuid: string | undefined;
   type: LibxlDomainType;
   memoryMiB: number;
@@ -87,12 +92,14 @@ export interface DomainSummary {
 
 /**
  * Reads libxl's conventions back: defaults that the JSON leaves out are filled in (destroy /
- * restart / destroy actions, 1 vcpu), KiB become MiB. A config without memory means libxl's
- * default; the simulator gets 0 and must apply its own default.
+ * restart / destroy actions; without a vcpus setting libxl brings up max_vcpus vcpus, at least
+ * one), KiB become MiB. A config without memory means libxl's default; the simulator gets 0 and
+ * must apply its own default. NICs without mac= have none here: libxl picks a random 00:16:3e
+ * address only when it really creates the domain.
  */
 export function summarizeDomainConfig(config: LibxlDomainConfig): DomainSummary {
   const b = config.b_info;
-  const vcpus = b.avail_vcpus?.length ?? (b.max_vcpus !== undefined ? 0 : 1);
+  const vcpus = b.avail_vcpus?.length ?? b.max_vcpus ?? 1;
   return {
     name: config.c_info.name,
     uuid: config.c_info.uuid,
