@@ -170,6 +170,35 @@ describe('startHttpServer', () => {
     }
   });
 
+  test('a metrics collection that throws: 500, logged as an error', async () => {
+    const broken = new Metrics({
+      defaultMetrics: false,
+      domainCounts: () => {
+        throw new Error('engine gone');
+      },
+    });
+    const failing = await startHttpServer({
+      listen: '127.0.0.1:0',
+      metrics: broken,
+      health: () => health,
+      logger: createLogger('info', log.stream),
+    });
+    try {
+      const r = await call(failing, 'GET', '/metrics');
+      expect(r.status).toBe(500);
+      expect(JSON.parse(r.body)).toEqual({ status: 'error', error: 'Error: engine gone' });
+      expect(log.lines.filter((l) => l.level === 'error')).toEqual([
+        expect.objectContaining({
+          msg: 'http handler failed',
+          path: '/metrics',
+          err: expect.objectContaining({ message: 'engine gone' }),
+        }),
+      ]);
+    } finally {
+      await failing.close();
+    }
+  });
+
   test('404 for other paths, 405 with Allow for other methods', async () => {
     const missing = await call(s(), 'GET', '/');
     expect(missing.status).toBe(404);
