@@ -4,6 +4,8 @@ import { ConfigFeed, connectBus, ensureStreams, JetStreamStatusSink, StreamError
 import { type Clock, systemClock } from '../clock.js';
 import { createHypervisor } from '../hypervisor/registry.js';
 import type { Logger } from '../log/logger.js';
+import { Metrics } from '../observe/metrics.js';
+import { startHttpServer } from '../observe/http-server.js';
 import { Engine } from '../reconcile/engine.js';
 import { FileLedger } from '../reconcile/ledger.js';
 import type { CommandObserver } from '../runner/command-runner.js';
@@ -36,12 +38,31 @@ export async function runService(o: ServiceOptions): Promise<number> {
   );
 
   await mkdir(config.stateDir, { recursive: true });
+  let engine: Engine | null = null;
+  const metrics = new Metrics({ version: o.version, domainCounts: () => engine?.nodeStatus().domains ?? {} });
+  const extra = o.commandObserver;
   const runner = new ExecRunner({
     logger: log.child({ component: 'runner' }),
     defaultTimeoutMs: config.timeouts.commandMs,
     killGraceMs: config.timeouts.killGraceMs,
-    ...(o.commandObserver === undefined ? {} : { observer: o.commandObserver }),
+    observer: (e) => {
+      metrics.commandObserver(e);
+      extra?.(e);
+    },
   });
+  const http =
+    config.http.listen === ''
+      ? null
+      : await startHttpServer({
+          listen: config.http.listen,
+          metrics,
+          logger: log,
+          health: () => {
+            const reasons = engine === null ? ['starting'] : engine.readiness();
+            return { live: true, ready: reasons.length === 0, reasons };
+          },
+        });
+  if (http !== null) log.info({ address: http.address }, 'metrics and health listening');
   const hypervisor = createHypervisor(config.backend, {
     runner,
     logger: log.child({ component: config.backend }),
@@ -53,6 +74,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
   try {
     conn = await connectBus({ nats: config.nats, nodeId: config.nodeId, logger: log, signal: o.signal });
   } catch (e) {
+    await http?.close();
     if (o.signal.aborted) return 0;
     throw e;
   }
@@ -64,6 +86,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     });
   } catch (e) {
     await conn.close();
+    await http?.close();
     if (e instanceof StreamError) {
       log.fatal({ err: e.message }, 'the NATS streams are not usable');
       return 1;
@@ -86,28 +109,34 @@ export async function runService(o: ServiceOptions): Promise<number> {
     status,
     connection: conn,
     version: o.version,
+    observer: {
+      config: (outcome) => metrics.countConfig(outcome),
+      operation: (op, ms, ok) => metrics.observeOperation(op, ms, ok),
+    },
   });
-  await engine.start();
+  const running = engine;
+  await running.start();
 
   const feed = new ConfigFeed({ conn, prefix: config.nats.prefix, nodeId: config.nodeId, logger: log });
   const stopped = new Promise<void>((resolve) => {
     if (o.signal.aborted) resolve();
     else o.signal.addEventListener('abort', () => resolve(), { once: true });
   });
-  await Promise.race([feed.start((delivery) => engine.handleConfig(delivery)), stopped]);
+  await Promise.race([feed.start((delivery) => running.handleConfig(delivery)), stopped]);
   if (!o.signal.aborted) {
-    engine.markSynced();
+    running.markSynced();
     log.info('ready');
     await stopped;
   }
 
   log.info('stopping: no new work; finishing what is in flight');
   await feed.stop();
-  await engine.stop();
+  await running.stop();
   const flushed = await status.flush(FINAL_FLUSH_MS);
   if (!flushed) log.warn({ timeoutMs: FINAL_FLUSH_MS }, 'some final statuses were not stored before exit');
   await status.close();
   await conn.close();
+  await http?.close();
   log.info('stopped');
   return 0;
 }
