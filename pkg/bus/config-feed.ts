@@ -211,6 +211,8 @@ export class ConfigFeed implements DesiredStateSource {
     for (let attempt = 1; !this.#stopping; attempt++) {
       try {
         const pending = await this.#createConsumer();
+        // A backlog still being handled now counts from the new consumer's first deliveries.
+        this.#backlog?.restart(pending);
         await this.#consume();
         this.#log.info({ pending }, 'config consumer recreated');
         break;
@@ -281,7 +283,10 @@ class Backlog {
   /** Backlog messages delivered and not yet handled, by subject. */
   #open = new Map<string, number>();
 
-  constructor(readonly total: number) {
+  #total: number;
+
+  constructor(total: number) {
+    this.#total = total;
     this.done = new Promise<void>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -293,7 +298,7 @@ class Backlog {
   }
 
   delivered(subject: string, seq: number, deliveryCount: number): void {
-    if (this.#finished || deliveryCount !== 1 || this.#counted >= this.total) return;
+    if (this.#finished || deliveryCount !== 1 || this.#counted >= this.#total) return;
     this.#counted++;
     this.#open.set(subject, seq);
   }
@@ -306,6 +311,14 @@ class Backlog {
     this.#check();
   }
 
+  /** The consumer was recreated and delivers from the start again; open entries stay open. */
+  restart(total: number): void {
+    this.#total = total;
+    this.#counted = 0;
+    this.#caughtUp = false;
+    this.#check();
+  }
+
   abort(err: Error): void {
     if (this.#finished) return;
     this.#finished = true;
@@ -314,7 +327,7 @@ class Backlog {
 
   #check(): void {
     if (this.#finished || this.#open.size > 0) return;
-    if (this.#counted >= this.total || this.#caughtUp) {
+    if (this.#counted >= this.#total || this.#caughtUp) {
       this.#finished = true;
       this.#resolve();
     }

@@ -182,6 +182,30 @@ describe('ConfigFeed against the shared nats-server', () => {
     expect(r2.seen.map((s) => s.uuid)).toEqual([a, b]);
   });
 
+  test('stop() lets the message in hand finish and acks it, and takes nothing more', async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    await publish(a, config(a, 1));
+    const r = recorder();
+    let release: (() => void) | undefined;
+    r.setGate(async () => {
+      await new Promise<void>((res) => (release = res));
+    });
+    const feed = await newFeed();
+    const started = feed.start(r.handler);
+    await waitFor('a in the handler', () => release !== undefined);
+    let stopped = false;
+    const stopping = feed.stop().then(() => (stopped = true));
+    await new Promise((res) => setTimeout(res, 100));
+    expect(stopped).toBe(false);
+    release?.();
+    await stopping;
+    await started;
+    await waitForConsumer(jsm, feed, (i) => i.ack_floor.stream_seq === 1 && i.num_ack_pending === 0);
+    await publish(b, config(b, 1));
+    await new Promise((res) => setTimeout(res, 200));
+    expect(r.seen.map((s) => s.uuid)).toEqual([a]);
+  });
+
   test('a handler that throws gets the message again after a delay; start() waits for it', async () => {
     const [a, b] = [randomUUID(), randomUUID()];
     await publish(a, config(a, 1));

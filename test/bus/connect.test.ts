@@ -1,8 +1,19 @@
+import { rmSync } from 'node:fs';
 import { type BusConnection, ConnectAbortedError, connectBus } from '../../pkg/bus/connect.js';
 import { captureLogger, natsConfig, randomPrefix, waitFor } from './support/fixtures.js';
 import { OwnNatsServer } from './support/nats-server.js';
+import { makeTestPki, type TestPki } from './support/tls.js';
 
 const FAST = { initialMs: 50, maxMs: 200, jitter: 0.2 };
+
+// Aborted after each test, so that a failed test leaves no connection retry loop behind.
+let testAbort: AbortController;
+beforeEach(() => {
+  testAbort = new AbortController();
+});
+afterEach(() => {
+  testAbort.abort();
+});
 
 describe('connectBus against an own nats-server', () => {
   let server: OwnNatsServer;
@@ -24,6 +35,7 @@ describe('connectBus against an own nats-server', () => {
       nodeId: 'n1',
       logger,
       backoff: FAST,
+      signal: testAbort.signal,
     });
     await waitFor(
       'three failed attempts',
@@ -70,6 +82,7 @@ describe('connectBus against an own nats-server', () => {
       nodeId: 'n1',
       logger,
       backoff: FAST,
+      signal: testAbort.signal,
     });
     const seen: boolean[] = [];
     const unsubscribe = conn.onChange((c) => seen.push(c));
@@ -103,6 +116,7 @@ describe('connectBus against an own nats-server', () => {
       nodeId: 'n1',
       logger,
       backoff: FAST,
+      signal: testAbort.signal,
     });
     const seen: boolean[] = [];
     conn.onChange((c) => seen.push(c));
@@ -110,5 +124,67 @@ describe('connectBus against an own nats-server', () => {
     expect(conn.nc.isClosed()).toBe(true);
     await waitFor('closed state', () => conn?.connected === false);
     expect(seen).toEqual([false]);
+  });
+});
+
+describe('connectBus with TLS options from the config', () => {
+  let pki: TestPki;
+  let server: OwnNatsServer;
+  let conn: BusConnection | undefined;
+
+  beforeAll(async () => {
+    pki = makeTestPki();
+    // Mutual TLS: the server verifies the client's certificate too.
+    server = await OwnNatsServer.create([
+      '--tlsverify',
+      '--tlscert',
+      pki.serverCert,
+      '--tlskey',
+      pki.serverKey,
+      '--tlscacert',
+      pki.caFile,
+    ]);
+    await server.start();
+  });
+  afterAll(async () => {
+    await server.destroy();
+    rmSync(pki.dir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    await conn?.close();
+    conn = undefined;
+  });
+
+  test('connects with caFile, certFile and keyFile', async () => {
+    const { logger } = captureLogger();
+    const nats = {
+      ...natsConfig(server.url, randomPrefix()),
+      tls: { caFile: pki.caFile, certFile: pki.clientCert, keyFile: pki.clientKey },
+    };
+    conn = await connectBus({ nats, nodeId: 'n1', logger, backoff: FAST, signal: testAbort.signal });
+    expect(conn.connected).toBe(true);
+    await conn.nc.flush();
+  });
+
+  test('without the client certificate the server refuses, and the failures are logged', async () => {
+    const { logger, lines } = captureLogger();
+    const ac = testAbort;
+    const nats = { ...natsConfig(server.url, randomPrefix()), tls: { caFile: pki.caFile } };
+    const pending = connectBus({
+      nats,
+      nodeId: 'n1',
+      logger,
+      backoff: FAST,
+      signal: ac.signal,
+      timeoutMs: 1_000,
+    });
+    await waitFor(
+      'two failures',
+      () => lines.filter((l) => l.msg === 'cannot connect to NATS, retrying').length >= 2,
+    );
+    ac.abort();
+    await expect(pending).rejects.toBeInstanceOf(ConnectAbortedError);
+    const failure = lines.find((l) => l.msg === 'cannot connect to NATS, retrying');
+    expect(String(failure?.err)).toMatch(/certificate|TLS|SSL|timeout|closed/i);
   });
 });

@@ -23,6 +23,7 @@ export class OwnNatsServer {
     readonly port: number,
     /** HTTP monitoring port (connz, jsz), for tests that check what the server sees. */
     readonly monitorPort: number,
+    private readonly extraArgs: string[],
   ) {
     this.storeDir = mkdtempSync(join(tmpdir(), 'domainmgr-nats-'));
   }
@@ -32,8 +33,8 @@ export class OwnNatsServer {
   }
 
   /** A server on a free port, not started yet. */
-  static async create(): Promise<OwnNatsServer> {
-    return new OwnNatsServer(await freePort(), await freePort());
+  static async create(extraArgs: string[] = []): Promise<OwnNatsServer> {
+    return new OwnNatsServer(await freePort(), await freePort(), extraArgs);
   }
 
   /** Starts the server and resolves once it accepts clients. */
@@ -52,6 +53,7 @@ export class OwnNatsServer {
         '-js',
         '-sd',
         this.storeDir,
+        ...this.extraArgs,
       ],
       {
         stdio: ['ignore', 'ignore', 'pipe'],
