@@ -157,7 +157,10 @@ export class Engine {
           worker.reject(problems, { name: message.spec.name, generation: message.spec.generation });
           return;
         }
-        const accepted = worker.setDesired({ kind: message.spec.activate ? 'run' : 'halt', spec: message.spec });
+        const accepted = worker.setDesired({
+          kind: message.spec.activate ? 'run' : 'halt',
+          spec: message.spec,
+        });
         this.#d.observer?.config(accepted ? 'accepted' : 'stale');
       }
     }

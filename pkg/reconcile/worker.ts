@@ -704,7 +704,11 @@ export class DomainWorker {
     this.#d.requestProbe(0);
   }
 
-  async #call<T>(operation: string, fn: () => Promise<T>, timeoutMs = this.#d.operationTimeoutMs): Promise<T> {
+  async #call<T>(
+    operation: string,
+    fn: () => Promise<T>,
+    timeoutMs = this.#d.operationTimeoutMs,
+  ): Promise<T> {
     const started = performance.now();
     let ok = false;
     try {

@@ -4,8 +4,8 @@ import { ConfigFeed, connectBus, ensureStreams, JetStreamStatusSink, StreamError
 import { type Clock, systemClock } from '../clock.js';
 import { createHypervisor } from '../hypervisor/registry.js';
 import type { Logger } from '../log/logger.js';
-import { Metrics } from '../observe/metrics.js';
 import { startHttpServer } from '../observe/http-server.js';
+import { Metrics } from '../observe/metrics.js';
 import { Engine } from '../reconcile/engine.js';
 import { FileLedger } from '../reconcile/ledger.js';
 import type { CommandObserver } from '../runner/command-runner.js';
@@ -100,7 +100,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     nodeId: config.nodeId,
     logger: log,
   });
-  const engine = new Engine({
+  const running = new Engine({
     config,
     hypervisor,
     clock,
@@ -114,7 +114,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
       operation: (op, ms, ok) => metrics.observeOperation(op, ms, ok),
     },
   });
-  const running = engine;
+  engine = running;
   await running.start();
 
   const feed = new ConfigFeed({ conn, prefix: config.nats.prefix, nodeId: config.nodeId, logger: log });
