@@ -25,3 +25,20 @@ export function backoffDelay(
   const jitter = Math.min(1, Math.max(0, policy.jitter));
   return Math.round(full * (1 - jitter * random()));
 }
+
+/**
+ * Resolves after ms, or at once when `signal` aborts. The timer is referenced on purpose: a
+ * domainmgr waiting to retry NATS stays up rather than exiting with nothing left to do.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -9,7 +9,7 @@ import {
 import { nanos } from '@nats-io/transport-node';
 import type { Logger } from '../log/logger.js';
 import type { ConfigDelivery, DesiredStateSource } from '../reconcile/ports.js';
-import { type BackoffPolicy, backoffDelay } from './backoff.js';
+import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
 import type { BusConnection } from './connect.js';
 import { describeError } from './describe-error.js';
 import { nodeSubjects, parseSubject, streamName } from './subjects.js';
@@ -79,8 +79,10 @@ export class ConfigFeed implements DesiredStateSource {
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
   #stopping = false;
+  readonly #stopSignal = new AbortController();
   #stopped: Promise<void> | undefined;
-  #recovering = false;
+  /** A running replacement of a missing consumer; stop() waits for it. */
+  #recovery: Promise<void> | undefined;
   /** Last stream sequence handled per subject, for this consumer incarnation. */
   #handled = new Map<string, number>();
   #backlog: Backlog | undefined;
@@ -118,9 +120,12 @@ export class ConfigFeed implements DesiredStateSource {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#stopSignal.abort();
     this.#stopped ??= (async () => {
       // The loop finishes the message in hand (and acks it), then sees #stopping; stopping the
       // iterator then ends the loop. Messages buffered but not handled are not acked.
+      this.#messages?.stop();
+      await this.#recovery;
       this.#messages?.stop();
       await this.#loop;
       this.#backlog?.abort(new ConfigFeedError('config feed stopped before the backlog was handled'));
@@ -165,6 +170,11 @@ export class ConfigFeed implements DesiredStateSource {
   async #consume(): Promise<void> {
     const consumer = await this.#o.conn.js.consumers.get(this.stream, this.consumerName);
     const messages = await consumer.consume({ max_messages: Math.min(this.#o.maxAckPending, 128) });
+    // stop() may have come while the consumer was being set up (during a recovery).
+    if (this.#stopping) {
+      messages.stop();
+      return;
+    }
     this.#messages = messages;
     void this.#watch(messages);
     this.#loop = (async () => {
@@ -188,7 +198,9 @@ export class ConfigFeed implements DesiredStateSource {
         case 'consumer_not_found':
         case 'stream_not_found':
           this.#log.warn({ event: s }, 'config consumer missing, recreating it');
-          void this.#recover(messages);
+          this.#recovery ??= this.#recover(messages).finally(() => {
+            this.#recovery = undefined;
+          });
           return;
         case 'heartbeats_missed':
           this.#log.warn({ count: s.count }, 'config consumer heartbeats missed');
@@ -204,8 +216,6 @@ export class ConfigFeed implements DesiredStateSource {
 
   /** Replaces a consumer that went missing: stop the old iterator, create anew, consume again. */
   async #recover(old: ConsumerMessages): Promise<void> {
-    if (this.#recovering || this.#stopping) return;
-    this.#recovering = true;
     old.stop();
     await this.#loop;
     for (let attempt = 1; !this.#stopping; attempt++) {
@@ -215,17 +225,16 @@ export class ConfigFeed implements DesiredStateSource {
         this.#backlog?.restart(pending);
         await this.#consume();
         this.#log.info({ pending }, 'config consumer recreated');
-        break;
+        return;
       } catch (err) {
         const delayMs = backoffDelay(attempt, this.#o.recreateBackoff);
         this.#log.error(
           { err: describeError(err), attempt, retryInMs: delayMs },
           'cannot recreate config consumer',
         );
-        await new Promise((r) => setTimeout(r, delayMs));
+        await sleep(delayMs, this.#stopSignal.signal);
       }
     }
-    this.#recovering = false;
   }
 
   async #handle(m: JsMsg): Promise<void> {

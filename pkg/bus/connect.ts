@@ -10,7 +10,7 @@ import {
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { Logger } from '../log/logger.js';
 import type { ConnectionState } from '../reconcile/ports.js';
-import { type BackoffPolicy, backoffDelay } from './backoff.js';
+import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
 import { describeError } from './describe-error.js';
 
 /** connectBus() was aborted through its signal before a first connection was made. */
@@ -82,7 +82,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<BusConnect
         { servers: options.nats.servers, attempt, retryInMs: delayMs, err: describeError(err) },
         'cannot connect to NATS, retrying',
       );
-      await abortableSleep(delayMs, options.signal);
+      await sleep(delayMs, options.signal);
     }
   }
 }
@@ -226,17 +226,4 @@ class Connection implements BusConnection {
         break;
     }
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    // A referenced timer on purpose: a domainmgr that cannot reach NATS yet stays up waiting.
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -283,6 +283,41 @@ describe('ConfigFeed against the shared nats-server', () => {
     expect(r.seen.map((s) => s.uuid)).toEqual([a, a, b]);
   }, 30_000);
 
+  test('a deleted stream: the feed keeps trying, resumes once it is back, and stops promptly', async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    await publish(a, config(a, 1));
+    const r = recorder();
+    const { logger, lines } = captureLogger();
+    const feed = await newFeed({ logger, recreateBackoff: { initialMs: 100, maxMs: 300, jitter: 0 } });
+    await feed.start(r.handler);
+
+    await jsm.streams.delete(feed.stream);
+    await waitFor(
+      'failed recreations',
+      () => lines.filter((l) => l.msg === 'cannot recreate config consumer').length >= 2,
+      20_000,
+    );
+    await ensureStreams(jsm, { prefix, manageStreams: true, logger: silentLogger });
+    await publish(b, config(b, 1));
+    await waitFor('b after the stream came back', () => r.seen.some((s) => s.uuid === b), 20_000);
+    expect(r.seen.map((s) => s.uuid)).toEqual([a, b]);
+
+    // Delete it again and stop while the feed is between two attempts.
+    await jsm.streams.delete(feed.stream);
+    const n = lines.filter((l) => l.msg === 'cannot recreate config consumer').length;
+    await waitFor(
+      'failing again',
+      () => lines.filter((l) => l.msg === 'cannot recreate config consumer').length > n,
+      20_000,
+    );
+    const t0 = Date.now();
+    await feed.stop();
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    const after = lines.length;
+    await new Promise((res) => setTimeout(res, 500));
+    expect(lines.slice(after).filter((l) => l.msg === 'cannot recreate config consumer')).toEqual([]);
+  }, 60_000);
+
   test('throughput: a backlog of 1,000 domains', async () => {
     const uuids = Array.from({ length: 1000 }, () => randomUUID());
     await Promise.all(uuids.map((u) => publish(u, config(u, 1))));
