@@ -26,6 +26,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`domainmgr ${packageVersion}\n`);
     return 0;
   }
+  if (loaded.printConfig) {
+    process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
+    return 0;
+  }
   if (loaded.positionals.length > 0) {
     process.stderr.write(
       `domainmgr: invalid command line: unexpected argument ${JSON.stringify(loaded.positionals[0])}\n`,

@@ -186,6 +186,17 @@ describe('domainmgr command line', () => {
     });
   });
 
+  test('--print-config prints the effective configuration and exits', async () => {
+    const { stdout } = await run('node', [bin, '--print-config', '--backend', 'vmadm'], {
+      env: { ...process.env, DOMAINMGR_NODE_ID: 'edge-7' },
+    });
+    expect(JSON.parse(stdout)).toMatchObject({
+      nodeId: 'edge-7',
+      backend: 'vmadm',
+      nats: { prefix: 'domainmgr' },
+    });
+  });
+
   test('--help lists every flag with its variable', async () => {
     const { stdout } = await run('node', [bin, '--help']);
     for (const o of OPTIONS) expect(stdout).toContain(`--${o.flag} `);

@@ -147,7 +147,10 @@ describe('the runtime stage file set, assembled from the Dockerfile', () => {
     const help = await run('node', ['bin/domainmgr.js', '--help'], { cwd: dir, env });
     expect(help.stdout).toContain('--http-listen');
     // Loading and validating a configuration reads config/ and types/ from the copy.
-    const dump = await run('node', ['bin/domainmgr.js', '--node-id', 'edge-01'], { cwd: dir, env });
+    const dump = await run('node', ['bin/domainmgr.js', '--node-id', 'edge-01', '--print-config'], {
+      cwd: dir,
+      env,
+    });
     expect(JSON.parse(dump.stdout)).toMatchObject({ nodeId: 'edge-01', http: { listen: '127.0.0.1:9108' } });
 
     const server = await startHttpServer({
