@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -154,6 +154,13 @@ describe('loadConfig', () => {
     for (const o of OPTIONS.filter((x) => x.key !== '')) {
       const value = o.key.split('.').reduce<unknown>((n, k) => (n as Record<string, unknown>)[k], config);
       expect([o.key, value]).not.toEqual([o.key, undefined]);
+    }
+  });
+
+  test('the README configuration table names every option, flag and variable', () => {
+    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+    for (const o of OPTIONS) {
+      expect(readme).toContain(`| \`--${o.flag}\` | \`${o.env}\` |`);
     }
   });
 
