@@ -31,7 +31,7 @@ import {
   xlToolFor,
 } from './xl.js';
 import { renderXlConfig } from './xl-config.js';
-import type { XlTool } from './xl-tool.js';
+import { type XlTool, xenVifs } from './xl-tool.js';
 
 const POD_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // rkt's answer when the pod named does not exist (exit 254).
@@ -182,12 +182,7 @@ export class RktBackend implements Hypervisor {
       uuid: spec.uuid,
       domainName: pod,
       domainId: domid,
-      vifs: spec.vifs.map((v, devid) => ({
-        vifName: v.vifName ?? `vif${domid}.${devid}`,
-        mac: v.mac,
-        bridge: v.bridge,
-        ...(v.ip === undefined ? {} : { ip: v.ip }),
-      })),
+      vifs: xenVifs(spec, domid),
     };
   }
 

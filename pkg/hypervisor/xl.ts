@@ -19,7 +19,7 @@ import type { XlListRow } from './parse/xl-list.js';
 import { removeFile, writeFileAtomic } from './state-files.js';
 import { xlState } from './states.js';
 import { renderXlConfig, XlConfigError } from './xl-config.js';
-import { XlTool } from './xl-tool.js';
+import { XlTool, xenVifs } from './xl-tool.js';
 
 /**
  * The xl backend: one Xen domain per DomainSpec, named by the spec's name, with the spec's uuid
@@ -92,12 +92,7 @@ export class XlBackend implements Hypervisor {
       uuid: spec.uuid,
       domainName: spec.name,
       domainId: domid,
-      vifs: spec.vifs.map((v, devid) => ({
-        vifName: v.vifName ?? `vif${domid}.${devid}`,
-        mac: v.mac,
-        bridge: v.bridge,
-        ...(v.ip === undefined ? {} : { ip: v.ip }),
-      })),
+      vifs: xenVifs(spec, domid),
     };
   }
 
