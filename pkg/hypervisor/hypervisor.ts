@@ -128,9 +128,9 @@ export interface Hypervisor {
 
   /**
    * Lets a paused domain run (xl unpause; vmadm start). Resolves once the command returned;
-   * the caller confirms with the next listing (xl unpause exits 0 even when it failed), and
-   * destroys a freshly built domain that does not show up running. Also the resume of a domain
-   * paused on request, so unlike disableVifOffload it never destroys anything itself.
+   * the caller confirms with the next listing (xl unpause exits 0 even when it failed) and, when
+   * the domain still lists as paused, reports it and unpauses again with backoff. Also the resume
+   * of a domain paused on request, so unlike disableVifOffload it never destroys anything itself.
    * Idempotent on a running domain.
    */
   unpause(ref: DomainRef): Promise<void>;
