@@ -319,14 +319,18 @@ class Client implements FleetClient {
     });
     const messages: ConsumerMessages = await consumer.consume();
     const self = this;
+    let stopped: Promise<void> | undefined;
     const follow: Follow = {
       async *[Symbol.asyncIterator]() {
         for await (const m of messages) yield self.#stored(m.subject, m.seq, m.time, m.data);
       },
-      async stop() {
-        self.#follows.delete(follow);
-        await messages.close().catch(() => undefined);
-        await consumer.delete().catch(() => false);
+      stop() {
+        stopped ??= (async () => {
+          self.#follows.delete(follow);
+          await messages.close().catch(() => undefined);
+          await consumer.delete().catch(() => false);
+        })();
+        return stopped;
       },
     };
     this.#follows.add(follow);

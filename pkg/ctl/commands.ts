@@ -303,10 +303,8 @@ async function waitAll(
             out.out(`  ${statusLine(d.value)}`);
           }
           const verdict = judge(item.target, d.value, m.seq > baselineSeq);
-          if (verdict.done) {
-            await follow.stop();
-            return { item, verdict, last };
-          }
+          // Leaving the loop ends this follow (stopping it from inside its own iteration would wait on itself).
+          if (verdict.done) return { item, verdict, last };
         }
         return { item, verdict: { done: false }, last };
       }),

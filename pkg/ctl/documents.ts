@@ -51,14 +51,15 @@ export function parseDocuments(text: string, file: string): DocumentEntry[] {
       throw new DocumentError(`${file} is not valid JSON: ${(e as Error).message}`);
     }
   } else {
-    const docs = parseAllDocuments(text, { prettyErrors: false, uniqueKeys: true });
+    const docs = parseAllDocuments(text, { uniqueKeys: true });
     const list = Array.isArray(docs) ? docs : [docs];
     for (const doc of list) {
       const err = doc.errors[0];
       if (err !== undefined) {
         const pos = err.linePos?.[0];
         const at = pos === undefined ? '' : `:${pos.line}:${pos.col}`;
-        throw new DocumentError(`${file}${at} is not valid YAML: ${err.message.split('\n')[0]}`);
+        const reason = (err.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+        throw new DocumentError(`${file}${at} is not valid YAML: ${reason}`);
       }
       const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
       // An empty document (a trailing `---`) is nothing, not a null domain.
