@@ -63,7 +63,7 @@ export function parseDocuments(text: string, file: string): DocumentEntry[] {
       }
       const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
       // An empty document (a trailing `---`) is nothing, not a null domain.
-      if (value !== null || doc.contents !== null) values.push(value);
+      if (value !== null) values.push(value);
     }
   }
   const items = values.flatMap((v) => (Array.isArray(v) ? v : [v]));

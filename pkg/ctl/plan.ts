@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { systemClock } from '../clock.js';
 import type { DomainmgrConfig } from '../config/load-config.js';
 import type { BackendName, Hypervisor } from '../hypervisor/hypervisor.js';
@@ -207,7 +207,7 @@ export function renderPlan(plan: Plan): string {
   out.push(`# created paused, then ${plan.steps.slice(1).join(', ') || 'nothing more'}${paused}`);
   out.push(`# files are written under the node's state directory ${plan.stateDir}`);
   for (const f of plan.files) {
-    out.push('', `## file ${relativeOrSelf(plan.stateDir, f.path)}`, f.content.trimEnd());
+    out.push('', `## file ${f.path}`, f.content.trimEnd());
   }
   out.push('', '## commands');
   let step: PlanStep | null = null;
@@ -223,9 +223,4 @@ export function renderPlan(plan: Plan): string {
   if (plan.commands.some((c) => c.argv.some((a) => a.includes('<pod-uuid>'))))
     out.push('# <pod-uuid> is the pod uuid rkt assigns at run (saved by --uuid-file-save)');
   return out.join('\n');
-}
-
-function relativeOrSelf(root: string, path: string): string {
-  const r = relative(root, path);
-  return r.startsWith('..') ? path : join(root, r);
 }
