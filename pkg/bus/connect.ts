@@ -87,7 +87,10 @@ export async function connectBus(options: ConnectBusOptions): Promise<BusConnect
   }
 }
 
-function authOptions(nats: DomainmgrConfig['nats']): Partial<ConnectionOptions> {
+/** Credentials and TLS options of `nats`, for any client of this package. */
+export function authOptions(
+  nats: Pick<DomainmgrConfig['nats'], 'credentials' | 'tls'>,
+): Partial<ConnectionOptions> {
   const out: Partial<ConnectionOptions> = {};
   const creds = nats.credentials;
   // Read on every (re)connect, so that rotated credentials are picked up without a restart.

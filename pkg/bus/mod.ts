@@ -15,6 +15,19 @@ export {
   connectBus,
   DEFAULT_CONNECT_BACKOFF,
 } from './connect.js';
+export {
+  type FleetClient,
+  type FleetClientOptions,
+  FleetError,
+  type FleetFilter,
+  FleetTimeoutError,
+  type Follow,
+  type FollowFrom,
+  NatsUnreachableError,
+  openFleetClient,
+  type PublishAck,
+  type StoredMessage,
+} from './fleet-client.js';
 export { JetStreamStatusSink, type StatusSinkOptions } from './status-sink.js';
 export {
   type EnsureStreamsOptions,
