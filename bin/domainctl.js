@@ -5,6 +5,6 @@ import('../dist/cmd/domainctl.js').catch((e) => {
     process.stderr.write('domainctl: not built; run `npm ci` (or `npm run build`) in the project folder\n');
     process.exit(1);
   }
-  process.stderr.write(`domainctl: ${e && e.message ? e.message : String(e)}\n`);
+  process.stderr.write(`domainctl: ${e?.message ? e.message : String(e)}\n`);
   process.exit(1);
 });

@@ -55,7 +55,9 @@ const unset =
 const setIn =
   (list: string, field: string, value: unknown): Edit =>
   (d) => {
-    (d[list] as Record<string, unknown>[])[0]![field] = value;
+    const first = (d[list] as Record<string, unknown>[])[0];
+    if (first === undefined) throw new Error(`${list} has no first item to edit`);
+    first[field] = value;
   };
 
 // Every field: at least one accepted value beyond the full document, and one rejection with the
