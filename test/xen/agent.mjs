@@ -19,6 +19,7 @@ function run(req, reply) {
     return;
   }
   const started = Date.now();
+  console.log(`run ${JSON.stringify(req.argv).slice(0, 200)}`);
   const child = spawn(req.argv[0], req.argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   const out = [];
   const err = [];
@@ -55,6 +56,10 @@ function run(req, reply) {
   child.stdin.on('error', () => {});
   child.stdin.end(typeof req.stdin === 'string' ? req.stdin : '');
 }
+
+process.on('uncaughtException', (e) => {
+  console.log(`AGENT-ERROR ${e.stack ?? e}`);
+});
 
 const server = createServer((sock) => {
   let buf = '';

@@ -45,7 +45,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq >&2
   apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 fi
-/bin/busybox --list | grep -qx brctl || { log "/bin/busybox lacks brctl (need busybox-static)"; exit 1; }
+/bin/busybox --list | grep -x brctl >/dev/null || { log "/bin/busybox lacks brctl (need busybox-static)"; exit 1; }
 
 # 1. Debian packages: Xen hypervisor, tools, the kernel
 KPKG=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')
@@ -53,7 +53,7 @@ PKGS=(xen-hypervisor-4.17-amd64 xen-utils-4.17 xen-utils-common xenstore-utils l
   libxenforeignmemory1 libxengnttab1 libxenmisc4.17 libxenstore4 libxentoollog1 libxentoolcore1
   libxendevicemodel1 libxenhypfs1 libyajl2 "$KPKG")
 VERSIONS=$(for p in "${PKGS[@]}"; do echo "$p=$(apt-cache policy "$p" | awk '/Candidate:/{print $2}')"; done)
-if echo "$VERSIONS" | grep -q '=$\|=(none)'; then log "package not available: $VERSIONS"; exit 1; fi
+if grep -q '=$\|=(none)' <<<"$VERSIONS"; then log "package not available: $VERSIONS"; exit 1; fi
 DEBKEY=$(printf '%s\nFAST=%s\n' "$VERSIONS" "$FAST" | sha)
 D=$C/debs/$DEBKEY
 if [ ! -e "$D/.done" ]; then

@@ -67,7 +67,13 @@ hostname dom0
 ip link add xenbr0 type bridge stp_state 0 forward_delay 0 && ip link set xenbr0 up || fail "bridge xenbr0"
 st network
 
-node /opt/agent.mjs "$AGENT_PORT" >/var/log/agent.log 2>&1 &
+# the agent, restarted if it dies; its log is mirrored on the console
+(while true; do
+  node /opt/agent.mjs "$AGENT_PORT"
+  echo "AGENT-EXITED rc=$?"
+  sleep 1
+done) >/var/log/agent.log 2>&1 &
+tail -F /var/log/agent.log 2>/dev/null | awk '{ print "[agent] " $0; fflush() }' >/dev/console &
 i=0
 until grep -q AGENT-LISTENING /var/log/agent.log 2>/dev/null; do
   sleep 0.2

@@ -67,22 +67,28 @@ const js = jetstream(nc);
 // ---- boot -------------------------------------------------------------------------------------
 rmSync(ARTIFACTS, { recursive: true, force: true });
 mkdirSync(ARTIFACTS, { recursive: true });
-const image = buildImage();
-timings['image build (cached or not)'] = image.ms;
+let dom0: Dom0;
 const bootStart = Date.now();
-const dom0 = await Dom0.boot({
-  image: image.dir,
-  workDir: ARTIFACTS,
-  domainmgrArgs: [
-    ...['--backend', 'xl', '--nats', NATS_FROM_DOM0, '--node-id', nodeId, '--prefix', prefix],
-    ...['--state-dir', '/var/lib/domainmgr', '--allowed-roots', '/root/guest'],
-    ...['--shutdown-grace-ms', String(GRACE_MS), '--probe-interval-ms', String(PROBE_MS)],
-    ...['--node-status-interval-ms', '5000', '--restart-backoff-initial-ms', '1000'],
-  ],
-});
+try {
+  const image = buildImage();
+  timings['image build (cached or not)'] = image.ms;
+  dom0 = await Dom0.boot({
+    image: image.dir,
+    workDir: ARTIFACTS,
+    domainmgrArgs: [
+      ...['--backend', 'xl', '--nats', NATS_FROM_DOM0, '--node-id', nodeId, '--prefix', prefix],
+      ...['--state-dir', '/var/lib/domainmgr', '--allowed-roots', '/root/guest'],
+      ...['--shutdown-grace-ms', String(GRACE_MS), '--probe-interval-ms', String(PROBE_MS)],
+      ...['--node-status-interval-ms', '5000', '--restart-backoff-initial-ms', '1000'],
+    ],
+  });
+} catch (e) {
+  await nc.close();
+  throw e;
+}
 const readyAt = Date.now();
-timings['boot to DOM0-READY'] = readyAt - bootStart;
-for (const [k, v] of Object.entries(dom0.timings)) timings[`boot: ${k}`] = v;
+timings['build + boot to DOM0-READY'] = readyAt - bootStart;
+for (const [k, v] of Object.entries(dom0.timings)) timings[`boot (from QEMU start): ${k}`] = v;
 
 // ---- is domainmgr up as a service? ------------------------------------------------------------
 const service: { available: boolean; reason: string } = await (async () => {
@@ -91,9 +97,10 @@ const service: { available: boolean; reason: string } = await (async () => {
     if (nodeStatuses.length > 0) return { available: true, reason: '' };
     if ((await dom0.domainmgrPid()) === null) {
       const log = await dom0.domainmgrLog();
+      const rc = /=== domainmgr exited rc=(\d+)/.exec(log)?.[1] ?? '?';
       return {
         available: false,
-        reason: `domainmgr in dom0 exited without publishing a NodeStatus; its log:\n${log.slice(-1500)}`,
+        reason: `domainmgr in dom0 exited (rc=${rc}) without publishing a NodeStatus; its log:\n${log.slice(-1500)}`,
       };
     }
     await sleep(1000);
@@ -287,7 +294,7 @@ const OFFLOAD_KEYS = ['feature-sg', 'feature-gso-tcpv4', 'feature-gso-tcpv6', 'f
 let domidA = -1;
 let nameA = '';
 
-describe(`domainmgr drives real Xen through NATS${service.available ? '' : ` (SKIPPED: ${service.reason.split('\n')[0]})`}`, () => {
+describe(`domainmgr drives real Xen through NATS${service.available ? '' : ` (SKIPPED: ${service.reason.split(';')[0]})`}`, () => {
   scenario('a PV guest with one vif reaches RUNNING, with offloads off and the vif connected', async () => {
     const from = mark();
     await publishConfig(vm(A.uuid, A.name, 1, A.marker, { vifs: [{ bridge: 'xenbr0' }] }));
@@ -523,6 +530,7 @@ describe(`domainmgr drives real Xen through NATS${service.available ? '' : ` (SK
 });
 
 // ---- the real toolstack's own behaviour (fixtures for the emulator and the parsers) -----------
+const FACTS_UUID = 'fac75000-0000-4000-8000-000000000001';
 describe('real xl 4.17 facts', () => {
   const facts: Record<string, string> = {};
   const rec = async (name: string, argv: string[]) => {
@@ -629,11 +637,36 @@ describe('real xl 4.17 facts', () => {
     ]);
     expect(small.code).toBe(3);
     expect(small.stderr).toContain('segment kernel too large');
+    const dry = await rec('xl-N-create', ['xl', '-N', 'create', '/tmp/facts-g1.cfg']);
+    expect(JSON.parse(dry.stdout).on_crash).toBe('preserve');
+    // a PV guest's graceful shutdown: returns at once, the guest powers off (on_poweroff preserve)
+    const sd = await t('facts: xl shutdown to shut down', async () => {
+      const r = await rec('xl-shutdown', ['xl', 'shutdown', 'facts-g1']);
+      await waitFor(
+        'poweroff state',
+        async () => ((await rowsOf(FACTS_UUID))[0]?.state === '---s--' ? true : undefined),
+        60_000,
+      );
+      return r;
+    });
+    expect([sd.code, sd.stdout, sd.stderr]).toEqual([0, '', `Shutting down domain ${domid}\n`]);
+    await rec('xl-list-v-poweroff', ['xl', 'list', '-v', 'facts-g1']);
+    await rec('xl-shutdown-already-shut-down', ['xl', 'shutdown', 'facts-g1']);
+    expect((await rec('xl-destroy-shut-down', ['xl', 'destroy', 'facts-g1'])).code).toBe(0);
+    // once more, to crash it from inside
+    expect((await dom0.run(['xl', 'create', '/tmp/facts-g1.cfg'])).code).toBe(0);
+    await waitFor(
+      'facts guest up again',
+      async () => {
+        const c = (await dom0.run(['cat', '/var/log/xen/console/guest-facts-g1.log'])).stdout;
+        return count(c, 'DOMU-HELLO') >= 2 ? true : undefined;
+      },
+      120_000,
+    );
     expect((await rec('xl-sysrq-crash', ['xl', 'sysrq', 'facts-g1', 'c'])).code).toBe(0);
     await waitFor(
       'crashed state',
-      async () =>
-        (await rowsOf('fac75000-0000-4000-8000-000000000001'))[0]?.state === '---sc-' ? true : undefined,
+      async () => ((await rowsOf(FACTS_UUID))[0]?.state === '---sc-' ? true : undefined),
       60_000,
     );
     const crashed = await rec('xl-list-v-crashed', ['xl', 'list', '-v', 'facts-g1']);
