@@ -1,5 +1,7 @@
 import { ConfigError, loadConfig, usage } from '../pkg/config/load-config.js';
+import { createLogger } from '../pkg/log/logger.js';
 import { packageVersion } from '../pkg/project-files.js';
+import { runService } from '../pkg/service/run-service.js';
 
 /**
  * domainmgr's entry point. Exit codes: 0 done, 1 failed at run time, 2 invalid configuration or
@@ -24,19 +26,44 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`domainmgr ${packageVersion}\n`);
     return 0;
   }
+  if (loaded.printConfig) {
+    process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
+    return 0;
+  }
   if (loaded.positionals.length > 0) {
     process.stderr.write(
       `domainmgr: invalid command line: unexpected argument ${JSON.stringify(loaded.positionals[0])}\n`,
     );
     return 2;
   }
-  process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
-  return 0;
+  const logger = createLogger(loaded.config.log.level);
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) {
+      logger.warn({ signal }, 'second signal: exiting at once');
+      logger.flush();
+      process.exit(1);
+    }
+    logger.info({ signal }, 'signal received');
+    stop.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    return await runService({ config: loaded.config, logger, version: packageVersion, signal: stop.signal });
+  } catch (e) {
+    logger.fatal({ err: e instanceof Error ? e.message : String(e) }, 'domainmgr failed');
+    return 1;
+  } finally {
+    logger.flush();
+  }
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Everything is closed by now; should a stray handle keep the loop alive, exit anyway.
+    setTimeout(() => process.exit(code), 2000).unref();
   },
   (e: unknown) => {
     process.stderr.write(`domainmgr: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -18,13 +18,13 @@ const targets = [
   ['config/config.schema.json', 'types/generated/config.ts'],
 ];
 
-// Shared definitions are referenced as "definitions.json#/definitions/X"; inline them, so the
+// Shared definitions are referenced as "definitions.schema.json#/definitions/X"; inline them, so the
 // generator needs no resolver (the schemas' $id base is not a URL to fetch).
 function inline(node) {
   if (Array.isArray(node)) return node.map(inline);
   if (node === null || typeof node !== 'object') return node;
-  if (typeof node.$ref === 'string' && node.$ref.startsWith('definitions.json#/definitions/')) {
-    const name = node.$ref.slice('definitions.json#/definitions/'.length);
+  if (typeof node.$ref === 'string' && node.$ref.startsWith('definitions.schema.json#/definitions/')) {
+    const name = node.$ref.slice('definitions.schema.json#/definitions/'.length);
     const { $ref: _ref, ...rest } = node;
     return inline({ ...definitions[name], ...rest });
   }

@@ -22,6 +22,8 @@ export interface LoadedConfig {
   sources: Map<string, string>;
   help: boolean;
   version: boolean;
+  /** --print-config: print the effective configuration as JSON and exit. */
+  printConfig: boolean;
   /** Arguments after the options (none are expected by domainmgr). */
   positionals: string[];
 }
@@ -68,6 +70,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     sources,
     help: flags.values.help === true,
     version: flags.values.version === true,
+    printConfig: flags.values['print-config'] === true,
     positionals: flags.positionals,
   };
 }
@@ -89,6 +92,7 @@ export function usage(program: string): string {
     '',
     'Options (flags win over DOMAINMGR_* environment, which wins over the --config file):',
     ...lines,
+    `  --${'print-config'.padEnd(38)} print the effective configuration (JSON) and exit`,
     `  --${'help'.padEnd(38)} this text`,
     `  --${'version'.padEnd(38)} print the version`,
   ].join('\n');
@@ -98,6 +102,7 @@ function parseFlags(argv: readonly string[]) {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     help: { type: 'boolean' },
     version: { type: 'boolean' },
+    'print-config': { type: 'boolean' },
   };
   for (const o of OPTIONS) options[o.flag] = { type: 'string' };
   try {

@@ -21,7 +21,11 @@ export type ObservedState =
   | 'running'
   /** Paused (xl pause, or left paused by create -p). */
   | 'paused'
-  /** Shut down by its guest (poweroff) and still listed; or a vmadm VM that is stopped. */
+  /**
+   * Shut down by its guest (poweroff) and still listed (xl: on_poweroff = "preserve", reason
+   * `-`); or a vmadm VM that is stopped, which includes one created with autoboot false and not
+   * started yet. The guest has stopped: the engine records it and destroys the domain.
+   */
   | 'shutdown'
   /** Crashed and still listed (xl: on_crash = "preserve", reason c); vmadm: failed. */
   | 'crashed'
@@ -62,8 +66,11 @@ export interface VerifyResult {
 
 /**
  * How the caller names an existing domain to the backend: the uuid plus what create or the last
- * listing said. Backends use whichever handle their tool needs (xl: domid when known, else the
- * name; rkt: the pod from its uuid map; vmadm: the uuid), so no operation needs an extra lookup.
+ * listing said. Backends use whichever handle their tool needs (xl: the name; rkt: the pod from
+ * its uuid map; vmadm: the uuid), so no operation needs an extra lookup. xl never uses the domid
+ * here: xl's monitor gives a rebooting guest a new domid (same name and uuid), so a remembered
+ * domid can be stale, while names are unique on a host. (An all-digit name would be read by xl
+ * as a domid; the xl backend refuses such names.) domainId is for xenstore paths and statuses.
  */
 export interface DomainRef {
   uuid: string;
@@ -103,20 +110,27 @@ export interface Hypervisor {
   /**
    * Builds the domain and leaves it paused (xl create -p; rkt run with STAGE1_XL_OPTS=-p; vmadm
    * create with autoboot false). On any failure after the domain came into being it is destroyed
-   * again before rejecting: create never leaves a half-built domain. Not idempotent: a domain
-   * with the same uuid or name that already exists makes it reject (name clash).
+   * again before rejecting: create never leaves a half-built domain. Not idempotent: a clash
+   * rejects and leaves the other domain alone. What counts as a clash is the tool's: xl refuses a
+   * name in use (but not a uuid in use: the engine creates only uuids its last listing did not
+   * show); rkt refuses a uuid that already has a pod in its map; vmadm refuses a uuid in use.
    */
   createPaused(spec: DomainSpec): Promise<CreatedDomain>;
 
   /**
-   * Zeroes the netback offload keys of every vif of the (paused) domain in one process.
-   * Idempotent. A documented no-op where the backend has no such keys (vmadm).
+   * Zeroes the netback offload keys of every vif of the (paused) domain in one process (none
+   * when it has no vifs). The engine calls it between createPaused and unpause when the spec's
+   * disableVifOffload is true. Part of the build: on failure the domain is destroyed before
+   * rejecting, like createPaused. Idempotent. A documented no-op where the backend has no such
+   * keys (vmadm).
    */
   disableVifOffload(created: CreatedDomain): Promise<void>;
 
   /**
    * Lets a paused domain run (xl unpause; vmadm start). Resolves once the command returned;
-   * the caller confirms with the next listing (xl unpause exits 0 even when it failed).
+   * the caller confirms with the next listing (xl unpause exits 0 even when it failed), and
+   * destroys a freshly built domain that does not show up running. Also the resume of a domain
+   * paused on request, so unlike disableVifOffload it never destroys anything itself.
    * Idempotent on a running domain.
    */
   unpause(ref: DomainRef): Promise<void>;
@@ -125,10 +139,14 @@ export interface Hypervisor {
   pause(ref: DomainRef): Promise<void>;
 
   /**
-   * Asks the guest to shut down (graceful) or forces the power off (force: HVM ACPI event,
-   * vmadm stop -F). Returns at once; the domain leaves later (or never: a hung guest). The
-   * caller waits, bounded by the grace, then destroys. Resolves without error when the domain is
-   * already gone.
+   * Asks the guest to shut down (graceful) or forces the power off (vmadm stop -F). xl always
+   * passes -F, which only matters for an HVM guest without PV drivers (ACPI power button instead
+   * of failing) and has nothing harder short of destroy, so `force` changes nothing there.
+   * Returns at once on xl and rkt; vmadm stop waits for the VM, bounded by the shutdown grace.
+   * Afterwards the domain either vanishes or lists as 'shutdown' (xl keeps a powered-off guest:
+   * on_poweroff = "preserve"); either way the caller then destroys it. A hung guest does
+   * neither: the caller waits, bounded by the grace, then destroys. Resolves without error when
+   * the domain is already gone.
    */
   shutdown(ref: DomainRef, options: { force: boolean }): Promise<void>;
 

@@ -28,6 +28,13 @@ export interface EngineDeps {
   version: string;
   /** Random numbers in [0, 1) for probe jitter; injected so tests are deterministic. */
   random?: () => number;
+  /** Told about every config message and hypervisor operation (metrics); optional. */
+  observer?: EngineObserver;
+}
+
+export interface EngineObserver {
+  config(outcome: 'accepted' | 'rejected' | 'deleted' | 'stale'): void;
+  operation(operation: string, durationMs: number, ok: boolean): void;
 }
 
 /**
@@ -85,6 +92,7 @@ export class Engine {
       },
       onStateChange: () => this.#nodeStatusChanged(),
       tick: () => ++this.#epoch,
+      observeOperation: (op, ms, ok) => deps.observer?.operation(op, ms, ok),
     };
   }
 
@@ -134,19 +142,26 @@ export class Engine {
     switch (message.kind) {
       case 'invalid':
         this.#log.warn({ uuid, seq: delivery.seq, errors: message.errors }, 'config rejected');
+        this.#d.observer?.config('rejected');
         worker.reject(message.errors, message);
         return;
       case 'delete':
+        this.#d.observer?.config('deleted');
         worker.setDesired({ kind: 'delete' });
         return;
       case 'config': {
         const problems = this.#d.hypervisor.checkSpec(message.spec);
         if (problems.length > 0) {
           this.#log.warn({ uuid, seq: delivery.seq, errors: problems }, 'config rejected by the backend');
+          this.#d.observer?.config('rejected');
           worker.reject(problems, { name: message.spec.name, generation: message.spec.generation });
           return;
         }
-        worker.setDesired({ kind: message.spec.activate ? 'run' : 'halt', spec: message.spec });
+        const accepted = worker.setDesired({
+          kind: message.spec.activate ? 'run' : 'halt',
+          spec: message.spec,
+        });
+        this.#d.observer?.config(accepted ? 'accepted' : 'stale');
       }
     }
   }
@@ -220,7 +235,17 @@ export class Engine {
 
   /** Connected to NATS, desired state taken in, and the host verified. */
   get ready(): boolean {
-    return this.#d.connection.connected && this.#synced && this.#verify.ok && !this.#stopping;
+    return this.readiness().length === 0;
+  }
+
+  /** Why the node is not ready; empty when it is. */
+  readiness(): string[] {
+    const reasons: string[] = [];
+    if (!this.#d.connection.connected) reasons.push('not connected to NATS');
+    if (!this.#synced) reasons.push('desired state not taken in yet');
+    if (!this.#verify.ok) reasons.push(...this.#verify.problems.map((p) => `host: ${p}`));
+    if (this.#stopping) reasons.push('stopping');
+    return reasons;
   }
 
   /** The worker of a uuid, for tests and the operators' tools. */

@@ -46,6 +46,8 @@ export interface WorkerDeps {
    * ends; a listing is news to a worker only if it started after the worker's last mutation.
    */
   tick: () => number;
+  /** Told the duration and outcome of every hypervisor operation (metrics). */
+  observeOperation: (operation: string, durationMs: number, ok: boolean) => void;
 }
 
 /**
@@ -482,9 +484,7 @@ export class DomainWorker {
       if (spec.pciDevices.length > 0) {
         await this.#call('pci-prepare', () => d.hypervisor.pciPrepare(spec.pciDevices.map((p) => p.bdf)));
       }
-      created = await withTimeout(d.hypervisor.createPaused(spec), d.createTimeoutMs, 'create', (ms, fn) =>
-        this.#timer(ms, fn),
-      );
+      created = await this.#call('create', () => d.hypervisor.createPaused(spec), d.createTimeoutMs);
       this.#ref = { uuid: this.uuid, domainName: created.domainName, domainId: created.domainId };
       this.#vifs = created.vifs;
       this.#runningSpec = spec;
@@ -678,7 +678,7 @@ export class DomainWorker {
       return;
     }
     try {
-      await fn(ref);
+      await this.#call(operation, () => fn(ref));
       if (this.#error?.source !== 'config' && this.#error?.retryAt === undefined) this.#error = null;
     } catch (e) {
       if (e instanceof UnsupportedError) {
@@ -704,8 +704,20 @@ export class DomainWorker {
     this.#d.requestProbe(0);
   }
 
-  #call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    return withTimeout(fn(), this.#d.operationTimeoutMs, operation, (ms, f) => this.#timer(ms, f));
+  async #call<T>(
+    operation: string,
+    fn: () => Promise<T>,
+    timeoutMs = this.#d.operationTimeoutMs,
+  ): Promise<T> {
+    const started = performance.now();
+    let ok = false;
+    try {
+      const out = await withTimeout(fn(), timeoutMs, operation, (ms, f) => this.#timer(ms, f));
+      ok = true;
+      return out;
+    } finally {
+      this.#d.observeOperation(operation, performance.now() - started, ok);
+    }
   }
 
   #timer(ms: number, fn: () => void): () => void {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -157,6 +157,13 @@ describe('loadConfig', () => {
     }
   });
 
+  test('the README configuration table names every option, flag and variable', () => {
+    const readme = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+    for (const o of OPTIONS) {
+      expect(readme).toContain(`| \`--${o.flag}\` | \`${o.env}\` |`);
+    }
+  });
+
   test.each([
     ['edge.node-1.example', 'edge-node-1-example'],
     ['héllo', 'h-llo'],
@@ -183,6 +190,17 @@ describe('domainmgr command line', () => {
     expect(err).toMatchObject({
       code: 2,
       stderr: 'domainmgr: invalid command line: unexpected argument "start"\n',
+    });
+  });
+
+  test('--print-config prints the effective configuration and exits', async () => {
+    const { stdout } = await run('node', [bin, '--print-config', '--backend', 'vmadm'], {
+      env: { ...process.env, DOMAINMGR_NODE_ID: 'edge-7' },
+    });
+    expect(JSON.parse(stdout)).toMatchObject({
+      nodeId: 'edge-7',
+      backend: 'vmadm',
+      nats: { prefix: 'domainmgr' },
     });
   });
 

@@ -1,0 +1,331 @@
+import { constants } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log/logger.js';
+import type { CommandResult, RunOptions } from '../runner/command-runner.js';
+import type { DomainSpec } from '../schema/domain-spec.js';
+import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from './command-failure.js';
+import type { BackendDeps } from './deps.js';
+import { checkTools, checkWritableDir } from './host-checks.js';
+import {
+  type CreatedDomain,
+  type DomainRef,
+  type HostInfo,
+  type Hypervisor,
+  HypervisorError,
+  type Listing,
+  type VerifyResult,
+} from './hypervisor.js';
+import { parseRktStatus } from './parse/rkt-status.js';
+import { hostInfoFromXlInfo } from './parse/xl-info.js';
+import { PodMap } from './rkt-pod-map.js';
+import { removeFile, writeFileAtomic } from './state-files.js';
+import {
+  checkXenSpec,
+  nameOf,
+  observed,
+  pciPrepare,
+  pciRelease,
+  RKT_SEED,
+  xlAnswers,
+  xlToolFor,
+} from './xl.js';
+import { renderXlConfig } from './xl-config.js';
+import type { XlTool } from './xl-tool.js';
+
+const POD_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// rkt's answer when the pod named does not exist (exit 254).
+const NO_SUCH_POD = /no matches found/;
+
+/**
+ * The rkt backend: a container is a rkt pod run by the stage1-xen stage1, which runs `xl create`
+ * itself; the Xen domain is named by the full pod uuid. domainmgr seeds stage1's xl config with
+ * the spec (STAGE1_SEED_XL_CFG) and asks for a paused domain (STAGE1_XL_OPTS=-p), then does the
+ * same Xen tail as the xl backend: `xl domid`, one `xenstore-write`, `xl unpause`. A create costs
+ * four processes: rkt run, xl domid, xenstore-write, xl unpause.
+ *
+ * Domain uuid -> pod uuid lives in `<stateDir>/rkt/pods.json`; the listing is one `xl list -v`,
+ * mapped back through it.
+ */
+export class RktBackend implements Hypervisor {
+  readonly name = 'rkt' as const;
+  readonly #deps: BackendDeps;
+  readonly #xl: XlTool;
+  readonly #log: Logger;
+  readonly #pods: PodMap;
+
+  constructor(deps: BackendDeps) {
+    this.#deps = deps;
+    this.#log = deps.logger.child({ backend: 'rkt' });
+    this.#xl = xlToolFor(deps, this.#log);
+    this.#pods = new PodMap(join(this.#dir, 'pods.json'));
+  }
+
+  get #dir(): string {
+    return join(this.#deps.config.stateDir, 'rkt');
+  }
+
+  /** The seed xl config of a domain. */
+  cfgPath(uuid: string): string {
+    return join(this.#dir, `${uuid}.cfg`);
+  }
+
+  /** Where `rkt run --uuid-file-save` writes a domain's pod uuid (one file per domain). */
+  podUuidPath(uuid: string): string {
+    return join(this.#dir, `${uuid}.pod-uuid`);
+  }
+
+  async verify(): Promise<VerifyResult> {
+    const { tools, rkt } = this.#deps.config;
+    const problems = await checkTools({ rkt: tools.rkt, xl: tools.xl, xenstoreWrite: tools.xenstoreWrite });
+    const dirProblem = await checkWritableDir(this.#dir);
+    if (dirProblem !== null) problems.push(dirProblem);
+    try {
+      await access(rkt.stage1Path, constants.R_OK);
+    } catch {
+      problems.push(`rkt.stage1Path ${rkt.stage1Path} cannot be read`);
+    }
+    problems.push(...(await xlAnswers(this.#xl)));
+    return { ok: problems.length === 0, problems };
+  }
+
+  async hostInfo(): Promise<HostInfo> {
+    return asHypervisorError('hostInfo', async () => hostInfoFromXlInfo(await this.#xl.info()));
+  }
+
+  async list(): Promise<Listing> {
+    const rows = await asHypervisorError('list', () => this.#xl.list());
+    const byPod = await asHypervisorError('list', () => this.#pods.byPod(), `reading ${this.#pods.path}`);
+    return {
+      domains: rows.map((row) => ({ ...observed(row), uuid: byPod.get(row.name) ?? row.uuid })),
+      takenAt: this.#deps.clock.now(),
+    };
+  }
+
+  checkSpec(spec: DomainSpec): string[] {
+    return checkXenSpec(spec, 'rkt');
+  }
+
+  async createPaused(spec: DomainSpec): Promise<CreatedDomain> {
+    const problems = this.checkSpec(spec);
+    if (problems.length > 0)
+      throw new HypervisorError('create', `cannot create ${spec.name}: ${problems.join('; ')}`);
+    const existing = await asHypervisorError('create', () => this.#pods.podOf(spec.uuid));
+    if (existing !== undefined) {
+      throw new HypervisorError(
+        'create',
+        `domain ${spec.uuid} already has pod ${existing}; destroy it first`,
+      );
+    }
+    const cfg = this.cfgPath(spec.uuid);
+    const uuidFile = this.podUuidPath(spec.uuid);
+    await asHypervisorError(
+      'create',
+      async () => {
+        await writeFileAtomic(cfg, renderXlConfig(spec, RKT_SEED));
+        await removeFile(uuidFile);
+      },
+      `writing ${cfg}`,
+    );
+
+    const { config } = this.#deps;
+    const argv = [
+      config.tools.rkt,
+      'run',
+      `--stage1-path=${config.rkt.stage1Path}`,
+      `--uuid-file-save=${uuidFile}`,
+      ...(config.rkt.insecureOptions === '' ? [] : [`--insecure-options=${config.rkt.insecureOptions}`]),
+      spec.image ?? '',
+    ];
+    try {
+      await this.#deps.runner.run(argv, {
+        timeoutMs: config.timeouts.createMs,
+        env: { STAGE1_XL_OPTS: '-p', STAGE1_SEED_XL_CFG: cfg },
+      });
+    } catch (error) {
+      // rkt writes the uuid file before stage1 starts: a pod may exist even though run failed.
+      const pod = await readPodUuid(uuidFile);
+      const cleanup =
+        pod === null ? await this.#forgetFiles(spec.uuid) : await this.#teardown(spec.uuid, pod);
+      throw withCleanup(commandFailure('create', error, `running the pod of ${spec.name}`), cleanup);
+    }
+
+    const pod = await readPodUuid(uuidFile);
+    if (pod === null) {
+      const cleanup = await this.#forgetFiles(spec.uuid);
+      throw withCleanup(
+        new HypervisorError('create', `rkt run exited 0 but left no pod uuid in ${uuidFile}`),
+        cleanup,
+      );
+    }
+    await asHypervisorError('create', () => this.#pods.set(spec.uuid, pod), `recording pod ${pod}`);
+
+    let domid: number;
+    try {
+      domid = await this.#xl.domid(pod);
+    } catch (error) {
+      // stage1-xen exits 0 even when its `xl create` failed (it leaves an empty pid file): no Xen
+      // domain named by the pod uuid means the create failed.
+      const detail = await this.#podState(pod);
+      const cleanup = await this.#teardown(spec.uuid, pod);
+      throw withCleanup(
+        commandFailure(
+          'create',
+          error,
+          `rkt run exited 0 but pod ${pod} has no Xen domain (stage1-xen's xl create failed${detail})`,
+        ),
+        cleanup,
+      );
+    }
+    this.#log.info({ uuid: spec.uuid, pod, domid }, 'pod created paused');
+    return {
+      uuid: spec.uuid,
+      domainName: pod,
+      domainId: domid,
+      vifs: spec.vifs.map((v, devid) => ({
+        vifName: v.vifName ?? `vif${domid}.${devid}`,
+        mac: v.mac,
+        bridge: v.bridge,
+        ...(v.ip === undefined ? {} : { ip: v.ip }),
+      })),
+    };
+  }
+
+  async disableVifOffload(created: CreatedDomain): Promise<void> {
+    if (created.vifs.length === 0) return;
+    const domid = created.domainId;
+    if (domid === null) throw new HypervisorError('disableVifOffload', `${created.domainName} has no domid`);
+    try {
+      await this.#xl.zeroOffload(domid, created.vifs.length);
+    } catch (error) {
+      const pod = await this.#pods.podOf(created.uuid).catch(() => undefined);
+      const cleanup = pod === undefined ? null : await this.#teardown(created.uuid, pod);
+      throw withCleanup(commandFailure('disableVifOffload', error, created.domainName), cleanup);
+    }
+  }
+
+  async unpause(ref: DomainRef): Promise<void> {
+    const pod = await this.#podOf(ref, 'unpause');
+    await asHypervisorError('unpause', () => this.#xl.unpause(pod));
+  }
+
+  async pause(ref: DomainRef): Promise<void> {
+    const pod = await this.#podOf(ref, 'pause');
+    await asHypervisorError('pause', () => this.#xl.pause(pod));
+  }
+
+  /** A graceful request to the pod's guest (`xl shutdown -F <pod>`); `rkt stop` is a destroy. */
+  async shutdown(ref: DomainRef, _options: { force: boolean }): Promise<void> {
+    const pod = await asHypervisorError('shutdown', () => this.#pods.podOf(ref.uuid));
+    if (pod === undefined) return;
+    await asHypervisorError('shutdown', () => this.#xl.shutdown(pod));
+  }
+
+  async destroy(ref: DomainRef): Promise<void> {
+    const pod = await asHypervisorError('destroy', () => this.#pods.podOf(ref.uuid));
+    const failure =
+      pod === undefined ? await this.#forgetFiles(ref.uuid) : await this.#teardown(ref.uuid, pod);
+    if (failure !== null) throw commandFailure('destroy', failure, `pod ${pod ?? '(none)'} of ${ref.uuid}`);
+  }
+
+  async reboot(ref: DomainRef): Promise<void> {
+    const pod = await this.#podOf(ref, 'reboot');
+    await asHypervisorError('reboot', () => this.#xl.reboot(pod));
+  }
+
+  async setMemory(ref: DomainRef, memoryMiB: number): Promise<void> {
+    const pod = await this.#podOf(ref, 'setMemory');
+    await asHypervisorError('setMemory', () => this.#xl.memSet(pod, memoryMiB));
+  }
+
+  async pciPrepare(bdfs: readonly string[]): Promise<void> {
+    await pciPrepare(this.#xl, bdfs);
+  }
+
+  async pciRelease(bdfs: readonly string[]): Promise<void> {
+    await pciRelease(this.#xl, bdfs);
+  }
+
+  consoleCommand(ref: DomainRef): string[] {
+    return [this.#deps.config.tools.xl, 'console', ref.domainName];
+  }
+
+  async #podOf(ref: DomainRef, operation: string): Promise<string> {
+    const pod = await asHypervisorError(operation, () => this.#pods.podOf(ref.uuid));
+    if (pod === undefined) throw new HypervisorError(operation, `domain ${ref.uuid} has no pod`);
+    return nameOf({ domainName: pod, uuid: ref.uuid }, operation);
+  }
+
+  #rkt(args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    const { config } = this.#deps;
+    return this.#deps.runner.run([config.tools.rkt, ...args], {
+      timeoutMs: config.timeouts.commandMs,
+      ...options,
+    });
+  }
+
+  /**
+   * Removes a pod and its Xen domain: `rkt stop` (stage1-xen runs `xl destroy`), then
+   * `xl destroy <pod>` in case the domain is still there (stage1-xen's stop discards every error,
+   * and with --force it does nothing at all), then `rkt rm`, then the map entry and files.
+   * Returns the first failure (after trying every step), null when all went well.
+   */
+  async #teardown(uuid: string, pod: string): Promise<unknown> {
+    let failure: unknown = null;
+    const step = async (fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (error) {
+        failure ??= error;
+      }
+    };
+    await step(async () => {
+      const r = await this.#rkt(['stop', pod], { acceptExitCodes: [254] });
+      if (r.exitCode !== 0 && !NO_SUCH_POD.test(r.stderr)) throw failedAfterAll(r);
+    });
+    await step(async () => {
+      if ((await this.#xl.destroy(nameOf({ domainName: pod, uuid }, 'destroy'))) === 'destroyed') {
+        this.#log.warn({ uuid, pod }, 'rkt stop left the Xen domain behind; destroyed it with xl');
+      }
+    });
+    await step(async () => {
+      const r = await this.#rkt(['rm', pod], { acceptExitCodes: [254] });
+      if (r.exitCode !== 0 && !NO_SUCH_POD.test(r.stderr)) throw failedAfterAll(r);
+    });
+    if (failure !== null) return failure;
+    await step(() => this.#pods.delete(uuid));
+    const files = await this.#forgetFiles(uuid);
+    return failure ?? files;
+  }
+
+  /** Removes the seed cfg and pod uuid file of a domain; returns the failure, if any. */
+  async #forgetFiles(uuid: string): Promise<unknown> {
+    try {
+      await removeFile(this.cfgPath(uuid));
+      await removeFile(this.podUuidPath(uuid));
+      return null;
+    } catch (error) {
+      return error;
+    }
+  }
+
+  /** `; pod state: X` for an error message, or nothing when rkt cannot say. */
+  async #podState(pod: string): Promise<string> {
+    try {
+      const r = await this.#rkt(['status', '--format=json', pod]);
+      return `; pod state: ${parseRktStatus(r.stdout).state}`;
+    } catch {
+      return '';
+    }
+  }
+}
+
+/** The pod uuid rkt saved, or null when the file is missing, empty or not a uuid. */
+async function readPodUuid(path: string): Promise<string | null> {
+  try {
+    const text = (await readFile(path, 'utf8')).trim();
+    return POD_UUID.test(text) ? text : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,203 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { DomainStatus } from '../../types/generated/domain-status.js';
+import { packageVersion, readProjectJson } from '../project-files.js';
+import type { ConnectionState } from '../reconcile/ports.js';
+import type { CommandObserver } from '../runner/command-runner.js';
+import { commandLabels } from './command-labels.js';
+
+export type DomainState = DomainStatus['state'];
+
+/** What became of one config message. */
+export type ConfigOutcome = 'accepted' | 'rejected' | 'deleted' | 'stale';
+/** Which status message a publish carried. */
+export type StatusKind = 'domain' | 'node';
+
+export interface MetricsOptions {
+  /** Reported as domainmgr_build_info{version}; default: package.json's version. */
+  version?: string;
+  /**
+   * Called at every scrape for the number of domains per state (e.g. NodeStatus.domains). Without
+   * it the gauge shows what setDomainCounts() last set.
+   */
+  domainCounts?: () => Partial<Record<DomainState, number>>;
+  /** process_* and nodejs_* metrics of prom-client; default true. */
+  defaultMetrics?: boolean;
+}
+
+/**
+ * Every state of the contract, from the schema (the source of truth), so that each state has a
+ * series even at 0 and a dashboard never confuses "none" with "not reported".
+ */
+const STATES: readonly DomainState[] = (
+  readProjectJson('types/definitions.schema.json') as {
+    definitions: { state: { enum: DomainState[] } };
+  }
+).definitions.state.enum;
+
+const CONFIG_OUTCOMES: readonly ConfigOutcome[] = ['accepted', 'rejected', 'deleted', 'stale'];
+const STATUS_KINDS: readonly StatusKind[] = ['domain', 'node'];
+const OPERATION = /^[a-z][a-z0-9-]{0,31}$/;
+
+/**
+ * Hard caps on label values seen, whatever the callers pass: past them new values are counted as
+ * 'other'. The code has about 25 tool/subcommand pairs and about 10 operations.
+ */
+const MAX_COMMAND_PAIRS = 64;
+const MAX_OPERATIONS = 32;
+
+/** Operations: create, destroy, shutdown, unpause, set-memory... take from 10 ms to minutes. */
+const OPERATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+/** Tool calls: xl list in milliseconds, xl create -p of a large guest in tens of seconds. */
+const COMMAND_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+/**
+ * domainmgr's Prometheus metrics, in a registry of their own (never prom-client's global one, so
+ * that two instances, e.g. in tests, do not collide). The service reports events through the
+ * methods below; the HTTP server serves `registry`.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #operationDuration: Histogram<'operation' | 'outcome'>;
+  readonly #commandDuration: Histogram<'tool' | 'subcommand'>;
+  readonly #commandFailures: Counter<'tool' | 'subcommand' | 'reason'>;
+  readonly #natsConnected: Gauge;
+  readonly #configMessages: Counter<'outcome'>;
+  readonly #statusPublishes: Counter<'kind'>;
+  readonly #statusPublishFailures: Counter<'kind'>;
+  readonly #commandPairs = new Set<string>();
+  readonly #operations = new Set<string>();
+  #domainCounts: Partial<Record<DomainState, number>> = {};
+
+  constructor(options: MetricsOptions = {}) {
+    const registers = [this.registry];
+    this.#operationDuration = new Histogram({
+      name: 'domainmgr_operation_duration_seconds',
+      help: 'Duration of reconcile operations on the hypervisor, by operation and outcome (ok, error).',
+      labelNames: ['operation', 'outcome'],
+      buckets: OPERATION_BUCKETS,
+      registers,
+    });
+    this.#commandDuration = new Histogram({
+      name: 'domainmgr_command_duration_seconds',
+      help: 'Duration of hypervisor tool commands (xl, xenstore-write, rkt, vmadm), by tool and subcommand.',
+      labelNames: ['tool', 'subcommand'],
+      buckets: COMMAND_BUCKETS,
+      registers,
+    });
+    this.#commandFailures = new Counter({
+      name: 'domainmgr_command_failures_total',
+      help: 'Tool commands that failed, by tool, subcommand and reason (failed, timeout, not-found).',
+      labelNames: ['tool', 'subcommand', 'reason'],
+      registers,
+    });
+    const getCounts = options.domainCounts;
+    const countsNow = () => (getCounts ? getCounts() : this.#domainCounts);
+    new Gauge({
+      name: 'domainmgr_domains',
+      help: 'Domains managed by this node, by state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const counts = countsNow();
+        for (const state of STATES) this.set({ state }, counts[state] ?? 0);
+      },
+    });
+    this.#natsConnected = new Gauge({
+      name: 'domainmgr_nats_connected',
+      help: '1 while connected to NATS, else 0.',
+      registers,
+    });
+    this.#natsConnected.set(0);
+    this.#configMessages = new Counter({
+      name: 'domainmgr_config_messages_total',
+      help: 'Config messages handled, by outcome (accepted, rejected, deleted, stale).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#statusPublishes = new Counter({
+      name: 'domainmgr_status_publishes_total',
+      help: 'Status messages stored by JetStream, by kind (domain, node).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.#statusPublishFailures = new Counter({
+      name: 'domainmgr_status_publish_failures_total',
+      help: 'Status publish attempts that failed (they are retried), by kind (domain, node).',
+      labelNames: ['kind'],
+      registers,
+    });
+    const buildInfo = new Gauge({
+      name: 'domainmgr_build_info',
+      help: 'Always 1; the version label tells which domainmgr runs.',
+      labelNames: ['version'],
+      registers,
+    });
+    buildInfo.set({ version: options.version ?? packageVersion }, 1);
+    // Counters start at 0 per known label value, so rate() works from the first increment.
+    for (const outcome of CONFIG_OUTCOMES) this.#configMessages.inc({ outcome }, 0);
+    for (const kind of STATUS_KINDS) {
+      this.#statusPublishes.inc({ kind }, 0);
+      this.#statusPublishFailures.inc({ kind }, 0);
+    }
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Plug into the command runner (ExecRunnerOptions.observer): one call per finished command. */
+  readonly commandObserver: CommandObserver = (event) => {
+    const labels = this.#boundedCommandLabels(event.argv);
+    this.#commandDuration.observe(labels, event.durationMs / 1000);
+    if (event.outcome !== 'ok') this.#commandFailures.inc({ ...labels, reason: event.outcome });
+  };
+
+  /**
+   * One finished reconcile operation. `operation` is a short lower-case word chosen by the code
+   * (create, destroy, shutdown, unpause, set-memory), never a value from a config message.
+   */
+  observeOperation(operation: string, durationMs: number, ok: boolean): void {
+    this.#operationDuration.observe(
+      { operation: this.#boundedOperation(operation), outcome: ok ? 'ok' : 'error' },
+      durationMs / 1000,
+    );
+  }
+
+  /** Domains per state; states not named are 0. Ignored when `domainCounts` was given. */
+  setDomainCounts(counts: Partial<Record<DomainState, number>>): void {
+    this.#domainCounts = { ...counts };
+  }
+
+  setNatsConnected(connected: boolean): void {
+    this.#natsConnected.set(connected ? 1 : 0);
+  }
+
+  /** Follows a ConnectionState: sets the gauge now and on every change; returns the unsubscribe. */
+  followConnection(connection: ConnectionState): () => void {
+    this.setNatsConnected(connection.connected);
+    return connection.onChange((connected) => this.setNatsConnected(connected));
+  }
+
+  countConfig(outcome: ConfigOutcome): void {
+    this.#configMessages.inc({ outcome });
+  }
+
+  /** One publish attempt: ok when JetStream stored it, else a failure (the sink retries). */
+  countStatusPublish(kind: StatusKind, ok: boolean): void {
+    (ok ? this.#statusPublishes : this.#statusPublishFailures).inc({ kind });
+  }
+
+  #boundedCommandLabels(argv: readonly string[]): { tool: string; subcommand: string } {
+    const labels = commandLabels(argv);
+    const key = `${labels.tool}\u0000${labels.subcommand}`;
+    if (this.#commandPairs.has(key)) return labels;
+    if (this.#commandPairs.size >= MAX_COMMAND_PAIRS) return { tool: 'other', subcommand: 'other' };
+    this.#commandPairs.add(key);
+    return labels;
+  }
+
+  #boundedOperation(operation: string): string {
+    if (!OPERATION.test(operation)) return 'other';
+    if (this.#operations.has(operation)) return operation;
+    if (this.#operations.size >= MAX_OPERATIONS) return 'other';
+    this.#operations.add(operation);
+    return operation;
+  }
+}

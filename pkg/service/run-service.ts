@@ -1,0 +1,142 @@
+import { mkdir } from 'node:fs/promises';
+import type { DomainmgrConfig } from '../../types/generated/config.js';
+import { ConfigFeed, connectBus, ensureStreams, JetStreamStatusSink, StreamError } from '../bus/mod.js';
+import { type Clock, systemClock } from '../clock.js';
+import { createHypervisor } from '../hypervisor/registry.js';
+import type { Logger } from '../log/logger.js';
+import { startHttpServer } from '../observe/http-server.js';
+import { Metrics } from '../observe/metrics.js';
+import { Engine } from '../reconcile/engine.js';
+import { FileLedger } from '../reconcile/ledger.js';
+import type { CommandObserver } from '../runner/command-runner.js';
+import { ExecRunner } from '../runner/exec-runner.js';
+
+export interface ServiceOptions {
+  config: DomainmgrConfig;
+  logger: Logger;
+  version: string;
+  /** Aborting it is SIGTERM: stop taking work, finish what is in flight, publish, return. */
+  signal: AbortSignal;
+  clock?: Clock;
+  /** Extra observer of every command (benchmarks count spawns with it). */
+  commandObserver?: CommandObserver;
+}
+
+/** How long the final statuses may take to reach the stream on the way out. */
+const FINAL_FLUSH_MS = 5000;
+
+/**
+ * The domainmgr service, wired: config -> (NATS feed) -> engine -> workers -> backend, and
+ * statuses back through the sink. Resolves with the process exit code once stopped.
+ */
+export async function runService(o: ServiceOptions): Promise<number> {
+  const { config, logger: log } = o;
+  const clock = o.clock ?? systemClock;
+  log.info(
+    { nodeId: config.nodeId, backend: config.backend, nats: config.nats.servers, version: o.version },
+    'starting',
+  );
+
+  await mkdir(config.stateDir, { recursive: true });
+  let engine: Engine | null = null;
+  const metrics = new Metrics({ version: o.version, domainCounts: () => engine?.nodeStatus().domains ?? {} });
+  const extra = o.commandObserver;
+  const runner = new ExecRunner({
+    logger: log.child({ component: 'runner' }),
+    defaultTimeoutMs: config.timeouts.commandMs,
+    killGraceMs: config.timeouts.killGraceMs,
+    observer: (e) => {
+      metrics.commandObserver(e);
+      extra?.(e);
+    },
+  });
+  const http =
+    config.http.listen === ''
+      ? null
+      : await startHttpServer({
+          listen: config.http.listen,
+          metrics,
+          logger: log,
+          health: () => {
+            const reasons = engine === null ? ['starting'] : engine.readiness();
+            return { live: true, ready: reasons.length === 0, reasons };
+          },
+        });
+  if (http !== null) log.info({ address: http.address }, 'metrics and health listening');
+  const hypervisor = createHypervisor(config.backend, {
+    runner,
+    logger: log.child({ component: config.backend }),
+    config,
+    clock,
+  });
+
+  let conn: Awaited<ReturnType<typeof connectBus>>;
+  try {
+    conn = await connectBus({ nats: config.nats, nodeId: config.nodeId, logger: log, signal: o.signal });
+  } catch (e) {
+    await http?.close();
+    if (o.signal.aborted) return 0;
+    throw e;
+  }
+  try {
+    await ensureStreams(await conn.jsm(), {
+      prefix: config.nats.prefix,
+      manageStreams: config.nats.manageStreams,
+      logger: log,
+    });
+  } catch (e) {
+    await conn.close();
+    await http?.close();
+    if (e instanceof StreamError) {
+      log.fatal({ err: e.message }, 'the NATS streams are not usable');
+      return 1;
+    }
+    throw e;
+  }
+
+  const status = new JetStreamStatusSink({
+    conn,
+    prefix: config.nats.prefix,
+    nodeId: config.nodeId,
+    logger: log,
+  });
+  const running = new Engine({
+    config,
+    hypervisor,
+    clock,
+    logger: log,
+    ledger: new FileLedger(config.stateDir),
+    status,
+    connection: conn,
+    version: o.version,
+    observer: {
+      config: (outcome) => metrics.countConfig(outcome),
+      operation: (op, ms, ok) => metrics.observeOperation(op, ms, ok),
+    },
+  });
+  engine = running;
+  await running.start();
+
+  const feed = new ConfigFeed({ conn, prefix: config.nats.prefix, nodeId: config.nodeId, logger: log });
+  const stopped = new Promise<void>((resolve) => {
+    if (o.signal.aborted) resolve();
+    else o.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await Promise.race([feed.start((delivery) => running.handleConfig(delivery)), stopped]);
+  if (!o.signal.aborted) {
+    running.markSynced();
+    log.info('ready');
+    await stopped;
+  }
+
+  log.info('stopping: no new work; finishing what is in flight');
+  await feed.stop();
+  await running.stop();
+  const flushed = await status.flush(FINAL_FLUSH_MS);
+  if (!flushed) log.warn({ timeoutMs: FINAL_FLUSH_MS }, 'some final statuses were not stored before exit');
+  await status.close();
+  await conn.close();
+  await http?.close();
+  log.info('stopped');
+  return 0;
+}

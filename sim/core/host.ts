@@ -1,0 +1,127 @@
+import { loadState, type SimState, saveState } from './state.js';
+
+/** Something that happened on the host that a waiting command may be interested in. */
+export type HostEvent =
+  | { type: 'xen-shutdown'; domid: number; reasonCode: number }
+  | { type: 'xen-death'; domid: number }
+  | { type: 'vm-state'; uuid: string };
+
+/** A clock the host reads; tests of the model may pass their own. */
+export type Clock = () => number;
+
+/** Time-based work of one subsystem: advance to `now`, say when to be woken next (or null). */
+export type Ticker = (host: SimHost, now: number) => number | null;
+
+/**
+ * The simulated host: its persisted state plus what only lives while the daemon runs (timers,
+ * waiters). Every command runs synchronously against it, so each command is atomic; anything a
+ * command waits for (xl shutdown -w, vmadm stop) waits through events, never by holding the host.
+ */
+export class SimHost {
+  readonly dir: string;
+  state: SimState;
+  private readonly clock: Clock;
+  private readonly tickers: Ticker[] = [];
+  private readonly listeners = new Set<(e: HostEvent) => void>();
+  private dirty = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Number.POSITIVE_INFINITY;
+
+  constructor(dir: string, clock: Clock = Date.now) {
+    this.dir = dir;
+    this.clock = clock;
+    this.state = loadState(dir, clock());
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  addTicker(t: Ticker): void {
+    this.tickers.push(t);
+  }
+
+  /** Records that the state changed and must be persisted. */
+  touch(): void {
+    this.dirty = true;
+  }
+
+  emit(e: HostEvent): void {
+    for (const l of [...this.listeners]) l(e);
+  }
+
+  /**
+   * Resolves with the first value `check` returns that is not undefined: checked at once, after
+   * every host event and after every tick. Rejects when `signal` aborts (the caller went away).
+   */
+  waitFor<T>(check: (e: HostEvent | null) => T | undefined, signal: AbortSignal): Promise<T> {
+    const first = check(null);
+    if (first !== undefined) return Promise.resolve(first);
+    return new Promise<T>((resolve, reject) => {
+      const listener = (e: HostEvent): void => {
+        const v = check(e);
+        if (v !== undefined) {
+          cleanup();
+          resolve(v);
+        }
+      };
+      const onAbort = (): void => {
+        cleanup();
+        reject(new Error('caller went away'));
+      };
+      const cleanup = (): void => {
+        this.listeners.delete(listener);
+        signal.removeEventListener('abort', onAbort);
+      };
+      this.listeners.add(listener);
+      signal.addEventListener('abort', onAbort);
+    });
+  }
+
+  /** Advances every time-based behaviour to now, persists if anything changed, re-arms the timer. */
+  settle(): void {
+    const now = this.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const t of this.tickers) {
+      const at = t(this, now);
+      if (at !== null && at < next) next = at;
+    }
+    this.emit({ type: 'vm-state', uuid: '' });
+    this.persistIfDirty();
+    this.arm(next);
+  }
+
+  persistIfDirty(): void {
+    if (!this.dirty) return;
+    saveState(this.dir, this.state);
+    this.dirty = false;
+  }
+
+  /** Replaces the whole state (simctl reset) and persists it. */
+  replaceState(s: SimState): void {
+    this.state = s;
+    this.dirty = true;
+    this.settle();
+  }
+
+  private arm(at: number): void {
+    if (at === this.timerAt && this.timer) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = at;
+    if (!Number.isFinite(at)) return;
+    const delay = Math.max(0, Math.min(at - this.now(), 2 ** 31 - 1));
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.settle();
+    }, delay);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.persistIfDirty();
+  }
+}

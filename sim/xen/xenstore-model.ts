@@ -1,0 +1,107 @@
+import type { SimHost } from '../core/host.js';
+import type { XenDomain } from '../core/state.js';
+
+/**
+ * The simulated xenstore: a flat map of absolute paths to values. A directory exists when it
+ * has a value or any path below it; the keys a real toolstack and netback create for a guest are
+ * written at create and removed at destroy.
+ */
+
+/** What Linux netback advertises on a vif backend; netfront treats a missing key as 0. */
+export const NETBACK_FEATURES: Readonly<Record<string, string>> = {
+  'feature-sg': '1',
+  'feature-gso-tcpv4': '1',
+  'feature-gso-tcpv6': '1',
+  'feature-ipv6-csum-offload': '1',
+  'feature-rx-copy': '1',
+  'feature-rx-flip': '0',
+  'feature-multicast-control': '1',
+  'feature-dynamic-multicast-control': '1',
+  'feature-split-event-channels': '1',
+  'feature-ctrl-ring': '1',
+  'multi-queue-max-queues': '2',
+};
+
+export function normalisePath(p: string): string {
+  const trimmed = p.replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed;
+}
+
+export function xsRead(host: SimHost, path: string): string | undefined {
+  return host.state.xen.xenstore[normalisePath(path)];
+}
+
+export function xsWrite(host: SimHost, path: string, value: string): void {
+  host.state.xen.xenstore[normalisePath(path)] = value;
+  host.touch();
+}
+
+/** Whether the path is a node: has a value or children. */
+export function xsExists(host: SimHost, path: string): boolean {
+  const p = normalisePath(path);
+  if (p === '/') return true;
+  if (p in host.state.xen.xenstore) return true;
+  const prefix = `${p}/`;
+  return Object.keys(host.state.xen.xenstore).some((k) => k.startsWith(prefix));
+}
+
+/** The direct children of a directory, sorted as xenstored lists them (insertion order there). */
+export function xsChildren(host: SimHost, path: string): string[] {
+  const p = normalisePath(path);
+  const prefix = p === '/' ? '/' : `${p}/`;
+  const seen = new Set<string>();
+  for (const k of Object.keys(host.state.xen.xenstore)) {
+    if (!k.startsWith(prefix)) continue;
+    const rest = k.slice(prefix.length);
+    const head = rest.split('/')[0];
+    if (head) seen.add(head);
+  }
+  return [...seen];
+}
+
+export function xsRemoveTree(host: SimHost, path: string): void {
+  const p = normalisePath(path);
+  const prefix = `${p}/`;
+  const store = host.state.xen.xenstore;
+  for (const k of Object.keys(store)) if (k === p || k.startsWith(prefix)) delete store[k];
+  host.touch();
+}
+
+export function writeDomainKeys(host: SimHost, d: XenDomain): void {
+  const base = `/local/domain/${d.domid}`;
+  xsWrite(host, `${base}/name`, d.name);
+  xsWrite(host, `${base}/domid`, String(d.domid));
+  xsWrite(host, `${base}/vm`, `/vm/${d.uuid}`);
+  xsWrite(host, `${base}/memory/target`, String(d.targetMemKiB));
+  xsWrite(host, `${base}/memory/static-max`, String(d.maxMemKiB));
+  xsWrite(host, `/vm/${d.uuid}/name`, d.name);
+  xsWrite(host, `/vm/${d.uuid}/uuid`, d.uuid);
+  const nics = Array.isArray(d.config.nics) ? (d.config.nics as Record<string, unknown>[]) : [];
+  for (const nic of nics) {
+    const devid = Number(nic.devid);
+    const back = `/local/domain/0/backend/vif/${d.domid}/${devid}`;
+    const front = `${base}/device/vif/${devid}`;
+    xsWrite(host, `${back}/frontend`, front);
+    xsWrite(host, `${back}/frontend-id`, String(d.domid));
+    xsWrite(host, `${back}/online`, '1');
+    xsWrite(host, `${back}/state`, '2');
+    xsWrite(host, `${back}/script`, '/etc/xen/scripts/vif-bridge');
+    xsWrite(host, `${back}/mac`, String(nic.mac ?? ''));
+    if (typeof nic.bridge === 'string') xsWrite(host, `${back}/bridge`, nic.bridge);
+    xsWrite(host, `${back}/handle`, String(devid));
+    xsWrite(host, `${back}/type`, 'vif');
+    for (const [k, v] of Object.entries(NETBACK_FEATURES)) xsWrite(host, `${back}/${k}`, v);
+    xsWrite(host, `${front}/backend`, back);
+    xsWrite(host, `${front}/backend-id`, '0');
+    xsWrite(host, `${front}/state`, '1');
+    xsWrite(host, `${front}/handle`, String(devid));
+    xsWrite(host, `${front}/mac`, String(nic.mac ?? ''));
+  }
+}
+
+export function removeDomainKeys(host: SimHost, domid: number): void {
+  const vmPath = xsRead(host, `/local/domain/${domid}/vm`);
+  xsRemoveTree(host, `/local/domain/${domid}`);
+  xsRemoveTree(host, `/local/domain/0/backend/vif/${domid}`);
+  if (vmPath) xsRemoveTree(host, vmPath);
+}
