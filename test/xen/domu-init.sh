@@ -4,6 +4,7 @@
 #   xt.marker=WORD        printed in the DOMU-HELLO line, so a test can tell its guests apart
 #   xt.ignore_shutdown=1  the kernel's poweroff helper does nothing: `xl shutdown` is ignored
 #   xt.crash=N            the kernel crashes itself N seconds after boot (sysrq c)
+# The kernel runs /sbin/poweroff without stdio (usermode helper): it writes to /dev/console.
 # A crash on demand also works from dom0: `xl sysrq <domid> c` makes this kernel panic.
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -18,9 +19,9 @@ for a in $(cat /proc/cmdline); do
 done
 mkdir -p /sbin
 if [ "$IGNORE" = 1 ]; then
-  printf '#!/bin/sh\necho "DOMU-IGNORING-SHUTDOWN marker=%s"\nexit 0\n' "$MARKER" >/sbin/poweroff
+  printf '#!/bin/sh\necho "DOMU-IGNORING-SHUTDOWN marker=%s" >/dev/console\nexit 0\n' "$MARKER" >/sbin/poweroff
 else
-  printf '#!/bin/sh\necho "DOMU-POWEROFF marker=%s"\nexec /bin/busybox poweroff -f\n' "$MARKER" >/sbin/poweroff
+  printf '#!/bin/sh\necho "DOMU-POWEROFF marker=%s" >/dev/console\nexec /bin/busybox poweroff -f\n' "$MARKER" >/sbin/poweroff
 fi
 chmod +x /sbin/poweroff
 echo 1 >/proc/sys/kernel/sysrq
