@@ -16,6 +16,8 @@ export default {
   // Sources import siblings as './x.js' (NodeNext resolution); jest must find './x.ts'.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // test/xen boots Xen under QEMU for minutes: its own command, npm run test:xen
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/xen/'],
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
   testTimeout: 30000,
 };
