@@ -127,6 +127,7 @@ export function connectVifs(host: SimHost, d: XenDomain): void {
     const front = `/local/domain/${d.domid}/device/vif/${devid}`;
     if (xsRead(host, `${back}/state`) === undefined) continue;
     if (xsRead(host, `${back}/state`) !== XENBUS_CONNECTED) xsWrite(host, `${back}/state`, XENBUS_CONNECTED);
-    if (xsRead(host, `${front}/state`) !== XENBUS_CONNECTED) xsWrite(host, `${front}/state`, XENBUS_CONNECTED);
+    if (xsRead(host, `${front}/state`) !== XENBUS_CONNECTED)
+      xsWrite(host, `${front}/state`, XENBUS_CONNECTED);
   }
 }

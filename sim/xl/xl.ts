@@ -197,7 +197,17 @@ function withKey(
 
 // Fields that follow, in libxl_types.idl order, the ones libxl fills in for a running domain.
 const C_INFO_AFTER_DOMID = ['uuid', 'xsdata', 'platformdata', 'poolid', 'pool_name', 'run_hotplug_scripts'];
-const B_INFO_AFTER_VIDEO = ['shadow_memkb', 'iommu_memkb', 'rtc_timeoffset', 'exec_ssidref', 'localtime', 'sched_params', 'claim_mode', 'kernel', 'cmdline'];
+const B_INFO_AFTER_VIDEO = [
+  'shadow_memkb',
+  'iommu_memkb',
+  'rtc_timeoffset',
+  'exec_ssidref',
+  'localtime',
+  'sched_params',
+  'claim_mode',
+  'kernel',
+  'cmdline',
+];
 const NIC_AFTER_NICTYPE = ['rate_bytes_per_interval', 'rate_interval_usecs', 'gatewaydev'];
 
 /**
@@ -219,7 +229,9 @@ function liveConfig(d: XenDomain): Record<string, unknown> {
     b.sched_params = { sched: 'credit2', weight: 256, cap: 0, ...sp };
     b.arch_x86 = { msr_relaxed: 'False', ...((b.arch_x86 ?? {}) as Record<string, unknown>) };
     if (Array.isArray(c.nics)) {
-      c.nics = (c.nics as Record<string, unknown>[]).map((n) => withKey(n, 'nictype', 'vif', NIC_AFTER_NICTYPE));
+      c.nics = (c.nics as Record<string, unknown>[]).map((n) =>
+        withKey(n, 'nictype', 'vif', NIC_AFTER_NICTYPE),
+      );
     }
   }
   c.b_info = b;
@@ -474,8 +486,7 @@ function xlMemSet(ctx: XlContext, args: string[], max: boolean): ToolResult {
     return result(
       1,
       '',
-      libxlError(LIBXL_AT.userdataPath, `unable to find domain info for domain ${domid}: Success`) +
-        failText,
+      libxlError(LIBXL_AT.userdataPath, `unable to find domain info for domain ${domid}: Success`) + failText,
     );
   }
   if (!d) {

@@ -154,7 +154,11 @@ const CASES: Record<string, () => Promise<void>> = {
   },
   'xenstore-ls-vif-backend-after-create': async () => {
     await create();
-    await expectCapture('xenstore-ls-vif-backend-after-create', ['xenstore-ls', '-fp', '/local/domain/0/backend/vif/1/0']);
+    await expectCapture('xenstore-ls-vif-backend-after-create', [
+      'xenstore-ls',
+      '-fp',
+      '/local/domain/0/backend/vif/1/0',
+    ]);
   },
   'xenstore-write-offload': async () => {
     await create();
@@ -169,7 +173,11 @@ const CASES: Record<string, () => Promise<void>> = {
   },
   'xenstore-ls-vif-backend-connected': async () => {
     await runningGuest();
-    await expectCapture('xenstore-ls-vif-backend-connected', ['xenstore-ls', '-fp', '/local/domain/0/backend/vif/1/0']);
+    await expectCapture('xenstore-ls-vif-backend-connected', [
+      'xenstore-ls',
+      '-fp',
+      '/local/domain/0/backend/vif/1/0',
+    ]);
   },
   'xl-list-v': async () => {
     await runningGuest();
@@ -274,7 +282,8 @@ const CASES: Record<string, () => Promise<void>> = {
   'xl-shutdown-missing-domid': () => expectCapture('xl-shutdown-missing-domid', ['xl', 'shutdown', '999']),
   'xl-pause-missing-domid': () => expectCapture('xl-pause-missing-domid', ['xl', 'pause', '999']),
   'xl-unpause-missing-domid': () => expectCapture('xl-unpause-missing-domid', ['xl', 'unpause', '999']),
-  'xl-mem-set-missing-domid': () => expectCapture('xl-mem-set-missing-domid', ['xl', 'mem-set', '999', '100']),
+  'xl-mem-set-missing-domid': () =>
+    expectCapture('xl-mem-set-missing-domid', ['xl', 'mem-set', '999', '100']),
   'xl-mem-set-bad-size': () => expectCapture('xl-mem-set-bad-size', ['xl', 'mem-set', '0', '2gb']),
   'xl-create-unreadable': async () => {
     expect(existsSync('/tmp/nosuch.cfg')).toBe(false);
@@ -290,7 +299,9 @@ const CASES: Record<string, () => Promise<void>> = {
       '0',
     ]);
     // ... and the path is there now
-    expect((await h.run(['xenstore-read', '/local/domain/0/backend/vif/999/0/feature-sg'])).stdout).toBe('0\n');
+    expect((await h.run(['xenstore-read', '/local/domain/0/backend/vif/999/0/feature-sg'])).stdout).toBe(
+      '0\n',
+    );
   },
 };
 
