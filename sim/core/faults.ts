@@ -14,7 +14,7 @@ export function subcommandOf(tool: string, args: readonly string[]): string {
     return a ?? '';
   }
   if (tool === 'rkt') return args.find((x) => !x.startsWith('--')) ?? '';
-  if (tool === 'xenstore-write') return 'write';
+  if (tool.startsWith('xenstore-')) return tool.slice('xenstore-'.length);
   return args[0] ?? '';
 }
 

@@ -31,6 +31,12 @@ export interface HostConfig {
   domainOverheadMiB: number;
   /** A graceful shutdown or reboot completes this long after the guest got the request. */
   shutdownDelayMs: number;
+  /**
+   * How long libxl waits for a guest to acknowledge a shutdown/reboot request before `xl
+   * shutdown` fails with `guest didn't acknowledge control request: -9` (real: about 60 s, seen
+   * for a guest that was already shut down). Tests shorten it.
+   */
+  shutdownAckTimeoutMs: number;
   /** A freshly unpaused guest shows `r` (busy booting) this long, then `b` (idle). */
   bootBusyMs: number;
   /** Whether new HVM guests have PV drivers (without, graceful shutdown needs -F). */
@@ -156,6 +162,7 @@ export function defaultConfig(): HostConfig {
     xenReservedMiB: 161,
     domainOverheadMiB: 1,
     shutdownDelayMs: 300,
+    shutdownAckTimeoutMs: 60000,
     bootBusyMs: 1000,
     hvmPvDrivers: true,
     pciDevices: [...DEFAULT_PCI_DEVICES],

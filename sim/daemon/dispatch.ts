@@ -5,7 +5,7 @@ import { runSimctl } from '../core/simctl.js';
 import { type Invocation, result, ToolExit, type ToolOutcome, type ToolResult } from '../core/types.js';
 import { runRkt } from '../rkt/rkt.js';
 import { runVmadm } from '../vmadm/vmadm.js';
-import { runXenstore, runXenstoreWrite } from '../xenstore/xenstore.js';
+import { runXenstore, runXenstoreSingle, runXenstoreWrite } from '../xenstore/xenstore.js';
 import { runXl } from '../xl/xl.js';
 
 type ToolMain = (host: SimHost, inv: Invocation) => ToolOutcome;
@@ -13,6 +13,11 @@ type ToolMain = (host: SimHost, inv: Invocation) => ToolOutcome;
 const TOOLS: Record<string, ToolMain> = {
   xl: runXl,
   'xenstore-write': runXenstoreWrite,
+  'xenstore-read': runXenstoreSingle,
+  'xenstore-ls': runXenstoreSingle,
+  'xenstore-rm': runXenstoreSingle,
+  'xenstore-exists': runXenstoreSingle,
+  'xenstore-list': runXenstoreSingle,
   xenstore: runXenstore,
   rkt: runRkt,
   vmadm: runVmadm,

@@ -7,20 +7,29 @@ import type { XenDomain } from '../core/state.js';
  * written at create and removed at destroy.
  */
 
-/** What Linux netback advertises on a vif backend; netfront treats a missing key as 0. */
+/**
+ * What Linux netback (6.1) advertises on a vif backend, in the order it writes them: the real
+ * capture `test/fixtures/real-xen/xenstore-ls-vif-backend-after-create.txt`. Netfront treats a
+ * missing key as 0.
+ */
 export const NETBACK_FEATURES: Readonly<Record<string, string>> = {
   'feature-sg': '1',
   'feature-gso-tcpv4': '1',
   'feature-gso-tcpv6': '1',
   'feature-ipv6-csum-offload': '1',
   'feature-rx-copy': '1',
+  'feature-xdp-headroom': '1',
   'feature-rx-flip': '0',
   'feature-multicast-control': '1',
   'feature-dynamic-multicast-control': '1',
   'feature-split-event-channels': '1',
-  'feature-ctrl-ring': '1',
   'multi-queue-max-queues': '2',
+  'feature-ctrl-ring': '1',
 };
+
+/** XenbusState values the simulated vif ends pass through. */
+export const XENBUS_INIT_WAIT = '2';
+export const XENBUS_CONNECTED = '4';
 
 export function normalisePath(p: string): string {
   const trimmed = p.replace(/\/+$/, '');
@@ -84,12 +93,14 @@ export function writeDomainKeys(host: SimHost, d: XenDomain): void {
     xsWrite(host, `${back}/frontend`, front);
     xsWrite(host, `${back}/frontend-id`, String(d.domid));
     xsWrite(host, `${back}/online`, '1');
-    xsWrite(host, `${back}/state`, '2');
+    xsWrite(host, `${back}/state`, XENBUS_INIT_WAIT);
     xsWrite(host, `${back}/script`, '/etc/xen/scripts/vif-bridge');
     xsWrite(host, `${back}/mac`, String(nic.mac ?? ''));
     if (typeof nic.bridge === 'string') xsWrite(host, `${back}/bridge`, nic.bridge);
     xsWrite(host, `${back}/handle`, String(devid));
     xsWrite(host, `${back}/type`, 'vif');
+    // The hotplug script (vif-bridge) runs during create, before xl returns.
+    xsWrite(host, `${back}/hotplug-status`, 'connected');
     for (const [k, v] of Object.entries(NETBACK_FEATURES)) xsWrite(host, `${back}/${k}`, v);
     xsWrite(host, `${front}/backend`, back);
     xsWrite(host, `${front}/backend-id`, '0');
@@ -104,4 +115,19 @@ export function removeDomainKeys(host: SimHost, domid: number): void {
   xsRemoveTree(host, `/local/domain/${domid}`);
   xsRemoveTree(host, `/local/domain/0/backend/vif/${domid}`);
   if (vmPath) xsRemoveTree(host, vmPath);
+}
+
+/**
+ * The guest's netfront has booted and connected: both ends of every vif go to Connected (4), as
+ * they do on real Xen some seconds after unpause (`xenstore-ls-vif-backend-connected.txt`).
+ */
+export function connectVifs(host: SimHost, d: XenDomain): void {
+  for (const devid of d.vifs) {
+    const back = `/local/domain/0/backend/vif/${d.domid}/${devid}`;
+    const front = `/local/domain/${d.domid}/device/vif/${devid}`;
+    if (xsRead(host, `${back}/state`) === undefined) continue;
+    if (xsRead(host, `${back}/state`) !== XENBUS_CONNECTED) xsWrite(host, `${back}/state`, XENBUS_CONNECTED);
+    if (xsRead(host, `${front}/state`) !== XENBUS_CONNECTED)
+      xsWrite(host, `${front}/state`, XENBUS_CONNECTED);
+  }
 }

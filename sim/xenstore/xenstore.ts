@@ -124,8 +124,10 @@ function runMode(host: SimHost, prog: string, mode: string, args: string[], incl
       const walk = (path: string, depth: number): void => {
         for (const c of xsChildren(host, path)) {
           const child = path === '/' ? `/${c}` : `${path}/${c}`;
-          const label = flags.has('p') ? child : c;
-          lines.push(`${' '.repeat(depth)}${label} = "${xsRead(host, child) ?? ''}"`);
+          // -f: whole paths, no indent; -p: the node's permissions after three spaces.
+          const label = flags.has('f') ? child : `${' '.repeat(depth)}${c}`;
+          const perms = flags.has('p') ? `   (${xsPerms(child)})` : '';
+          lines.push(`${label} = "${xsRead(host, child) ?? ''}"${perms}`);
           walk(child, depth + 1);
         }
       };
@@ -135,6 +137,29 @@ function runMode(host: SimHost, prog: string, mode: string, args: string[], incl
     default:
       return result(1, '', `${prog}: Usage: ${prog} <mode> [-h] [...]\n`);
   }
+}
+
+/**
+ * The permissions libxl gives a node, as xenstore-ls -p prints them (the simulator does not store
+ * permissions): a backend directory belongs to dom0 and is readable by the frontend's domain
+ * (`n0,r<domid>`, as in the real capture xenstore-ls-vif-backend-*.txt); a guest's device
+ * directory belongs to the guest (`n<domid>,r0`); anything else to dom0 (`n0`).
+ */
+function xsPerms(path: string): string {
+  const back = /^\/local\/domain\/0\/backend\/[^/]+\/(\d+)(?:\/|$)/.exec(path);
+  if (back) return `n0,r${back[1]}`;
+  const front = /^\/local\/domain\/(\d+)\/device(?:\/|$)/.exec(path);
+  if (front && front[1] !== '0') return `n${front[1]},r0`;
+  return 'n0';
+}
+
+/**
+ * The single-mode programs (xenstore-read, xenstore-ls, ...): real Xen installs them as links
+ * to one binary that picks the mode from its name.
+ */
+export function runXenstoreSingle(host: SimHost, inv: Invocation): ToolResult {
+  const mode = inv.tool.slice('xenstore-'.length);
+  return runMode(host, inv.tool, mode, inv.args, false);
 }
 
 export function runXenstoreWrite(host: SimHost, inv: Invocation): ToolResult {

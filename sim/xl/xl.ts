@@ -174,11 +174,66 @@ function dom0Config(host: SimHost): Record<string, unknown> {
   };
 }
 
+/** A copy of `obj` with `key` set; a new key goes before the first of `before` present, else last. */
+function withKey(
+  obj: Record<string, unknown>,
+  key: string,
+  value: unknown,
+  before: readonly string[],
+): Record<string, unknown> {
+  if (key in obj) return { ...obj, [key]: value };
+  const out: Record<string, unknown> = {};
+  let placed = false;
+  for (const [k, v] of Object.entries(obj)) {
+    if (!placed && before.includes(k)) {
+      out[key] = value;
+      placed = true;
+    }
+    out[k] = v;
+  }
+  if (!placed) out[key] = value;
+  return out;
+}
+
+// Fields that follow, in libxl_types.idl order, the ones libxl fills in for a running domain.
+const C_INFO_AFTER_DOMID = ['uuid', 'xsdata', 'platformdata', 'poolid', 'pool_name', 'run_hotplug_scripts'];
+const B_INFO_AFTER_VIDEO = [
+  'shadow_memkb',
+  'iommu_memkb',
+  'rtc_timeoffset',
+  'exec_ssidref',
+  'localtime',
+  'sched_params',
+  'claim_mode',
+  'kernel',
+  'cmdline',
+];
+const NIC_AFTER_NICTYPE = ['rate_bytes_per_interval', 'rate_interval_usecs', 'gatewaydev'];
+
+/**
+ * The config `xl list -l` prints: the create-time config with the memory as it is now; for a PV
+ * guest also what libxl fills in once the domain runs, as the real capture shows
+ * (test/fixtures/real-xen/xl-list-l.txt): `c_info.domid` 4294967295, `b_info.video_memkb` 0,
+ * the credit2 scheduler's defaults, `arch_x86.msr_relaxed`, each nic's `nictype`. PVH/HVM guests
+ * keep the reference sample's shape (not yet checked on real Xen).
+ */
 function liveConfig(d: XenDomain): Record<string, unknown> {
   const c = structuredClone(d.config);
-  const b = (c.b_info ?? {}) as Record<string, unknown>;
+  let b = (c.b_info ?? {}) as Record<string, unknown>;
   b.target_memkb = d.targetMemKiB;
   b.max_memkb = d.maxMemKiB;
+  if (d.type === 'pv') {
+    c.c_info = withKey((c.c_info ?? {}) as Record<string, unknown>, 'domid', 4294967295, C_INFO_AFTER_DOMID);
+    b = withKey(b, 'video_memkb', 0, B_INFO_AFTER_VIDEO);
+    const sp = (b.sched_params ?? {}) as Record<string, unknown>;
+    b.sched_params = { sched: 'credit2', weight: 256, cap: 0, ...sp };
+    b.arch_x86 = { msr_relaxed: 'False', ...((b.arch_x86 ?? {}) as Record<string, unknown>) };
+    if (Array.isArray(c.nics)) {
+      c.nics = (c.nics as Record<string, unknown>[]).map((n) =>
+        withKey(n, 'nictype', 'vif', NIC_AFTER_NICTYPE),
+      );
+    }
+  }
   c.b_info = b;
   return c;
 }
@@ -213,13 +268,13 @@ function xlList(ctx: XlContext, args: string[]): ToolResult {
     let line: string;
     if (!d) {
       const c = host.state.config;
-      line = listRow(DOM0_NAME, 0, c.dom0MemoryMiB - 1, c.nrCpus, 'r-----', dom0CpuSeconds(host, now));
+      line = listRow(DOM0_NAME, 0, c.dom0MemoryMiB, c.nrCpus, 'r-----', dom0CpuSeconds(host, now));
       if (verbose) line += ` 00000000-0000-0000-0000-000000000000        -                -`;
     } else {
       line = listRow(
         d.name,
         d.domid,
-        currentMemMiB(d.targetMemKiB),
+        currentMemMiB(d),
         d.vcpus,
         stateLetters(host, d, now),
         cpuSeconds(d, now),
@@ -323,6 +378,12 @@ function xlShutdown(ctx: XlContext, args: string[], reboot: boolean): ToolOutcom
     if (!d) {
       return result(1, '', `${stderr + noSuchDomainType(domid)}${cmd} failed (rc=-3)\n`);
     }
+    if (d.shutdown) {
+      // Real xl 4.17 (test/fixtures/real-xen/xl-shutdown-already-shut-down.txt): the request is
+      // written, nobody acknowledges it, libxl gives up after about 60 s.
+      const failed = `${stderr}${libxlError(LIBXL_AT.pvcontrolCb, "guest didn't acknowledge control request: -9")}${cmd} failed (rc=-9)\n`;
+      return delay(host.state.config.shutdownAckTimeoutMs, ctx.inv.signal).then(() => result(1, '', failed));
+    }
     if (d.type === 'hvm' && !d.pvDrivers) {
       if (!p.has('F')) {
         return result(
@@ -355,6 +416,25 @@ function xlShutdown(ctx: XlContext, args: string[], reboot: boolean): ToolOutcom
       return left.size === 0 ? true : undefined;
     }, ctx.inv.signal)
     .then(() => result(0, '', stderr));
+}
+
+/** Resolves after `ms`; rejects when the caller goes away first (the command then never ends). */
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new Error('caller went away'));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new Error('caller went away'));
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** xl's parse_mem_size_kb: strtoll, then at most one unit letter; a bare number is MiB. */
@@ -400,6 +480,14 @@ function xlMemSet(ctx: XlContext, args: string[], max: boolean): ToolResult {
     ctx.host.state.config.dom0MemoryMiB = Math.floor(kb / 1024);
     ctx.host.touch();
     return result(0);
+  }
+  if (!d && !max) {
+    // Real xl 4.17 (test/fixtures/real-xen/xl-mem-set-missing-domid.txt), errno 0 and all.
+    return result(
+      1,
+      '',
+      libxlError(LIBXL_AT.userdataPath, `unable to find domain info for domain ${domid}: Success`) + failText,
+    );
   }
   if (!d) {
     return result(

@@ -1,8 +1,11 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ToolOutputParseError } from '../../pkg/hypervisor/parse/parse-error.js';
 import { parseRktStatus } from '../../pkg/hypervisor/parse/rkt-status.js';
 import { parseVmadmList } from '../../pkg/hypervisor/parse/vmadm-list.js';
 import { hostInfoFromXlInfo, parseXlInfo } from '../../pkg/hypervisor/parse/xl-info.js';
 import { vmadmState } from '../../pkg/hypervisor/states.js';
+import { projectRoot } from '../../pkg/project-files.js';
 
 const pad = (key: string, value: string) => `${key.padEnd(23)}: ${value}`;
 
@@ -37,6 +40,23 @@ describe('parseXlInfo / hostInfoFromXlInfo', () => {
   test('the version falls back to major.minor+extra', () => {
     const fields = parseXlInfo(info.replace(/^xen_version.*$/m, ''));
     expect(hostInfoFromXlInfo(fields).hypervisorVersion).toBe('Xen 4.17.3');
+  });
+
+  test('the real Xen 4.17 capture (test/fixtures/real-xen/xl-info.txt)', () => {
+    const text = readFileSync(join(projectRoot, 'test/fixtures/real-xen/xl-info.txt'), 'utf8');
+    const stdout = /\n--- stdout\n([\s\S]*?)--- stderr\n/.exec(text)?.[1] ?? '';
+    const fields = parseXlInfo(stdout);
+    expect(fields.size).toBe(34);
+    expect(fields.get('xen_changeset')).toBe(''); // an empty value
+    expect(fields.get('xen_caps')).toBe('xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64');
+    expect(fields.get('cc_compile_date')).toBe('Wed Nov  4 16:52:28 UTC 2026');
+    expect(fields.get('virt_caps')).toBe('pv hvm hap gnttab-v1 gnttab-v2');
+    expect(hostInfoFromXlInfo(fields)).toEqual({
+      totalMemoryMiB: 2047,
+      freeMemoryMiB: 872,
+      nrCpus: 2,
+      hypervisorVersion: 'Xen 4.17.7',
+    });
   });
 
   test('a missing memory field or a garbage line is an error', () => {

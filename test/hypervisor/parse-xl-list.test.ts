@@ -163,3 +163,70 @@ describe('xlState', () => {
     expect(xlState('---scd')).toBe('transitional');
   });
 });
+
+/** The stdout section of a real Xen 4.17 capture (test/fixtures/real-xen/, see test/xen/README.md). */
+function realStdout(name: string): string {
+  const m = /\n--- stdout\n([\s\S]*?)--- stderr\n/.exec(fixture(`real-xen/${name}.txt`));
+  if (!m) throw new Error(`${name}.txt: no stdout section`);
+  return m[1] as string;
+}
+
+describe('parseXlList on the real Xen 4.17 captures', () => {
+  const UUID = 'fac75000-0000-4000-8000-000000000001';
+  const DOM0 = [
+    'Domain-0',
+    0,
+    1024,
+    2,
+    'r-----',
+    '00000000-0000-0000-0000-000000000000',
+    null,
+    null,
+    'running',
+  ];
+  test.each([
+    ['xl-list-v', [DOM0, ['facts-g1', 1, 128, 1, '-b----', UUID, null, null, 'running']]],
+    ['xl-list-v-poweroff', [['facts-g1', 1, 160, 1, '---s--', UUID, 0, null, 'shutdown']]],
+    ['xl-list-v-crashed', [['facts-g1', 1, 160, 1, '---sc-', UUID, 3, null, 'crashed']]],
+    [
+      'xl-list',
+      [
+        [...DOM0.slice(0, 5), null, null, null, 'running'],
+        ['facts-g1', 1, 128, 1, '-b----', null, null, null, 'running'],
+      ],
+    ],
+    ['xl-list-paused', [['facts-g1', 1, 128, 1, '--p---', null, null, null, 'paused']]],
+  ])('%s', (name, expected) => {
+    const rows = parseXlList(realStdout(name));
+    expect(
+      rows.map((r) => [
+        r.name,
+        r.domid,
+        r.memoryMiB,
+        r.vcpus,
+        r.flags,
+        r.uuid,
+        r.shutdownReason,
+        r.securityLabel,
+        xlState(r.flags),
+      ]),
+    ).toEqual(expected);
+  });
+
+  test('cpu seconds are read from the real rows', () => {
+    expect(parseXlList(realStdout('xl-list-v')).map((r) => r.cpuSeconds)).toEqual([54.3, 4.0]);
+    expect(parseXlList(realStdout('xl-list-paused'))[0]?.cpuSeconds).toBe(0);
+  });
+
+  test('xl list -l (no backend parser reads it; the JSON holds uuid and memory)', () => {
+    const parsed = JSON.parse(realStdout('xl-list-l')) as {
+      domid: number;
+      config: { c_info: { uuid: string; name: string }; b_info: { target_memkb: number; max_memkb: number } };
+    }[];
+    expect(parsed.map((d) => [d.domid, d.config.c_info.name, d.config.c_info.uuid])).toEqual([
+      [1, 'facts-g1', UUID],
+    ]);
+    expect(parsed[0]?.config.b_info.target_memkb).toBe(128 * 1024);
+    expect(parsed[0]?.config.b_info.max_memkb).toBe(192 * 1024);
+  });
+});

@@ -1,0 +1,361 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../../pkg/project-files.js';
+import { type RunResult, type SimHostHandle, startSimHost } from '../support/sim-host.js';
+import { removeTempDirs, until, writeCfg } from './helpers.js';
+
+/**
+ * Replays the real Xen 4.17 captures (test/fixtures/real-xen/*.txt, written by
+ * test/xen/real-xen.test.ts against Debian's xl 4.17.7) on a fresh simulated host: each case
+ * builds the same situation (same cfg, same order of creates, so the same domids), runs the
+ * same command and compares exit code, stdout and stderr with the capture, exactly, after the
+ * normalisations the case names. The only normalisations used:
+ *   - CPU_TIME: the Time(s) column of `xl list` rows (cpu seconds differ run to run);
+ *   - XL_INFO_HOST: `xl info` values that describe the capture's machine or build (cpu model,
+ *     memory of the QEMU box, kernel, compile stamps), see xlInfoShape below.
+ * Domids, uuids, macs and memory figures are NOT normalised: the cases reproduce them (the
+ * host is configured like the capture's dom0: 2 cpus, Domain-0 1024 MiB, 2047 MiB in all).
+ */
+
+const FIXTURES = join(projectRoot, 'test', 'fixtures', 'real-xen');
+
+interface Capture {
+  command: string;
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function readCapture(name: string): Capture {
+  const text = readFileSync(join(FIXTURES, `${name}.txt`), 'utf8');
+  const m = /^\$ (.*)\n--- exit (\d+)\n--- stdout\n([\s\S]*?)--- stderr\n([\s\S]*)$/.exec(text);
+  if (!m) throw new Error(`${name}.txt is not in the capture format`);
+  return { command: m[1] as string, code: Number(m[2]), stdout: m[3] as string, stderr: m[4] as string };
+}
+
+type Normalise = (s: string) => string;
+const AS_IS: Normalise = (s) => s;
+
+/** The %8.1f cpu-time field of an `xl list` row (after the six state letters and two spaces). */
+const CPU_TIME: Normalise = (s) =>
+  s.replace(/^(.{40} [ \d]{5} [ \d]{5} [ \d]{5} {5}[-rbpscd]{6} {2})[ \d]{5}\d\.\d/gm, '$1<cpu-sec>');
+
+// The cfg the real run used (test/xen/real-xen.test.ts, "real xl 4.17 facts"), byte for byte.
+const FACTS_CFG = [
+  'name = "facts-g1"',
+  'uuid = "fac75000-0000-4000-8000-000000000001"',
+  'type = "pv"',
+  'memory = 128',
+  'maxmem = 192',
+  'vcpus = 1',
+  'kernel = "/root/guest/vmlinuz"',
+  'ramdisk = "/root/guest/initrd.gz"',
+  'cmdline = "console=hvc0 rdinit=/init quiet xt.marker=facts"',
+  'on_crash = "preserve"',
+  'on_poweroff = "preserve"',
+  'vif = [ "mac=00:16:3e:fa:c7:01,bridge=xenbr0" ]',
+  '',
+].join('\n');
+const REAL_CFG_PATH = '/tmp/facts-g1.cfg';
+const OFFLOAD_KEYS = ['feature-sg', 'feature-gso-tcpv4', 'feature-gso-tcpv6', 'feature-ipv6-csum-offload'];
+
+let h: SimHostHandle;
+let cfgPath: string;
+
+beforeAll(() => {
+  h = startSimHost();
+  cfgPath = writeCfg(FACTS_CFG, 'facts-g1.cfg');
+});
+afterAll(async () => {
+  await h.stop();
+  removeTempDirs();
+});
+beforeEach(async () => {
+  await h.simctl(['reset']);
+  // The capture's dom0 (xl-info.txt): 2 cpus, dom0_mem=1024M, 2047 MiB. Short boot phase and a
+  // short ack timeout keep the cases fast; everything else keeps its default.
+  await h.simctl([
+    'config',
+    'nrCpus=2',
+    'dom0MemoryMiB=1024',
+    'totalMemoryMiB=2047',
+    'hostname=dom0',
+    'bootBusyMs=100',
+    'shutdownDelayMs=100',
+    'shutdownAckTimeoutMs=400',
+  ]);
+});
+
+/** Runs a captured command on the simulated host; the real cfg path becomes our temp copy. */
+async function replay(argv: readonly string[]): Promise<RunResult> {
+  return h.run(argv.map((a) => (a === REAL_CFG_PATH ? cfgPath : a)));
+}
+
+function fixCfgPath(s: string): string {
+  return s.split(cfgPath).join(REAL_CFG_PATH);
+}
+
+/** The simulator's outcome equals the capture's, after `norm` on both sides. */
+async function expectCapture(name: string, argv: readonly string[], norm: Normalise = AS_IS): Promise<void> {
+  const cap = readCapture(name);
+  expect(cap.command).toBe(argv.join(' '));
+  const r = await replay(argv);
+  expect({
+    code: r.code,
+    stdout: norm(fixCfgPath(r.stdout)),
+    stderr: norm(fixCfgPath(r.stderr)),
+  }).toEqual({ code: cap.code, stdout: norm(cap.stdout), stderr: norm(cap.stderr) });
+}
+
+async function ok(argv: readonly string[]): Promise<RunResult> {
+  const r = await replay(argv);
+  if (r.code !== 0) throw new Error(`${argv.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r;
+}
+
+const create = (...extra: string[]) => ok(['xl', 'create', '-p', REAL_CFG_PATH, ...extra]);
+
+async function stateOf(name: string): Promise<string | undefined> {
+  const r = await h.run(['xl', 'list', name]);
+  return r.stdout.split('\n')[1]?.slice(40).trim().split(/\s+/)[3];
+}
+
+/** Created, offload keys zeroed, unpaused and booted (vifs connected), as in the real run. */
+async function runningGuest(): Promise<void> {
+  await create();
+  await ok(['xenstore-write', ...OFFLOAD_KEYS.flatMap((k) => [`/local/domain/0/backend/vif/1/0/${k}`, '0'])]);
+  await ok(['xl', 'unpause', 'facts-g1']);
+  await until(async () => (await stateOf('facts-g1')) === '-b----', 5000, 'guest booted');
+}
+
+// ---- the cases -------------------------------------------------------------------------------
+
+/** Fixtures the test cannot replay on the simulated host, and why. */
+const NOT_REPLAYED: Record<string, string> = {
+  'xl-create-memory-below-kernel':
+    "depends on the guest kernel's size (Debian's 58 MB vmlinux); the simulator does not read " +
+    'kernel images, so a PV guest smaller than its kernel is not detected (known gap)',
+  'xl-sysrq-crash':
+    '`xl sysrq` is not emulated; `simctl crash` stands in for the guest crash (see xl-list-v-crashed)',
+};
+
+const CASES: Record<string, () => Promise<void>> = {
+  'xl-create-p': async () => {
+    await expectCapture('xl-create-p', ['xl', 'create', '-p', REAL_CFG_PATH]);
+  },
+  'xl-domid': async () => {
+    await create();
+    await expectCapture('xl-domid', ['xl', 'domid', 'facts-g1']);
+  },
+  'xl-list-paused': async () => {
+    await create();
+    // Time 0.0 while paused: compared as is.
+    await expectCapture('xl-list-paused', ['xl', 'list', 'facts-g1']);
+  },
+  'xenstore-ls-vif-backend-after-create': async () => {
+    await create();
+    await expectCapture('xenstore-ls-vif-backend-after-create', [
+      'xenstore-ls',
+      '-fp',
+      '/local/domain/0/backend/vif/1/0',
+    ]);
+  },
+  'xenstore-write-offload': async () => {
+    await create();
+    await expectCapture('xenstore-write-offload', [
+      'xenstore-write',
+      ...OFFLOAD_KEYS.flatMap((k) => [`/local/domain/0/backend/vif/1/0/${k}`, '0']),
+    ]);
+  },
+  'xl-unpause': async () => {
+    await create();
+    await expectCapture('xl-unpause', ['xl', 'unpause', 'facts-g1']);
+  },
+  'xenstore-ls-vif-backend-connected': async () => {
+    await runningGuest();
+    await expectCapture('xenstore-ls-vif-backend-connected', [
+      'xenstore-ls',
+      '-fp',
+      '/local/domain/0/backend/vif/1/0',
+    ]);
+  },
+  'xl-list-v': async () => {
+    await runningGuest();
+    await expectCapture('xl-list-v', ['xl', 'list', '-v'], CPU_TIME);
+  },
+  'xl-list': async () => {
+    await runningGuest();
+    await expectCapture('xl-list', ['xl', 'list'], CPU_TIME);
+  },
+  'xl-list-l': async () => {
+    await runningGuest();
+    await expectCapture('xl-list-l', ['xl', 'list', '-l', 'facts-g1']);
+  },
+  'xl-info': async () => {
+    await runningGuest();
+    const cap = readCapture('xl-info');
+    expect(cap.command).toBe('xl info');
+    const r = await h.run(['xl', 'info']);
+    expect({ code: r.code, stdout: xlInfoShape(r.stdout), stderr: r.stderr }).toEqual({
+      code: cap.code,
+      stdout: xlInfoShape(cap.stdout),
+      stderr: cap.stderr,
+    });
+  },
+  'xl-mem-set': async () => {
+    await runningGuest();
+    await expectCapture('xl-mem-set', ['xl', 'mem-set', 'facts-g1', '160']);
+    // What the real run checked right after: the target in xenstore, in KiB.
+    expect((await h.run(['xenstore-read', '/local/domain/1/memory/target'])).stdout).toBe('163840\n');
+  },
+  'xl-create-name-in-use': async () => {
+    await runningGuest();
+    await expectCapture('xl-create-name-in-use', ['xl', 'create', '-p', REAL_CFG_PATH]);
+  },
+  'xl-create-memory-beyond-free': async () => {
+    await runningGuest();
+    await replay(['xl', 'create', '-p', REAL_CFG_PATH]); // the name-in-use failure before it: domid 2
+    await expectCapture('xl-create-memory-beyond-free', [
+      'xl',
+      'create',
+      '-p',
+      REAL_CFG_PATH,
+      'name="facts-big"',
+      'memory=8000',
+      'maxmem=8000',
+    ]);
+    // nothing is left behind, and the failed creates used up domids 2 and 3
+    expect((await h.run(['xl', 'list', 'facts-big'])).code).toBe(1);
+    await ok(['xl', 'create', '-p', REAL_CFG_PATH, 'name="after"']);
+    expect((await h.run(['xl', 'domid', 'after'])).stdout).toBe('4\n');
+  },
+  'xl-N-create': async () => {
+    await expectCapture('xl-N-create', ['xl', '-N', 'create', REAL_CFG_PATH]);
+  },
+  'xl-shutdown': async () => {
+    await runningGuest();
+    await expectCapture('xl-shutdown', ['xl', 'shutdown', 'facts-g1']);
+    await until(async () => (await stateOf('facts-g1')) === '---s--', 5000, 'poweroff state');
+  },
+  'xl-list-v-poweroff': async () => {
+    await runningGuest();
+    await ok(['xl', 'mem-set', 'facts-g1', '160']);
+    await ok(['xl', 'shutdown', 'facts-g1']);
+    await until(async () => (await stateOf('facts-g1')) === '---s--', 5000, 'poweroff state');
+    await expectCapture('xl-list-v-poweroff', ['xl', 'list', '-v', 'facts-g1'], CPU_TIME);
+  },
+  'xl-shutdown-already-shut-down': async () => {
+    await runningGuest();
+    await ok(['xl', 'shutdown', 'facts-g1']);
+    await until(async () => (await stateOf('facts-g1')) === '---s--', 5000, 'poweroff state');
+    const started = Date.now();
+    await expectCapture('xl-shutdown-already-shut-down', ['xl', 'shutdown', 'facts-g1']);
+    // It blocks for the ack timeout first (real: about 60 s; shortened to 400 ms here).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+  },
+  'xl-destroy-shut-down': async () => {
+    await runningGuest();
+    await ok(['xl', 'shutdown', 'facts-g1']);
+    await until(async () => (await stateOf('facts-g1')) === '---s--', 5000, 'poweroff state');
+    await expectCapture('xl-destroy-shut-down', ['xl', 'destroy', 'facts-g1']);
+    expect((await h.run(['xl', 'list', 'facts-g1'])).code).toBe(1);
+  },
+  'xl-list-v-crashed': async () => {
+    await runningGuest();
+    await ok(['xl', 'mem-set', 'facts-g1', '160']);
+    await h.simctl(['crash', 'facts-g1']);
+    await expectCapture('xl-list-v-crashed', ['xl', 'list', '-v', 'facts-g1'], CPU_TIME);
+  },
+  'xl-destroy': async () => {
+    await runningGuest();
+    await h.simctl(['crash', 'facts-g1']);
+    await expectCapture('xl-destroy', ['xl', 'destroy', 'facts-g1']);
+  },
+  // errors: a fresh host is enough (nothing named nosuch, no domid 999)
+  'xl-list-missing-name': () => expectCapture('xl-list-missing-name', ['xl', 'list', 'nosuch']),
+  'xl-list-missing-domid': () => expectCapture('xl-list-missing-domid', ['xl', 'list', '999']),
+  'xl-domid-missing': () => expectCapture('xl-domid-missing', ['xl', 'domid', 'nosuch']),
+  'xl-domid-numeric': () => expectCapture('xl-domid-numeric', ['xl', 'domid', '0']),
+  'xl-destroy-missing-name': () => expectCapture('xl-destroy-missing-name', ['xl', 'destroy', 'nosuch']),
+  'xl-destroy-missing-domid': () => expectCapture('xl-destroy-missing-domid', ['xl', 'destroy', '999']),
+  'xl-shutdown-missing-name': () => expectCapture('xl-shutdown-missing-name', ['xl', 'shutdown', 'nosuch']),
+  'xl-shutdown-missing-domid': () => expectCapture('xl-shutdown-missing-domid', ['xl', 'shutdown', '999']),
+  'xl-pause-missing-domid': () => expectCapture('xl-pause-missing-domid', ['xl', 'pause', '999']),
+  'xl-unpause-missing-domid': () => expectCapture('xl-unpause-missing-domid', ['xl', 'unpause', '999']),
+  'xl-mem-set-missing-domid': () =>
+    expectCapture('xl-mem-set-missing-domid', ['xl', 'mem-set', '999', '100']),
+  'xl-mem-set-bad-size': () => expectCapture('xl-mem-set-bad-size', ['xl', 'mem-set', '0', '2gb']),
+  'xl-create-unreadable': async () => {
+    expect(existsSync('/tmp/nosuch.cfg')).toBe(false);
+    await expectCapture('xl-create-unreadable', ['xl', 'create', '/tmp/nosuch.cfg']);
+  },
+  'xenstore-write-odd': () => expectCapture('xenstore-write-odd', ['xenstore-write', 'a']),
+  'xenstore-read-missing': () => expectCapture('xenstore-read-missing', ['xenstore-read', '/nosuch']),
+  'xenstore-write-missing-domain': async () => {
+    await runningGuest();
+    await expectCapture('xenstore-write-missing-domain', [
+      'xenstore-write',
+      '/local/domain/0/backend/vif/999/0/feature-sg',
+      '0',
+    ]);
+    // ... and the path is there now
+    expect((await h.run(['xenstore-read', '/local/domain/0/backend/vif/999/0/feature-sg'])).stdout).toBe(
+      '0\n',
+    );
+  },
+};
+
+/**
+ * `xl info` with the values that describe the capture's machine or Xen build replaced by their
+ * shape; every key, the order, the padding and all other values stay exact.
+ */
+const XL_INFO_HOST: Record<string, RegExp> = {
+  cpu_mhz: /^\d+\.\d{3}$/,
+  hw_caps: /^([0-9a-f]{8}:){7}[0-9a-f]{8}$/,
+  free_memory: /^\d+$/, // what is left depends on Xen's own use of the box's memory
+  xen_commandline: /dom0_mem=1024M,max:1024M/,
+  cc_compile_date: /^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d UTC \d{4}$/,
+  build_id: /^[0-9a-f]{40}$/,
+};
+
+function xlInfoShape(stdout: string): string {
+  return stdout.replace(/^(\S+)( +: )(.*)$/gm, (line, key: string, sep: string, value: string) => {
+    const re = XL_INFO_HOST[key];
+    if (!re) return line;
+    return `${key}${sep}${re.test(value) ? `<${key}>` : `<unexpected ${key}: ${value}>`}`;
+  });
+}
+
+describe('the simulator replays the real Xen 4.17 captures', () => {
+  test('every capture is either replayed or listed with the reason it is not', () => {
+    const files = readdirSync(FIXTURES)
+      .filter((f) => f.endsWith('.txt'))
+      .map((f) => f.slice(0, -4))
+      .sort();
+    expect(files).toEqual([...Object.keys(CASES), ...Object.keys(NOT_REPLAYED)].sort());
+  });
+
+  for (const [name, run] of Object.entries(CASES)) test(name, run, 20_000);
+
+  test('xl-create-memory-below-kernel (not replayed): its shape', () => {
+    const cap = readCapture('xl-create-memory-below-kernel');
+    expect(cap.code).toBe(3);
+    expect(cap.stderr).toMatch(/xc_dom_chk_alloc_pages: segment kernel too large/);
+    expect(cap.stderr.split('\n').slice(-4, -1)).toEqual([
+      expect.stringMatching(/libxl__destroy_domid: Domain 4:Non-existant domain$/),
+      expect.stringMatching(/domain_destroy_callback: Domain 4:Unable to destroy guest$/),
+      expect.stringMatching(/domain_destroy_cb: Domain 4:Destruction of domain failed$/),
+    ]);
+  });
+
+  test('xl-sysrq-crash (not replayed): silent, exit 0', () => {
+    const cap = readCapture('xl-sysrq-crash');
+    expect(cap).toEqual({ command: 'xl sysrq facts-g1 c', code: 0, stdout: '', stderr: '' });
+  });
+
+  test('the ack timeout defaults to the real 60 s', async () => {
+    await h.simctl(['reset']);
+    const cfg = JSON.parse(await h.simctl(['config'])) as { shutdownAckTimeoutMs: number };
+    expect(cfg.shutdownAckTimeoutMs).toBe(60_000);
+  });
+});
