@@ -204,6 +204,8 @@ export class DomainWorker {
       }
       if (this.#haltingUntil !== null) this.#haltingUntil = null;
       this.#ref = null;
+      // No domain, no boot time: the next boot sets it anew.
+      this.#bootTime = null;
     } else {
       if (this.#booting && seen.state === 'paused') {
         // xl unpause exits 0 even when it failed: only the listing tells. Retry with backoff.
@@ -594,6 +596,7 @@ export class DomainWorker {
     this.#runningSpec = null;
     this.#currentMemoryMiB = null;
     this.#booting = false;
+    this.#bootTime = null;
     this.#runningSince = null;
     this.#haltingUntil = null;
     this.#interruptedCreate = false;

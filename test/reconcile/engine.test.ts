@@ -177,6 +177,22 @@ describe('engine: lifecycle', () => {
     expect(s.sink.last(U1)?.state).toBe('RUNNING');
   });
 
+  test('bootTime belongs to the running domain: null once halted, the new boot after a start', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    const firstBoot = s.sink.last(U1)?.bootTime;
+    expect(firstBoot).not.toBeNull();
+    await s.send(U1, vm(U1, { generation: 2, activate: false }));
+    await s.clock.advance(3000);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'HALTED', bootTime: null });
+    await s.send(U1, vm(U1, { generation: 3 }));
+    await s.clock.advance(100);
+    const again = s.sink.last(U1);
+    expect(again?.state).toBe('RUNNING');
+    expect(Date.parse(again?.bootTime ?? '')).toBeGreaterThan(Date.parse(firstBoot ?? ''));
+  });
+
   test('raising restartCounter stops gracefully and starts again, applying pending changes', async () => {
     const s = await started(setup());
     await s.send(U1, vm(U1));
