@@ -227,6 +227,8 @@ export class DomainWorker {
       this.#actual = seen.state;
       this.#ref = { uuid: this.uuid, domainName: seen.name, domainId: seen.domainId };
       if (seen.state === 'running') {
+        // Seen running: whatever create was interrupted got as far as the start, it is a domain.
+        this.#interruptedCreate = false;
         if (this.#booting) {
           this.#booting = false;
           this.#bootTime ??= now;

@@ -593,6 +593,57 @@ describe('engine: restart without harm', () => {
     expect(s.sink.last(U1)?.state).toBe('RUNNING');
   });
 
+  test('a VM left stopped by an interrupted create (vmadm lists it shutdown) is re-created, not HALTED', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.put({
+      uuid: U1,
+      name: 'vm-1111',
+      phase: 'creating',
+      restartCounter: 0,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: null,
+      currentMemoryMiB: null,
+    });
+    const s = setup({}, ledger);
+    s.hv.addDomain(U1, 'vm-1111', 'shutdown');
+    await s.engine.start();
+    await s.send(U1, vm(U1));
+    s.engine.markSynced();
+    await s.clock.advance(100);
+    expect(s.hv.calls.filter((c) => /^(destroy|create|unpause)/.test(c))).toEqual([
+      'destroy vm-1111',
+      'create vm-1111',
+      'unpause vm-1111',
+    ]);
+    expect(s.sink.states(U1)).not.toContain('HALTED');
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', restartCount: 0, error: null });
+  });
+
+  test('a domain of an interrupted create found running is adopted, and may be paused later', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.put({
+      uuid: U1,
+      name: 'vm-1111',
+      phase: 'creating',
+      restartCounter: 0,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: null,
+      currentMemoryMiB: null,
+    });
+    const s = setup({}, ledger);
+    const domid = s.hv.addDomain(U1, 'vm-1111', 'running');
+    await s.engine.start();
+    await s.send(U1, vm(U1));
+    s.engine.markSynced();
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 2, paused: true }));
+    await s.clock.advance(6000);
+    expect(s.hv.calls.filter((c) => /^(destroy|create)/.test(c))).toEqual([]);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'PAUSED', domainId: domid });
+  });
+
   test('a paused domain whose create completed is unpaused, not re-created', async () => {
     const s = setup();
     s.hv.addDomain(U1, 'vm-1111', 'paused');
