@@ -644,6 +644,25 @@ describe('engine: restart without harm', () => {
     expect(s.sink.last(U1)).toMatchObject({ state: 'PAUSED', domainId: domid });
   });
 
+  test('a second domain with our uuid (a killed create that finished late) is destroyed; ours keeps running', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    const ours = s.sink.last(U1);
+    expect(ours?.state).toBe('RUNNING');
+    // The late create of a killed domainmgr: the same uuid under another name (an rkt pod), paused.
+    const stray = s.hv.addDomain(U1, 'late-pod', 'paused');
+    await s.clock.advance(6000);
+    expect(s.hv.calls.filter((c) => /^(destroy|create|unpause|shutdown)/.test(c))).toEqual([
+      'create vm-1111',
+      'unpause vm-1111',
+      'destroy late-pod',
+    ]);
+    expect(s.hv.domains.has(stray)).toBe(false);
+    expect([...s.hv.domains.values()].filter((d) => d.uuid === U1)).toHaveLength(1);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', domainId: ours?.domainId, error: null });
+  });
+
   test('a paused domain whose create completed is unpaused, not re-created', async () => {
     const s = setup();
     s.hv.addDomain(U1, 'vm-1111', 'paused');
