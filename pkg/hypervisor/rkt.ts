@@ -49,6 +49,7 @@ const NO_SUCH_POD = /no matches found/;
  */
 export class RktBackend implements Hypervisor {
   readonly name = 'rkt' as const;
+  readonly canPause = true;
   readonly #deps: BackendDeps;
   readonly #xl: XlTool;
   readonly #log: Logger;

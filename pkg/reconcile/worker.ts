@@ -512,7 +512,10 @@ export class DomainWorker {
         const c = created;
         await this.#call('disable-vif-offload', () => d.hypervisor.disableVifOffload(c));
       }
-      if (!spec.paused) {
+      // A backend that cannot pause left the domain stopped, not paused: a domain asked for
+      // paused is started too (the pause that follows fails as unsupported and says so), never
+      // left stopped, where a listing would read it as a guest that powered off.
+      if (!spec.paused || !d.hypervisor.canPause) {
         const ref = this.#ref;
         await this.#call('unpause', () => d.hypervisor.unpause(ref));
         this.#actual = 'running';

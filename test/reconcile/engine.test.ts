@@ -268,6 +268,29 @@ describe('engine: lifecycle', () => {
   });
 });
 
+describe('engine: a backend that cannot pause (vmadm)', () => {
+  test('created with paused: true, it is started and says it could not be paused; never HALTED', async () => {
+    const s = await started(setup());
+    s.hv.pauseUnsupported = true;
+    await s.send(U1, vm(U1, { paused: true }));
+    await s.clock.advance(12_000);
+    expect(s.hv.calls.filter((c) => /^(create|unpause|pause|destroy)/.test(c))).toEqual([
+      'create vm-1111',
+      'unpause vm-1111',
+      'pause vm-1111',
+    ]);
+    expect(s.sink.states(U1)).not.toContain('HALTED');
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'RUNNING',
+      restartCount: 0,
+      error: { message: 'zones cannot be paused' },
+    });
+    await s.send(U1, vm(U1, { generation: 2 }));
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', observedGeneration: 2, error: null });
+  });
+});
+
 describe('engine: restart policy', () => {
   test('a crash is detected within one probe and restarted with backoff (on-failure)', async () => {
     const s = await started(setup());
