@@ -79,14 +79,30 @@ export class Controller {
 
   /**
    * Publishes a DomainConfig (an object, or raw bytes/text for malformed messages), or the empty
-   * payload (null: delete), with a JetStream publish. Resolves with the stored sequence.
+   * payload (null: delete), with a JetStream publish. Resolves with the stored sequence; retries
+   * a failed publish for up to retryForMs.
    */
-  async apply(uuid: string, doc: DomainConfig | Record<string, unknown> | string | null): Promise<number> {
+  async apply(
+    uuid: string,
+    doc: DomainConfig | Record<string, unknown> | string | null,
+    retryForMs = 0,
+  ): Promise<number> {
     const payload =
       doc === null
         ? new Uint8Array(0)
         : new TextEncoder().encode(typeof doc === 'string' ? doc : JSON.stringify(doc));
-    const ack = await this.js.publish(this.configSubject(uuid), payload, { timeout: 10_000 });
+    const until = Date.now() + retryForMs;
+    let ack: Awaited<ReturnType<JetStreamClient['publish']>>;
+    for (;;) {
+      try {
+        ack = await this.js.publish(this.configSubject(uuid), payload, { timeout: 5_000 });
+        break;
+      } catch (e) {
+        // A controller retries until the config is stored (across a server restart, say).
+        if (Date.now() >= until) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     if (ack.stream !== this.configStream) {
       throw new Error(`config stored in stream ${ack.stream}, expected ${this.configStream}`);
     }
