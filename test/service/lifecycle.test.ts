@@ -169,6 +169,35 @@ describe.each(BACKENDS)('%s backend', (backend) => {
     for (const u of uuids) expect(await node.leftovers(u, pods[u])).toEqual([]);
   }
 
+  if (backend === 'vmadm') {
+    test('vmadm: a vm is a bhyve guest, a container a joyent zone; both run, halt and go', async () => {
+      const { ctl } = node;
+      const vm = fresh();
+      const zone = fresh();
+      const vmDoc = node.doc(vm, 'guest-bhyve', {}, 'vm');
+      const zoneDoc = node.doc(zone, 'zone-joyent', {}, 'container');
+      await ctl.apply(vm, vmDoc);
+      await ctl.apply(zone, zoneDoc);
+      await Promise.all([vm, zone].map((u) => ctl.waitForStatus(u, running(1))));
+      const g = await node.vmadmGet(vm);
+      expect(g).toMatchObject({ brand: 'bhyve', state: 'running', alias: 'guest-bhyve', ram: 512, vcpus: 2 });
+      expect((g.disks as { path: string }[]).map((d) => d.path)).toEqual([`${node.images}/disk0.raw`]);
+      const z = await node.vmadmGet(zone);
+      expect(z).toMatchObject({
+        brand: 'joyent',
+        state: 'running',
+        alias: 'zone-joyent',
+        max_physical_memory: 256,
+      });
+      expect(z.image_uuid).toBe(zoneDoc.image);
+      await ctl.apply(vm, { ...vmDoc, generation: 2, activate: false });
+      await ctl.waitForStatus(vm, (x) => x.state === 'HALTED' && x.observedGeneration === 2);
+      expect(await node.hostDomainsOf(vm)).toEqual([]);
+      expect((await node.hostDomainsOf(zone))[0]?.state).toBe('running');
+      await deleteAll([vm, zone]);
+    });
+  }
+
   test('a crash is restarted by the policy: BROKEN with error.retryAt, then RUNNING, restartCount 1', async () => {
     const { ctl } = node;
     expect(await node.hostDomains()).toEqual([]);
