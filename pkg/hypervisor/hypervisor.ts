@@ -87,6 +87,13 @@ export interface Hypervisor {
   readonly name: BackendName;
 
   /**
+   * Whether `pause` can freeze a domain. Where it cannot (vmadm), createPaused's "paused" is a
+   * stopped VM that only unpause (start) turns into a running one, so a domain asked for paused
+   * is started anyway and the engine reports that it could not be paused.
+   */
+  readonly canPause: boolean;
+
+  /**
    * Ganeti's Verify: are the tools present and is the hypervisor answering? Never rejects; all
    * findings are in the result.
    */

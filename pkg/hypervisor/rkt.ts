@@ -49,6 +49,7 @@ const NO_SUCH_POD = /no matches found/;
  */
 export class RktBackend implements Hypervisor {
   readonly name = 'rkt' as const;
+  readonly canPause = true;
   readonly #deps: BackendDeps;
   readonly #xl: XlTool;
   readonly #log: Logger;
@@ -216,8 +217,27 @@ export class RktBackend implements Hypervisor {
     await asHypervisorError('shutdown', () => this.#xl.shutdown(pod));
   }
 
+  /**
+   * Tears down the domain's pod. A ref that names another pod than the map's (a pod uuid as
+   * domainName) is a pod of this domain the map does not know: a `rkt run` whose domainmgr was
+   * killed before it recorded the pod, found by the listing through the uuid in its xl config.
+   * Only that pod is torn down; the map's pod, if any, stays.
+   */
   async destroy(ref: DomainRef): Promise<void> {
     const pod = await asHypervisorError('destroy', () => this.#pods.podOf(ref.uuid));
+    if (POD_UUID.test(ref.domainName) && ref.domainName !== pod) {
+      const other = ref.domainName;
+      let failure = await this.#teardownPod(ref.uuid, other);
+      // No pod in the map at all: the files of the unrecorded create go too.
+      if (failure === null && pod === undefined) failure = await this.#forgetFiles(ref.uuid);
+      if (failure !== null)
+        throw commandFailure('destroy', failure, `unrecorded pod ${other} of ${ref.uuid}`);
+      this.#log.warn(
+        { uuid: ref.uuid, pod: other, recorded: pod ?? null },
+        'unrecorded pod of the domain torn down',
+      );
+      return;
+    }
     const failure =
       pod === undefined ? await this.#forgetFiles(ref.uuid) : await this.#teardown(ref.uuid, pod);
     if (failure !== null) throw commandFailure('destroy', failure, `pod ${pod ?? '(none)'} of ${ref.uuid}`);
@@ -266,6 +286,20 @@ export class RktBackend implements Hypervisor {
    * Returns the first failure (after trying every step), null when all went well.
    */
   async #teardown(uuid: string, pod: string): Promise<unknown> {
+    const failure = await this.#teardownPod(uuid, pod);
+    if (failure !== null) return failure;
+    let mapFailure: unknown = null;
+    try {
+      await this.#pods.delete(uuid);
+    } catch (error) {
+      mapFailure = error;
+    }
+    const files = await this.#forgetFiles(uuid);
+    return mapFailure ?? files;
+  }
+
+  /** `rkt stop`, `xl destroy`, `rkt rm` of one pod; the first failure (every step is tried), or null. */
+  async #teardownPod(uuid: string, pod: string): Promise<unknown> {
     let failure: unknown = null;
     const step = async (fn: () => Promise<void>) => {
       try {
@@ -287,10 +321,7 @@ export class RktBackend implements Hypervisor {
       const r = await this.#rkt(['rm', pod], { acceptExitCodes: [254] });
       if (r.exitCode !== 0 && !NO_SUCH_POD.test(r.stderr)) throw failedAfterAll(r);
     });
-    if (failure !== null) return failure;
-    await step(() => this.#pods.delete(uuid));
-    const files = await this.#forgetFiles(uuid);
-    return failure ?? files;
+    return failure;
   }
 
   /** Removes the seed cfg and pod uuid file of a domain; returns the failure, if any. */

@@ -37,6 +37,8 @@ const ALREADY_EXISTS = /already exists/;
  */
 export class VmadmBackend implements Hypervisor {
   readonly name = 'vmadm' as const;
+  /** vmadm has no way to freeze a VM: its create-paused is a stopped VM (autoboot false). */
+  readonly canPause = false;
   readonly #deps: BackendDeps;
   readonly #log: Logger;
 

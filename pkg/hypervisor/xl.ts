@@ -28,6 +28,7 @@ import { XlTool, xenVifs } from './xl-tool.js';
  */
 export class XlBackend implements Hypervisor {
   readonly name = 'xl' as const;
+  readonly canPause = true;
   readonly #deps: BackendDeps;
   readonly #xl: XlTool;
   readonly #log: Logger;

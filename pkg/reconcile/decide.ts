@@ -98,6 +98,13 @@ export function decide(v: View): Action {
     return { type: 'destroy', reason: 'restart' };
   }
 
+  // Our create was cut off (domainmgr killed) before the domain was started: whatever it left is
+  // half-built. Paused on Xen; stopped on vmadm, where a VM created with autoboot false and not
+  // started yet lists as 'shutdown' and must not be taken for a guest that powered off.
+  if (v.interruptedCreate && (v.actual === 'paused' || v.actual === 'shutdown')) {
+    return { type: 'destroy', reason: 'interrupted' };
+  }
+
   switch (v.actual) {
     case 'absent':
       if (v.stoppedByGuest) return { type: 'wait', until: null };
@@ -108,7 +115,6 @@ export function decide(v: View): Action {
     case 'shutdown':
       return { type: 'exited', kind: 'poweroff' };
     case 'paused':
-      if (v.interruptedCreate) return { type: 'destroy', reason: 'interrupted' };
       if (spec.paused) return { type: 'wait', until: null };
       // An unpause that did not take (xl unpause exits 0 when it fails) is retried with backoff.
       if (v.retryAt !== null && v.now < v.retryAt) return { type: 'wait', until: v.retryAt };

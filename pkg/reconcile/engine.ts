@@ -264,7 +264,10 @@ export class Engine {
       this.#workers.set(uuid, w);
       const listing = this.#lastListing;
       if (listing !== null) {
-        w.observe(listing.domains.find((d) => d.uuid === uuid) ?? null, this.#lastListingEpoch);
+        w.observe(
+          listing.domains.filter((d) => d.uuid === uuid),
+          this.#lastListingEpoch,
+        );
       }
       this.#nodeStatusChanged();
     }
@@ -316,9 +319,14 @@ export class Engine {
       const listing = await this.#d.hypervisor.list();
       this.#lastListing = listing;
       this.#lastListingEpoch = epoch;
-      const byUuid = new Map<string, (typeof listing.domains)[number]>();
-      for (const d of listing.domains) if (d.uuid !== null) byUuid.set(d.uuid, d);
-      for (const [uuid, w] of this.#workers) w.observe(byUuid.get(uuid) ?? null, epoch);
+      const byUuid = new Map<string, (typeof listing.domains)[number][]>();
+      for (const d of listing.domains) {
+        if (d.uuid === null) continue;
+        const same = byUuid.get(d.uuid);
+        if (same === undefined) byUuid.set(d.uuid, [d]);
+        else same.push(d);
+      }
+      for (const [uuid, w] of this.#workers) w.observe(byUuid.get(uuid) ?? [], epoch);
       if (this.#synced) this.#handleOrphans();
     } finally {
       this.#probing = false;

@@ -69,7 +69,9 @@ export class DomainWorker {
   #actual: Actual = 'unknown';
   #mutatedAt = Number.NEGATIVE_INFINITY;
   /** The newest listing not yet taken in (one slot: a newer listing replaces it). */
-  #pendingObservation: { seen: ObservedDomain | null; epoch: number } | null = null;
+  #pendingObservation: { listed: readonly ObservedDomain[]; epoch: number } | null = null;
+  /** Further domains listed with our uuid besides the one we manage: destroyed before anything else. */
+  #strays: ObservedDomain[] = [];
   #ref: DomainRef | null = null;
   #vifs: CreatedDomain['vifs'] = [];
   #runningSpec: DomainSpec | null = null;
@@ -174,14 +176,16 @@ export class DomainWorker {
   }
 
   /**
-   * What a listing that started at `epoch` (see WorkerDeps.tick) saw of this domain (null: not
-   * listed). Kept in a one-listing slot and taken in by the worker between operations; a listing
-   * that began before the worker's last operation finished is ignored as out of date.
+   * What a listing that started at `epoch` (see WorkerDeps.tick) saw with this domain's uuid
+   * (empty: not listed). Kept in a one-listing slot and taken in by the worker between
+   * operations; a listing that began before the worker's last operation finished is ignored as
+   * out of date. More than one domain with the uuid: the one this worker manages is kept (by
+   * name, else a running one), the others are strays, destroyed (see #destroyStrays).
    */
-  observe(seen: ObservedDomain | null, epoch: number): void {
+  observe(listed: readonly ObservedDomain[], epoch: number): void {
     if (this.#stopped) return;
     if (this.#pendingObservation === null || epoch > this.#pendingObservation.epoch) {
-      this.#pendingObservation = { seen, epoch };
+      this.#pendingObservation = { listed, epoch };
     }
     this.#kick();
   }
@@ -190,7 +194,12 @@ export class DomainWorker {
     const o = this.#pendingObservation;
     this.#pendingObservation = null;
     if (o === null || o.epoch <= this.#mutatedAt) return;
-    const { seen } = o;
+    const { listed } = o;
+    const mine = this.#ref?.domainName;
+    const seen =
+      listed.find((d) => d.name === mine) ?? listed.find((d) => d.state === 'running') ?? listed[0] ?? null;
+    // A domain between states (dying) is on its way out; only settled extras are strays.
+    this.#strays = listed.filter((d) => d !== seen && d.state !== 'transitional');
     const before = this.#actual;
     const now = this.#d.clock.now();
     if (seen === null) {
@@ -204,6 +213,8 @@ export class DomainWorker {
       }
       if (this.#haltingUntil !== null) this.#haltingUntil = null;
       this.#ref = null;
+      // No domain, no boot time: the next boot sets it anew.
+      this.#bootTime = null;
     } else {
       if (this.#booting && seen.state === 'paused') {
         // xl unpause exits 0 even when it failed: only the listing tells. Retry with backoff.
@@ -225,6 +236,8 @@ export class DomainWorker {
       this.#actual = seen.state;
       this.#ref = { uuid: this.uuid, domainName: seen.name, domainId: seen.domainId };
       if (seen.state === 'running') {
+        // Seen running: whatever create was interrupted got as far as the start, it is a domain.
+        this.#interruptedCreate = false;
         if (this.#booting) {
           this.#booting = false;
           this.#bootTime ??= now;
@@ -344,6 +357,10 @@ export class DomainWorker {
 
   async #step(): Promise<void> {
     this.#takeObservation();
+    if (this.#strays.length > 0) {
+      await this.#destroyStrays();
+      return;
+    }
     const desired = this.#desired;
     if (desired === null) return;
     const now = this.#d.clock.now();
@@ -495,7 +512,10 @@ export class DomainWorker {
         const c = created;
         await this.#call('disable-vif-offload', () => d.hypervisor.disableVifOffload(c));
       }
-      if (!spec.paused) {
+      // A backend that cannot pause left the domain stopped, not paused: a domain asked for
+      // paused is started too (the pause that follows fails as unsupported and says so), never
+      // left stopped, where a listing would read it as a guest that powered off.
+      if (!spec.paused || !d.hypervisor.canPause) {
         const ref = this.#ref;
         await this.#call('unpause', () => d.hypervisor.unpause(ref));
         this.#actual = 'running';
@@ -594,6 +614,7 @@ export class DomainWorker {
     this.#runningSpec = null;
     this.#currentMemoryMiB = null;
     this.#booting = false;
+    this.#bootTime = null;
     this.#runningSince = null;
     this.#haltingUntil = null;
     this.#interruptedCreate = false;
@@ -612,6 +633,39 @@ export class DomainWorker {
     }
     await this.#remember('stopped');
     this.#dirty = true;
+  }
+
+  /**
+   * Domains with our uuid besides the one we manage: a create of a domainmgr killed mid-way that
+   * finished after the restart had created the domain again (rkt: a second pod, since every
+   * `rkt run` makes a new one). By the contract a uuid is one domain: the extras are destroyed.
+   */
+  async #destroyStrays(): Promise<void> {
+    const strays = this.#strays;
+    this.#strays = [];
+    for (const s of strays) {
+      this.#log.warn(
+        {
+          stray: { name: s.name, domainId: s.domainId, state: s.state },
+          managed: this.#ref?.domainName ?? null,
+        },
+        'a second domain with this uuid: destroying it',
+      );
+      try {
+        await this.#call('destroy', () =>
+          this.#d.hypervisor.destroy({ uuid: this.uuid, domainName: s.name, domainId: s.domainId }),
+        );
+      } catch (e) {
+        this.#log.error(
+          { err: e instanceof Error ? e.message : String(e), stray: s.name },
+          'destroying a stray failed',
+        );
+      }
+    }
+    this.#mutatedAt = this.#d.tick();
+    // What we believe of our own domain is unchanged; a fresh listing confirms it.
+    this.#dirty = true;
+    this.#d.requestProbe(0);
   }
 
   /** The domain stopped without being asked: apply the restart policy. */

@@ -1,5 +1,6 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { RktBackend } from '../../pkg/hypervisor/rkt.js';
 import { RKT_SEED } from '../../pkg/hypervisor/xl.js';
@@ -237,6 +238,38 @@ describe('rkt backend: stop and destroy', () => {
     const created = await rkt.createPaused(containerSpec());
     await expect(rkt.destroy(created)).resolves.toBeUndefined();
     expect(podsJson(config)).toEqual({});
+  });
+
+  test('destroy naming another pod than the map tears down only that pod (an unrecorded create)', async () => {
+    const LATE = '0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6';
+    const runner = happyRkt();
+    const { rkt, config } = backend(runner);
+    const spec = containerSpec();
+    await rkt.createPaused(spec);
+    await rkt.destroy({ uuid: spec.uuid, domainName: LATE, domainId: 13 });
+    expect(runner.argvs.slice(2)).toEqual([
+      ['rkt', 'stop', LATE],
+      ['xl', 'destroy', LATE],
+      ['rkt', 'rm', LATE],
+    ]);
+    // The recorded pod and its files stay.
+    expect(podsJson(config)).toEqual({ [spec.uuid]: POD });
+    expect(await exists(rkt.cfgPath(spec.uuid))).toBe(true);
+  });
+
+  test('destroy naming a pod when the map has none tears it down and forgets the files', async () => {
+    const runner = happyRkt();
+    const { rkt } = backend(runner);
+    const spec = containerSpec();
+    mkdirSync(dirname(rkt.cfgPath(spec.uuid)), { recursive: true });
+    writeFileSync(rkt.cfgPath(spec.uuid), 'memory = 256\n');
+    await rkt.destroy({ uuid: spec.uuid, domainName: POD, domainId: 12 });
+    expect(runner.argvs).toEqual([
+      ['rkt', 'stop', POD],
+      ['xl', 'destroy', POD],
+      ['rkt', 'rm', POD],
+    ]);
+    expect(await exists(rkt.cfgPath(spec.uuid))).toBe(false);
   });
 
   test('destroy of a domain with no pod at all resolves without a process', async () => {

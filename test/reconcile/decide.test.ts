@@ -104,6 +104,11 @@ const cases: [string, Partial<View>, Action][] = [
     { actual: 'paused', interruptedCreate: true },
     { type: 'destroy', reason: 'interrupted' },
   ],
+  [
+    'run, stopped by an interrupted create (vmadm: created, never started): destroy, not a poweroff',
+    { actual: 'shutdown', interruptedCreate: true },
+    { type: 'destroy', reason: 'interrupted' },
+  ],
   ['run, crashed: exited (crash)', { actual: 'crashed' }, { type: 'exited', kind: 'crash' }],
   [
     'run, shut down by the guest: exited (poweroff)',

@@ -177,6 +177,22 @@ describe('engine: lifecycle', () => {
     expect(s.sink.last(U1)?.state).toBe('RUNNING');
   });
 
+  test('bootTime belongs to the running domain: null once halted, the new boot after a start', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    const firstBoot = s.sink.last(U1)?.bootTime;
+    expect(firstBoot).not.toBeNull();
+    await s.send(U1, vm(U1, { generation: 2, activate: false }));
+    await s.clock.advance(3000);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'HALTED', bootTime: null });
+    await s.send(U1, vm(U1, { generation: 3 }));
+    await s.clock.advance(100);
+    const again = s.sink.last(U1);
+    expect(again?.state).toBe('RUNNING');
+    expect(Date.parse(again?.bootTime ?? '')).toBeGreaterThan(Date.parse(firstBoot ?? ''));
+  });
+
   test('raising restartCounter stops gracefully and starts again, applying pending changes', async () => {
     const s = await started(setup());
     await s.send(U1, vm(U1));
@@ -249,6 +265,29 @@ describe('engine: lifecycle', () => {
     await s.clock.advance(6000);
     expect(s.hv.count('pause ')).toBe(1);
     expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', error: { message: 'zones cannot be paused' } });
+  });
+});
+
+describe('engine: a backend that cannot pause (vmadm)', () => {
+  test('created with paused: true, it is started and says it could not be paused; never HALTED', async () => {
+    const s = await started(setup());
+    s.hv.pauseUnsupported = true;
+    await s.send(U1, vm(U1, { paused: true }));
+    await s.clock.advance(12_000);
+    expect(s.hv.calls.filter((c) => /^(create|unpause|pause|destroy)/.test(c))).toEqual([
+      'create vm-1111',
+      'unpause vm-1111',
+      'pause vm-1111',
+    ]);
+    expect(s.sink.states(U1)).not.toContain('HALTED');
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'RUNNING',
+      restartCount: 0,
+      error: { message: 'zones cannot be paused' },
+    });
+    await s.send(U1, vm(U1, { generation: 2 }));
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', observedGeneration: 2, error: null });
   });
 });
 
@@ -575,6 +614,76 @@ describe('engine: restart without harm', () => {
     ]);
     expect([...s.hv.domains.values()].filter((d) => d.uuid === U1)).toHaveLength(1);
     expect(s.sink.last(U1)?.state).toBe('RUNNING');
+  });
+
+  test('a VM left stopped by an interrupted create (vmadm lists it shutdown) is re-created, not HALTED', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.put({
+      uuid: U1,
+      name: 'vm-1111',
+      phase: 'creating',
+      restartCounter: 0,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: null,
+      currentMemoryMiB: null,
+    });
+    const s = setup({}, ledger);
+    s.hv.addDomain(U1, 'vm-1111', 'shutdown');
+    await s.engine.start();
+    await s.send(U1, vm(U1));
+    s.engine.markSynced();
+    await s.clock.advance(100);
+    expect(s.hv.calls.filter((c) => /^(destroy|create|unpause)/.test(c))).toEqual([
+      'destroy vm-1111',
+      'create vm-1111',
+      'unpause vm-1111',
+    ]);
+    expect(s.sink.states(U1)).not.toContain('HALTED');
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', restartCount: 0, error: null });
+  });
+
+  test('a domain of an interrupted create found running is adopted, and may be paused later', async () => {
+    const ledger = new MemoryLedger();
+    await ledger.put({
+      uuid: U1,
+      name: 'vm-1111',
+      phase: 'creating',
+      restartCounter: 0,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: null,
+      currentMemoryMiB: null,
+    });
+    const s = setup({}, ledger);
+    const domid = s.hv.addDomain(U1, 'vm-1111', 'running');
+    await s.engine.start();
+    await s.send(U1, vm(U1));
+    s.engine.markSynced();
+    await s.clock.advance(100);
+    await s.send(U1, vm(U1, { generation: 2, paused: true }));
+    await s.clock.advance(6000);
+    expect(s.hv.calls.filter((c) => /^(destroy|create)/.test(c))).toEqual([]);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'PAUSED', domainId: domid });
+  });
+
+  test('a second domain with our uuid (a killed create that finished late) is destroyed; ours keeps running', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    const ours = s.sink.last(U1);
+    expect(ours?.state).toBe('RUNNING');
+    // The late create of a killed domainmgr: the same uuid under another name (an rkt pod), paused.
+    const stray = s.hv.addDomain(U1, 'late-pod', 'paused');
+    await s.clock.advance(6000);
+    expect(s.hv.calls.filter((c) => /^(destroy|create|unpause|shutdown)/.test(c))).toEqual([
+      'create vm-1111',
+      'unpause vm-1111',
+      'destroy late-pod',
+    ]);
+    expect(s.hv.domains.has(stray)).toBe(false);
+    expect([...s.hv.domains.values()].filter((d) => d.uuid === U1)).toHaveLength(1);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', domainId: ours?.domainId, error: null });
   });
 
   test('a paused domain whose create completed is unpaused, not re-created', async () => {

@@ -30,6 +30,9 @@ interface FakeDomain {
  */
 export class FakeHypervisor implements Hypervisor {
   readonly name = 'xl' as const;
+  get canPause(): boolean {
+    return !this.pauseUnsupported;
+  }
   readonly calls: string[] = [];
   readonly domains = new Map<number, FakeDomain>();
   totalMemoryMiB = 16384;
@@ -38,6 +41,7 @@ export class FakeHypervisor implements Hypervisor {
   readonly failures = new Map<string, Error[]>();
   /** When set, unpause returns without unpausing (xl's exit-0-on-failure). */
   unpauseIsNoop = false;
+  /** vmadm-like: pause is unsupported and createPaused leaves the domain stopped ('shutdown'). */
   pauseUnsupported = false;
   /** Resolves creates only when released (for concurrency tests). */
   gate: Promise<void> | null = null;
@@ -176,7 +180,7 @@ export class FakeHypervisor implements Hypervisor {
         uuid: spec.uuid,
         name: spec.name,
         domid,
-        state: 'paused',
+        state: this.pauseUnsupported ? 'shutdown' : 'paused',
         memoryMiB: spec.memoryMiB,
         leavesAt: null,
         hung: false,
