@@ -35,8 +35,8 @@ export interface WorkerDeps {
   operationTimeoutMs: number;
   createTimeoutMs: number;
   publish: (status: DomainStatus) => void;
-  /** Ask for a listing soon (a create or shutdown wants confirming). */
-  requestProbe: (delayMs: number) => void;
+  /** Ask for a listing soon (a create or shutdown wants confirming); `uuid` is the asking domain. */
+  requestProbe: (delayMs: number, uuid: string) => void;
   /** The worker has published DELETED and may be dropped. */
   onForgotten: (uuid: string) => void;
   /** Called whenever the worker's state changes, for NodeStatus counts. */
@@ -117,6 +117,11 @@ export class DomainWorker {
 
   get state(): DomainState {
     return this.#state;
+  }
+
+  /** The domain's name (from its config), '' before any. */
+  get name(): string {
+    return this.#name;
   }
 
   /** Whether a valid config was ever accepted. */
@@ -380,7 +385,7 @@ export class DomainWorker {
           this.#booting = true;
           this.#actual = 'running';
           this.#setState('BOOTING');
-          this.#d.requestProbe(0);
+          this.#d.requestProbe(0, this.uuid);
         });
         return;
       case 'pause':
@@ -409,7 +414,7 @@ export class DomainWorker {
           this.#haltingUntil = this.#d.clock.now() + this.#d.shutdownGraceMs;
           this.#scheduleWake(this.#haltingUntil);
           // Listings confirm the guest left; ask for one soon rather than at the next period.
-          this.#d.requestProbe(Math.min(1000, this.#d.shutdownGraceMs));
+          this.#d.requestProbe(Math.min(1000, this.#d.shutdownGraceMs), this.uuid);
         });
         return;
       case 'destroy':
@@ -509,7 +514,7 @@ export class DomainWorker {
       this.#actedPurgeCounter = spec.purgeCounter;
       this.#actedRestartCounter = spec.restartCounter;
       await this.#remember('created');
-      d.requestProbe(0);
+      d.requestProbe(0, this.uuid);
     } catch (e) {
       d.resources.releaseMemory(this.uuid);
       await this.#failCreate(e, created, spec);
@@ -701,7 +706,7 @@ export class DomainWorker {
     this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'operation failed');
     this.#error = statusErrorFrom(e, new Date(this.#d.clock.now()).toISOString());
     this.#actual = 'unknown';
-    this.#d.requestProbe(0);
+    this.#d.requestProbe(0, this.uuid);
   }
 
   async #call<T>(

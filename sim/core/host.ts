@@ -27,6 +27,8 @@ export class SimHost {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Number.POSITIVE_INFINITY;
   private readonly persistDelayMs: number;
+  /** Calls of the emulated tools since the daemon started, by "tool subcommand" (not persisted). */
+  readonly calls = new Map<string, number>();
   private persistTimer: NodeJS.Timeout | null = null;
 
   /**
