@@ -31,12 +31,13 @@ export const SPAWN_MODES: readonly SpawnMode[] = [
 
 type Run = (file: string, args: string[]) => Promise<string>;
 
-function runnerFor(mode: SpawnMode, env: NodeJS.ProcessEnv): Run {
+/** Every way spawns with the inherited environment, as domainmgr's backends do. */
+function runnerFor(mode: SpawnMode): Run {
   switch (mode) {
     case 'child_process.spawn':
       return (file, args) =>
         new Promise((resolve, reject) => {
-          const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+          const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
           child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
           child.stderr.resume();
@@ -46,22 +47,16 @@ function runnerFor(mode: SpawnMode, env: NodeJS.ProcessEnv): Run {
           );
         });
     case 'execa (defaults)':
-      return async (file, args) => (await execa(file, args, { env })).stdout;
+      return async (file, args) => (await execa(file, args)).stdout;
     case 'execa (stdin ignore, reject false)':
       return async (file, args) => {
-        const r = await execa(file, args, { env, stdin: 'ignore', reject: false });
+        const r = await execa(file, args, { stdin: 'ignore', reject: false });
         if (r.exitCode !== 0) throw new Error(`${file} ${args.join(' ')} exited ${r.exitCode}`);
         return r.stdout;
       };
     case 'ExecRunner': {
       const runner = new ExecRunner({ logger: silentLogger, defaultTimeoutMs: 30_000, killGraceMs: 2_000 });
-      // The runner adds env to the inherited environment: give it this host's.
-      return async (file, args) =>
-        (
-          await runner.run([file, ...args], {
-            env: { PATH: env.PATH ?? '', DOMAINMGR_SIM_DIR: env.DOMAINMGR_SIM_DIR ?? '' },
-          })
-        ).stdout;
+      return async (file, args) => (await runner.run([file, ...args])).stdout;
     }
   }
 }
@@ -95,9 +90,12 @@ export async function runFloor(
   concurrency: number,
 ): Promise<FloorResult> {
   const sim = freshSimHost('floor');
+  const saved = { PATH: process.env.PATH, DOMAINMGR_SIM_DIR: process.env.DOMAINMGR_SIM_DIR };
+  process.env.PATH = sim.env.PATH;
+  process.env.DOMAINMGR_SIM_DIR = sim.env.DOMAINMGR_SIM_DIR;
   try {
     sim.simctl('ping');
-    const run = runnerFor(mode, sim.env);
+    const run = runnerFor(mode);
     // Warm up the spawn path (and the daemon) outside the measurement.
     for (let i = 0; i < 20; i++) await run('xl', ['list']);
     let spawns = 0;
@@ -134,6 +132,9 @@ export async function runFloor(
       cpuPerSpawnMs: parentCpuMs / spawns,
     };
   } finally {
+    process.env.PATH = saved.PATH;
+    if (saved.DOMAINMGR_SIM_DIR === undefined) delete process.env.DOMAINMGR_SIM_DIR;
+    else process.env.DOMAINMGR_SIM_DIR = saved.DOMAINMGR_SIM_DIR;
     sim.stop();
   }
 }
