@@ -152,6 +152,7 @@ interface SteadyRun {
   spawnsPerTick: number;
   cpuPercent: number;
   rssMiB: number;
+  cpuMsPerSecond: number[];
   load: string;
 }
 
@@ -230,7 +231,15 @@ async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
   const c0 = await m.commandCounts();
   const cpu0 = m.cpuMs();
   const t0 = performance.now();
-  await sleep(STEADY_S * 1000);
+  // CPU per second too: shows whether it goes to the ticks or is spread out.
+  const perSecond: number[] = [];
+  let last = cpu0;
+  for (let i = 0; i < STEADY_S; i++) {
+    await sleep(Math.max(0, t0 + (i + 1) * 1000 - performance.now()));
+    const c = m.cpuMs();
+    perSecond.push(c - last);
+    last = c;
+  }
   const cpu1 = m.cpuMs();
   const seconds = (performance.now() - t0) / 1000;
   const spawns = diffCounts(c0, await m.commandCounts());
@@ -243,6 +252,7 @@ async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
     spawnsPerTick: ticks === 0 ? Number.NaN : sumCounts(spawns) / ticks,
     cpuPercent: ((cpu1 - cpu0) / (seconds * 1000)) * 100,
     rssMiB: m.memory().rss,
+    cpuMsPerSecond: perSecond,
     load: load(),
   };
 }
