@@ -293,10 +293,15 @@ export class Engine {
     return w;
   }
 
+  /**
+   * The next probe period: probeIntervalMs shortened at random by up to probeJitter, never
+   * lengthened, so that probeIntervalMs bounds how long a crash goes unnoticed (the benchmark
+   * measured 5.16 s for a 5 s interval with the earlier +/-10%).
+   */
   #interval(): number {
     const c = this.#d.config;
     const r = (this.#d.random ?? Math.random)();
-    return Math.max(1, Math.round(c.probeIntervalMs * (1 + c.probeJitter * (2 * r - 1))));
+    return Math.max(1, Math.round(c.probeIntervalMs * (1 - c.probeJitter * r)));
   }
 
   #scheduleProbe(delayMs: number): void {
