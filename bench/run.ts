@@ -55,6 +55,7 @@ const CONCURRENCY = num('concurrency', 8);
 const MEMORY_POINTS = (flag('memory') ?? '0,100,1000,5000').split(',').map(Number);
 const ONLY = new Set((flag('only') ?? 'create,steady,idle,crash,memory').split(','));
 const CPU_PROF = flag('cpu-prof') !== undefined;
+const MEMORY_SETTLE_S = num('memory-settle-s', 30);
 const SKIP_EVE = flag('skip-eve') !== undefined;
 const SKIP_FLOOR_MODES = flag('floor-runner-only') !== undefined;
 
@@ -249,7 +250,8 @@ async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
     seconds,
     ticks,
     spawns,
-    spawnsPerTick: ticks === 0 ? Number.NaN : sumCounts(spawns) / ticks,
+    // Probe spawns only: `xl info` is NodeStatus's host refresh (every 30 s), not a probe.
+    spawnsPerTick: ticks === 0 ? Number.NaN : (sumCounts(spawns) - (spawns['xl info'] ?? 0)) / ticks,
     cpuPercent: ((cpu1 - cpu0) / (seconds * 1000)) * 100,
     rssMiB: m.memory().rss,
     cpuMsPerSecond: perSecond,
@@ -371,9 +373,19 @@ async function crashDetection(): Promise<Record<string, unknown>> {
 // ---------------------------------------------------------------------------------------------
 // 5: memory growth
 
-async function memoryGrowth(): Promise<{ domains: number; rssMiB: number; hwmMiB: number }[]> {
+interface MemoryPoint {
+  domains: number;
+  /** RSS right after the last domain is RUNNING, and after MEMORY_SETTLE_S of rest. */
+  rssAtRunningMiB: number;
+  rssMiB: number;
+  hwmMiB: number;
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+}
+
+async function memoryGrowth(): Promise<MemoryPoint[]> {
   return withManager('memory', {}, async (m, bus) => {
-    const out: { domains: number; rssMiB: number; hwmMiB: number }[] = [];
+    const out: MemoryPoint[] = [];
     const running = new Set<string>();
     bus.onStatus((e) => {
       if (e.status.state === 'RUNNING') running.add(e.uuid);
@@ -385,9 +397,18 @@ async function memoryGrowth(): Promise<{ domains: number; rssMiB: number; hwmMiB
       note(`memory: ${target} domains`);
       await Promise.all(batch.map((d) => bus.publish(d)));
       await until(bus, () => running.size >= target, 900_000, `${target} RUNNING`);
-      await sleep(PROBE_MS + 1000);
+      const atRunning = m.memory().rss;
+      await sleep(MEMORY_SETTLE_S * 1000);
       const mem = m.memory();
-      out.push({ domains: target, rssMiB: mem.rss, hwmMiB: mem.hwm });
+      const heap = await m.heap();
+      out.push({
+        domains: target,
+        rssAtRunningMiB: atRunning,
+        rssMiB: mem.rss,
+        hwmMiB: mem.hwm,
+        heapUsedMiB: heap.usedMiB,
+        heapTotalMiB: heap.totalMiB,
+      });
     }
     return out;
   });
@@ -558,9 +579,23 @@ async function main(): Promise<void> {
   }
   if (memory) {
     printTable(
-      'Memory growth: domainmgr RSS with N running domains',
-      ['domains', 'RSS MiB', 'peak RSS MiB'],
-      memory.map((x) => [x.domains, f1(x.rssMiB), f1(x.hwmMiB)]),
+      `Memory growth: domainmgr with N running domains (RSS when the last is RUNNING, and after ${MEMORY_SETTLE_S} s at rest)`,
+      [
+        'domains',
+        'RSS at RUNNING MiB',
+        'RSS at rest MiB',
+        'peak RSS MiB',
+        'V8 heap used MiB',
+        'V8 heap total MiB',
+      ],
+      memory.map((x) => [
+        x.domains,
+        f1(x.rssAtRunningMiB),
+        f1(x.rssMiB),
+        f1(x.hwmMiB),
+        f1(x.heapUsedMiB),
+        f1(x.heapTotalMiB),
+      ]),
     );
   }
 
@@ -576,7 +611,17 @@ async function main(): Promise<void> {
         cpus: cpus().length,
         cpuModel: cpus()[0]?.model,
         loadavg: loads,
-        flags: { DOMAINS, STEADY_S, ITERATIONS, CRASHES, REPEAT, PROBE_MS, CONCURRENCY, MEMORY_POINTS },
+        flags: {
+          DOMAINS,
+          STEADY_S,
+          ITERATIONS,
+          CRASHES,
+          REPEAT,
+          PROBE_MS,
+          CONCURRENCY,
+          MEMORY_POINTS,
+          MEMORY_SETTLE_S,
+        },
         results,
       },
       null,

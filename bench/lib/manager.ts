@@ -32,6 +32,8 @@ export interface Manager {
   memory(): { rss: number; hwm: number };
   /** Commands run, by "tool subcommand", from its own /metrics (the runner's observer). */
   commandCounts(): Promise<Record<string, number>>;
+  /** V8 heap in use and total, MiB, from its own /metrics (prom-client's nodejs_heap_size_*). */
+  heap(): Promise<{ usedMiB: number; totalMiB: number }>;
   stop(): Promise<void>;
 }
 
@@ -117,6 +119,12 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
         counts[`${labels.tool} ${labels.subcommand}`] = Number(m[2]);
       }
       return counts;
+    },
+    async heap() {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      const get = (name: string): number =>
+        Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+      return { usedMiB: get('nodejs_heap_size_used_bytes'), totalMiB: get('nodejs_heap_size_total_bytes') };
     },
     async stop() {
       if (exited) return;
