@@ -176,7 +176,8 @@ const LIVE_FIELDS = new Set([
  * next start. memoryMiB is live within the running maxMemoryMiB, pending beyond it. Pure.
  */
 export function pendingChanges(desired: DomainSpec, running: DomainSpec | null): string[] {
-  if (running === null) return [];
+  // The same object: the spec a domain was built from is the accepted one (the common case).
+  if (running === null || running === desired) return [];
   const out: string[] = [];
   const keys = new Set([...Object.keys(desired), ...Object.keys(running)]) as Set<keyof DomainSpec>;
   for (const k of keys) {

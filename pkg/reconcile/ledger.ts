@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { renameSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DomainSpec } from '../schema/domain-spec.js';
 
@@ -51,11 +52,17 @@ export class FileLedger implements Ledger {
     return out;
   }
 
+  /**
+   * Synchronous on purpose: a small file without fsync costs tens of microseconds this way,
+   * against several thread-pool round trips with the promise API (a profile of 1,000 creates,
+   * two puts each, put 3 ms per create in fs dispatch on the main thread). It also keeps two puts
+   * of one uuid from interleaving on the same temporary file.
+   */
   async put(entry: LedgerEntry): Promise<void> {
     const path = join(this.#dir, `${entry.uuid}.json`);
     const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(entry));
-    await rename(tmp, path);
+    writeFileSync(tmp, JSON.stringify(entry));
+    renameSync(tmp, path);
   }
 
   async remove(uuid: string): Promise<void> {

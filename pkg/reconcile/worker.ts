@@ -35,8 +35,8 @@ export interface WorkerDeps {
   operationTimeoutMs: number;
   createTimeoutMs: number;
   publish: (status: DomainStatus) => void;
-  /** Ask for a listing soon (a create or shutdown wants confirming). */
-  requestProbe: (delayMs: number) => void;
+  /** Ask for a listing soon (a create or shutdown wants confirming); `uuid` is the asking domain. */
+  requestProbe: (delayMs: number, uuid: string) => void;
   /** The worker has published DELETED and may be dropped. */
   onForgotten: (uuid: string) => void;
   /** Called whenever the worker's state changes, for NodeStatus counts. */
@@ -121,6 +121,11 @@ export class DomainWorker {
     return this.#state;
   }
 
+  /** The domain's name (from its config), '' before any. */
+  get name(): string {
+    return this.#name;
+  }
+
   /** Whether a valid config was ever accepted. */
   get hasConfig(): boolean {
     return this.#desired !== null;
@@ -184,10 +189,38 @@ export class DomainWorker {
    */
   observe(listed: readonly ObservedDomain[], epoch: number): void {
     if (this.#stopped) return;
+    if (!this.#busy && this.#pendingObservation === null && this.#changesNothing(seen, epoch)) return;
     if (this.#pendingObservation === null || epoch > this.#pendingObservation.epoch) {
       this.#pendingObservation = { listed, epoch };
     }
     this.#kick();
+  }
+
+  /**
+   * True when taking `seen` in would change nothing: the worker is idle (its last decision was to
+   * wait, with a timer for anything due later) and the listing shows exactly what it believes.
+   * Then a step would decide the same wait again, so it is skipped: with 1,000 settled domains a
+   * listing costs one comparison per domain instead of a reconcile step and a status rebuild each
+   * (profile: a third of domainmgr's non-spawn CPU in a 1,000-domain create went there).
+   */
+  #changesNothing(seen: ObservedDomain | null, epoch: number): boolean {
+    if (epoch <= this.#mutatedAt) return true; // out of date: #takeObservation would ignore it
+    if (this.#booting) return false;
+    if (seen === null) return this.#actual === 'absent' && this.#ref === null && this.#haltingUntil === null;
+    const ref = this.#ref;
+    if (
+      this.#actual !== seen.state ||
+      ref === null ||
+      ref.domainName !== seen.name ||
+      ref.domainId !== seen.domainId
+    )
+      return false;
+    if (seen.state === 'running') {
+      if (this.#runningSince === null) return false;
+      // As #takeObservation: a domain that ran long enough earns a fresh backoff.
+      if (this.#d.clock.now() - this.#runningSince >= this.#d.restartBackoff.maxMs) this.#attempt = 0;
+    } else if (this.#runningSince !== null) return false;
+    return true;
   }
 
   #takeObservation(): void {
@@ -397,7 +430,7 @@ export class DomainWorker {
           this.#booting = true;
           this.#actual = 'running';
           this.#setState('BOOTING');
-          this.#d.requestProbe(0);
+          this.#d.requestProbe(0, this.uuid);
         });
         return;
       case 'pause':
@@ -426,7 +459,7 @@ export class DomainWorker {
           this.#haltingUntil = this.#d.clock.now() + this.#d.shutdownGraceMs;
           this.#scheduleWake(this.#haltingUntil);
           // Listings confirm the guest left; ask for one soon rather than at the next period.
-          this.#d.requestProbe(Math.min(1000, this.#d.shutdownGraceMs));
+          this.#d.requestProbe(Math.min(1000, this.#d.shutdownGraceMs), this.uuid);
         });
         return;
       case 'destroy':
@@ -529,7 +562,7 @@ export class DomainWorker {
       this.#actedPurgeCounter = spec.purgeCounter;
       this.#actedRestartCounter = spec.restartCounter;
       await this.#remember('created');
-      d.requestProbe(0);
+      d.requestProbe(0, this.uuid);
     } catch (e) {
       d.resources.releaseMemory(this.uuid);
       await this.#failCreate(e, created, spec);
@@ -755,7 +788,7 @@ export class DomainWorker {
     this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'operation failed');
     this.#error = statusErrorFrom(e, new Date(this.#d.clock.now()).toISOString());
     this.#actual = 'unknown';
-    this.#d.requestProbe(0);
+    this.#d.requestProbe(0, this.uuid);
   }
 
   async #call<T>(

@@ -42,8 +42,11 @@ export class ExecRunner implements CommandRunner {
       shell: false,
       stdin: options.input === undefined ? 'ignore' : 'pipe',
       ...(options.input === undefined ? {} : { input: options.input }),
-      env: options.env,
-      extendEnv: true,
+      // Without env of its own the child gets process.env as it is, read once by child_process:
+      // extendEnv would first copy it on every call (execa's getEnv, 2% of domainmgr's CPU in a
+      // 1,000-domain create).
+      env: options.env ?? process.env,
+      extendEnv: options.env !== undefined,
       timeout: timeoutMs,
       killSignal: 'SIGTERM',
       forceKillAfterDelay: this.#o.killGraceMs,

@@ -20,6 +20,8 @@ export interface ServiceOptions {
   clock?: Clock;
   /** Extra observer of every command (benchmarks count spawns with it). */
   commandObserver?: CommandObserver;
+  /** Benchmark-only EVE-style mode (see EngineDeps.benchEveStyle); from cmd/domainmgr.ts. */
+  benchEveStyle?: boolean;
 }
 
 /** How long the final statuses may take to reach the stream on the way out. */
@@ -68,6 +70,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     logger: log.child({ component: config.backend }),
     config,
     clock,
+    ...(o.benchEveStyle === true ? { benchEveStyle: true } : {}),
   });
 
   let conn: Awaited<ReturnType<typeof connectBus>>;
@@ -109,6 +112,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     status,
     connection: conn,
     version: o.version,
+    ...(o.benchEveStyle === true ? { benchEveStyle: true } : {}),
     observer: {
       config: (outcome) => metrics.countConfig(outcome),
       operation: (op, ms, ok) => metrics.observeOperation(op, ms, ok),

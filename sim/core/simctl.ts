@@ -15,6 +15,7 @@ export const SIMCTL_USAGE = `usage: simctl <command> [args]
   reset                          forget everything: a freshly booted host with default tunables
   stop                           stop the simulator daemon (state is kept; the next call restarts it)
   ping                           answer "pong" (starts the daemon if needed)
+  calls                          calls of the emulated tools since the daemon started, by tool and subcommand (JSON)
   latency MS                     add MS milliseconds to every emulated call (0: none)
   fault add --tool T [--sub S] ACTION [--times N] [--skip N]
       ACTION: --exit N [--stderr TEXT] [--stdout TEXT] | --hang MS|forever | --garbage [--exit N]
@@ -140,6 +141,8 @@ export function runSimctl(host: SimHost, inv: Invocation): SimctlOutcome {
       return done(`${JSON.stringify(host.state, null, 2)}\n`);
     case 'ping':
       return done('pong\n');
+    case 'calls':
+      return done(`${JSON.stringify(Object.fromEntries([...host.calls].sort()))}\n`);
     case 'stop':
       return { result: result(0), stopDaemon: true };
     case 'reset':

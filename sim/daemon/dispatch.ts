@@ -63,7 +63,10 @@ export async function dispatch(host: SimHost, inv: Invocation): Promise<Answer> 
   const main = TOOLS[inv.tool];
   if (!main) return { result: result(127, '', `${inv.tool}: not a simulated tool\n`), stopDaemon: false };
   host.settle();
-  const fault = takeFault(host, inv.tool, subcommandOf(inv.tool, inv.args));
+  const sub = subcommandOf(inv.tool, inv.args);
+  const key = `${inv.tool} ${sub}`;
+  host.calls.set(key, (host.calls.get(key) ?? 0) + 1);
+  const fault = takeFault(host, inv.tool, sub);
   host.persistIfDirty();
   const latency = host.state.config.latencyMs;
   if (latency > 0) await sleep(latency, undefined, { signal: inv.signal });

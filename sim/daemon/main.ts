@@ -17,11 +17,13 @@ const dir = resolve(dirArg);
 mkdirSync(dir, { recursive: true });
 const idleEnv = process.env.DOMAINMGR_SIM_IDLE_MS;
 const idleMs = idleEnv !== undefined && /^\d+$/.test(idleEnv) ? Number(idleEnv) : DEFAULT_IDLE_MS;
+const persistEnv = process.env.DOMAINMGR_SIM_PERSIST_MS;
+const persistDelayMs = persistEnv !== undefined && /^\d+$/.test(persistEnv) ? Number(persistEnv) : 0;
 const log = (line: string): void => {
   process.stdout.write(`${new Date().toISOString()} pid ${process.pid}: ${line}\n`);
 };
 
-const daemon = new SimDaemon({ dir, idleMs, log });
+const daemon = new SimDaemon({ dir, idleMs, log, persistDelayMs });
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => daemon.stop());
 daemon.listen().catch((e: unknown) => {
   log(`cannot listen: ${e instanceof Error ? e.message : String(e)}`);

@@ -14,6 +14,8 @@ export interface DaemonOptions {
   /** Exit after this long without any call (and no call in progress). */
   idleMs: number;
   log: (line: string) => void;
+  /** Coalescing window of state.json writes (see SimHost); 0 writes after every command. */
+  persistDelayMs?: number;
 }
 
 /**
@@ -32,7 +34,7 @@ export class SimDaemon {
 
   constructor(opts: DaemonOptions) {
     this.opts = opts;
-    this.host = new SimHost(opts.dir);
+    this.host = new SimHost(opts.dir, Date.now, opts.persistDelayMs ?? 0);
     this.host.addTicker(tickXen);
     // A stop that was in progress when the previous daemon died has completed since.
     for (const vm of this.host.state.smartos.vms) {

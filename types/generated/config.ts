@@ -48,7 +48,7 @@ export interface DomainmgrConfig {
   };
   probeIntervalMs: number;
   /**
-   * Each probe interval is shortened or lengthened at random by up to this fraction.
+   * Each probe interval is shortened at random by up to this fraction (never lengthened: probeIntervalMs bounds how long a crash goes unnoticed).
    */
   probeJitter: number;
   nodeStatusIntervalMs: number;

@@ -1,0 +1,152 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { projectRoot } from '../../pkg/project-files.js';
+import { cpuMs, memoryMiB } from './proc.js';
+import type { BenchSimHost } from './sim.js';
+import { sleep } from './stats.js';
+
+export interface ManagerOptions {
+  sim: BenchSimHost;
+  prefix: string;
+  nodeId: string;
+  stateDir: string;
+  eveStyle?: boolean;
+  logLevel?: string;
+  probeIntervalMs?: number;
+  restartBackoffInitialMs?: number;
+  createConcurrency?: number;
+  /** Run node with --cpu-prof, profiles into this folder (written when the manager exits). */
+  cpuProfDir?: string;
+  /** Log every spawn with its start time (DOMAINMGR_BENCH_SPAWN_LOG) to this file. */
+  spawnLog?: string;
+}
+
+/** domainmgr as a real child process: `node bin/domainmgr.js ...` with sim/bin first on PATH. */
+export interface Manager {
+  pid: number;
+  port: number;
+  logFile: string;
+  cpuMs(): number;
+  memory(): { rss: number; hwm: number };
+  /** Commands run, by "tool subcommand", from its own /metrics (the runner's observer). */
+  commandCounts(): Promise<Record<string, number>>;
+  /** V8 heap in use and total, MiB, from its own /metrics (prom-client's nodejs_heap_size_*). */
+  heap(): Promise<{ usedMiB: number; totalMiB: number }>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startManager(o: ManagerOptions): Promise<Manager> {
+  mkdirSync(o.stateDir, { recursive: true });
+  const port = await freePort();
+  const logFile = join(o.stateDir, 'domainmgr.log');
+  const out = openSync(logFile, 'a');
+  const nodeArgs = o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`];
+  const args = [
+    ...nodeArgs,
+    join(projectRoot, 'bin', 'domainmgr.js'),
+    '--backend',
+    'xl',
+    '--node-id',
+    o.nodeId,
+    '--prefix',
+    o.prefix,
+    '--nats',
+    'nats://127.0.0.1:4222',
+    '--state-dir',
+    o.stateDir,
+    '--allowed-roots',
+    '/var/lib/domainmgr/images',
+    '--log-level',
+    o.logLevel ?? 'warn',
+    '--http-listen',
+    `127.0.0.1:${port}`,
+    '--probe-interval-ms',
+    String(o.probeIntervalMs ?? 5000),
+    '--restart-backoff-initial-ms',
+    String(o.restartBackoffInitialMs ?? 100),
+    ...(o.createConcurrency === undefined ? [] : ['--create-concurrency', String(o.createConcurrency)]),
+  ];
+  const env: NodeJS.ProcessEnv = { ...o.sim.env };
+  if (o.eveStyle) env.DOMAINMGR_BENCH_EVE_STYLE = '1';
+  if (o.spawnLog !== undefined) env.DOMAINMGR_BENCH_SPAWN_LOG = o.spawnLog;
+  const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', out, out] });
+  const pid = child.pid as number;
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error(`domainmgr exited at start; see ${logFile}`);
+    try {
+      const r = await fetch(`${base}/readyz`);
+      if (r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`domainmgr not ready after 30 s; see ${logFile}`);
+    await sleep(50);
+  }
+  return {
+    pid,
+    port,
+    logFile,
+    cpuMs: () => cpuMs(pid),
+    memory: () => memoryMiB(pid),
+    async commandCounts() {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      const counts: Record<string, number> = {};
+      const re = /^domainmgr_command_duration_seconds_count\{([^}]*)\} (\d+)/gm;
+      for (const m of text.matchAll(re)) {
+        const labels = Object.fromEntries(
+          [...(m[1] as string).matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]),
+        );
+        counts[`${labels.tool} ${labels.subcommand}`] = Number(m[2]);
+      }
+      return counts;
+    },
+    async heap() {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      const get = (name: string): number =>
+        Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+      return { usedMiB: get('nodejs_heap_size_used_bytes'), totalMiB: get('nodejs_heap_size_total_bytes') };
+    },
+    async stop() {
+      if (exited) return;
+      const done = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await done;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** b - a per key (keys of b). */
+export function diffCounts(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b)) {
+    const d = v - (a[k] ?? 0);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+export function sumCounts(c: Record<string, number>): number {
+  return Object.values(c).reduce((a, b) => a + b, 0);
+}

@@ -1,0 +1,635 @@
+/**
+ * domainmgr's benchmarks (`npm run bench`; not part of the test command). Every figure printed is
+ * measured in this run; nothing is assumed. Needs a nats-server with JetStream on 127.0.0.1:4222
+ * and the build (npm run bench builds first). Prints tables and writes the JSON to bench/results/.
+ *
+ *   npm run bench                                  # everything, full size (about 10 minutes)
+ *   npm run bench -- --domains 100 --steady-s 10 --iterations 50 --crashes 5 --memory 0,100,500
+ *   npm run bench -- --only create,steady          # some scenarios: create steady idle crash memory
+ *   npm run bench -- --cpu-prof                    # also profile domainmgr (node --cpu-prof)
+ *
+ * Scenarios:
+ *   create  N DomainConfigs (2 vifs, 1 disk) published at once; domainmgr (a child process) on a
+ *           fresh simulated host, beside the floor (the bare command sequence from a script, four
+ *           ways of spawning) and domainmgr in its benchmark-only EVE-style mode.
+ *   steady  the N running domains for S seconds: spawns per probe tick, CPU %, RSS (both modes).
+ *   idle    one domain at a time: publish -> first command, state change -> status stored.
+ *   crash   `simctl crash`: crash -> BROKEN status, crash -> RUNNING again (restartPolicy always).
+ *   memory  domainmgr's RSS at 0, 100, 1,000 and 5,000 domains.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../pkg/project-files.js';
+import type { DomainConfig } from '../types/generated/domain-config.js';
+import { type FloorResult, runFloor, SPAWN_MODES, writeCfgs } from './floor.js';
+import { BenchBus, until } from './lib/bus.js';
+import { benchDomain, benchDomains } from './lib/domains.js';
+import { diffCounts, type Manager, startManager, sumCounts } from './lib/manager.js';
+import { load } from './lib/proc.js';
+import { freshSimHost } from './lib/sim.js';
+import { median, nowMs, percentile, printTable, round, sleep } from './lib/stats.js';
+import { summarise } from './profile-summary.js';
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return undefined;
+  const v = process.argv[i + 1];
+  return v === undefined || v.startsWith('--') ? '' : v;
+}
+const num = (name: string, dflt: number): number => {
+  const v = flag(name);
+  return v === undefined || v === '' ? dflt : Number(v);
+};
+const DOMAINS = num('domains', 1000);
+const STEADY_S = num('steady-s', 60);
+const ITERATIONS = num('iterations', 200);
+const CRASHES = num('crashes', 20);
+const REPEAT = num('repeat', 1);
+const PROBE_MS = num('probe-interval-ms', 5000);
+const CONCURRENCY = num('concurrency', 8);
+const MEMORY_POINTS = (flag('memory') ?? '0,100,1000,5000').split(',').map(Number);
+const ONLY = new Set((flag('only') ?? 'create,steady,idle,crash,memory').split(','));
+const CPU_PROF = flag('cpu-prof') !== undefined;
+const MEMORY_SETTLE_S = num('memory-settle-s', 30);
+const SKIP_EVE = flag('skip-eve') !== undefined;
+const SKIP_FLOOR_MODES = flag('floor-runner-only') !== undefined;
+
+/** The simulator persists at most every 200 ms (see sim/README.md): it measures domainmgr, not itself. */
+process.env.DOMAINMGR_SIM_PERSIST_MS = '200';
+
+const runTag = randomBytes(3).toString('hex');
+const work = mkdtempSync(join(tmpdir(), 'domainmgr-bench-'));
+const profDir = join(work, 'profiles');
+const results: Record<string, unknown> = {};
+const loads: Record<string, string> = {};
+
+function note(msg: string): void {
+  process.stderr.write(`[${new Date().toISOString().slice(11, 19)} load ${load()}] ${msg}\n`);
+}
+
+/** A fresh simulated host, NATS prefix and manager; `fn` gets them; everything is cleaned up. */
+async function withManager<T>(
+  label: string,
+  opts: { eveStyle?: boolean; spawnLog?: boolean; prof?: boolean },
+  fn: (
+    m: Manager,
+    bus: BenchBus,
+    ctx: { spawnLog: string | null; sim: ReturnType<typeof freshSimHost> },
+  ) => Promise<T>,
+): Promise<T> {
+  const sim = freshSimHost(label);
+  const id = `${label}-${runTag}-${randomBytes(2).toString('hex')}`;
+  const prefix = `bench_${id.replace(/-/g, '_')}`;
+  const bus = await BenchBus.connect(prefix, 'node1');
+  const stateDir = join(work, id);
+  const spawnLog = opts.spawnLog ? join(stateDir, 'spawns.log') : null;
+  sim.simctl('ping');
+  const m = await startManager({
+    sim,
+    prefix,
+    nodeId: 'node1',
+    stateDir,
+    probeIntervalMs: PROBE_MS,
+    createConcurrency: CONCURRENCY,
+    ...(opts.eveStyle ? { eveStyle: true } : {}),
+    ...(spawnLog ? { spawnLog } : {}),
+    ...(opts.prof && CPU_PROF ? { cpuProfDir: join(profDir, label) } : {}),
+  });
+  try {
+    await bus.watch();
+    return await fn(m, bus, { spawnLog, sim });
+  } finally {
+    await m.stop();
+    await bus.close();
+    sim.stop();
+    if (opts.prof && CPU_PROF) {
+      for (const f of readdirSync(join(profDir, label))) {
+        const summary = summarise(join(profDir, label, f), 30);
+        console.log(`\n--- cpu profile of domainmgr (${label}): ${join(profDir, label, f)}\n${summary}`);
+      }
+    }
+  }
+}
+
+/** The manager's CPU rate at rest (ms of CPU per ms), over `ms`. */
+async function idleRate(m: Manager, ms: number): Promise<number> {
+  const c0 = m.cpuMs();
+  const t0 = performance.now();
+  await sleep(ms);
+  return (m.cpuMs() - c0) / (performance.now() - t0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1 + 2: create at scale, then steady state, for one strategy
+
+interface CreateRun {
+  strategy: string;
+  domains: number;
+  wallMs: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  cpuMs: number;
+  idleRateMsPerS: number;
+  cpuPerDomainMs: number;
+  commands: Record<string, number>;
+  simCalls: Record<string, number>;
+  createSpawnsPerDomain: number;
+  listingsDuringCreate: number;
+  allSpawnsPerDomain: number;
+  peakRssMiB: number;
+  load: string;
+  steady?: SteadyRun;
+}
+
+interface SteadyRun {
+  seconds: number;
+  ticks: number;
+  spawns: Record<string, number>;
+  spawnsPerTick: number;
+  cpuPercent: number;
+  rssMiB: number;
+  cpuMsPerSecond: number[];
+  load: string;
+}
+
+const CREATE_KEYS = ['xl create', 'xl domid', 'xenstore-write write', 'xl unpause'];
+
+function simCalls(sim: ReturnType<typeof freshSimHost>): Record<string, number> {
+  return JSON.parse(sim.simctl('calls')) as Record<string, number>;
+}
+
+async function createAndSteady(strategy: 'domainmgr' | 'EVE-style', steady: boolean): Promise<CreateRun> {
+  const eve = strategy === 'EVE-style';
+  return withManager(eve ? 'eve' : 'create', { eveStyle: eve, prof: true }, async (m, bus, { sim }) => {
+    const domains = benchDomains(DOMAINS, runTag);
+    const rate = await idleRate(m, 3000);
+    const running = new Map<string, number>();
+    const published = new Map<string, number>();
+    bus.onStatus((e) => {
+      if (e.status.state === 'RUNNING' && !running.has(e.uuid)) running.set(e.uuid, e.storedMs);
+    });
+    const counts0 = await m.commandCounts();
+    const sim0 = simCalls(sim);
+    const cpu0 = m.cpuMs();
+    const t0 = nowMs();
+    note(`${strategy}: publishing ${DOMAINS} configs`);
+    await Promise.all(
+      domains.map(async (d) => {
+        published.set(d.uuid, await bus.publish(d));
+      }),
+    );
+    let cpu1 = 0;
+    let t1 = 0;
+    await until(
+      bus,
+      () => {
+        if (running.size < DOMAINS) return false;
+        cpu1 = m.cpuMs();
+        t1 = nowMs();
+        return true;
+      },
+      (eve ? 600 : 300) * 1000 * Math.max(1, DOMAINS / 1000),
+      `${DOMAINS} RUNNING`,
+    );
+    const counts = diffCounts(counts0, await m.commandCounts());
+    const simDiff = diffCounts(sim0, simCalls(sim));
+    const last = Math.max(...running.values());
+    const latencies = domains.map((d) => (running.get(d.uuid) as number) - (published.get(d.uuid) as number));
+    const cpu = cpu1 - cpu0 - rate * (t1 - t0);
+    const createSpawns = CREATE_KEYS.reduce((a, k) => a + (counts[k] ?? 0), 0);
+    const run: CreateRun = {
+      strategy,
+      domains: DOMAINS,
+      wallMs: last - t0,
+      latencyP50Ms: percentile(latencies, 50),
+      latencyP99Ms: percentile(latencies, 99),
+      cpuMs: cpu,
+      idleRateMsPerS: rate * 1000,
+      cpuPerDomainMs: cpu / DOMAINS,
+      commands: counts,
+      simCalls: simDiff,
+      createSpawnsPerDomain: createSpawns / DOMAINS,
+      listingsDuringCreate: counts['xl list'] ?? 0,
+      allSpawnsPerDomain: sumCounts(counts) / DOMAINS,
+      peakRssMiB: m.memory().hwm,
+      load: load(),
+    };
+    note(`${strategy}: ${DOMAINS} RUNNING after ${round(run.wallMs / 1000, 1)} s`);
+    if (steady) run.steady = await steadyState(m, eve);
+    return run;
+  });
+}
+
+async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
+  // Let the tail of the create phase (expedited listings, status publishes) pass first.
+  await sleep(PROBE_MS + 1000);
+  note(`steady (${eve ? 'EVE-style' : 'domainmgr'}): ${STEADY_S} s with ${DOMAINS} running domains`);
+  const c0 = await m.commandCounts();
+  const cpu0 = m.cpuMs();
+  const t0 = performance.now();
+  // CPU per second too: shows whether it goes to the ticks or is spread out.
+  const perSecond: number[] = [];
+  let last = cpu0;
+  for (let i = 0; i < STEADY_S; i++) {
+    await sleep(Math.max(0, t0 + (i + 1) * 1000 - performance.now()));
+    const c = m.cpuMs();
+    perSecond.push(c - last);
+    last = c;
+  }
+  const cpu1 = m.cpuMs();
+  const seconds = (performance.now() - t0) / 1000;
+  const spawns = diffCounts(c0, await m.commandCounts());
+  // A tick of domainmgr is one `xl list -v`; a tick of EVE-style is one `xl domid` per domain.
+  const ticks = eve ? (spawns['xl domid'] ?? 0) / DOMAINS : (spawns['xl list'] ?? 0);
+  return {
+    seconds,
+    ticks,
+    spawns,
+    // Probe spawns only: `xl info` is NodeStatus's host refresh (every 30 s), not a probe.
+    spawnsPerTick: ticks === 0 ? Number.NaN : (sumCounts(spawns) - (spawns['xl info'] ?? 0)) / ticks,
+    cpuPercent: ((cpu1 - cpu0) / (seconds * 1000)) * 100,
+    rssMiB: m.memory().rss,
+    cpuMsPerSecond: perSecond,
+    load: load(),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3: latency at idle
+
+async function idleLatency(): Promise<Record<string, unknown>> {
+  return withManager('idle', { spawnLog: true }, async (m, bus, { spawnLog }) => {
+    await idleRate(m, 1000);
+    const toCommand: number[] = [];
+    const toStored: number[] = [];
+    const toStoredRunning: number[] = [];
+    const lastTransition = new Map<string, string>();
+    const states = new Map<string, string>();
+    bus.onStatus((e) => {
+      const s = e.status;
+      states.set(e.uuid, s.state);
+      if (lastTransition.get(e.uuid) !== s.lastTransitionTime) {
+        lastTransition.set(e.uuid, s.lastTransitionTime);
+        const d = e.storedMs - Date.parse(s.lastTransitionTime);
+        toStored.push(d);
+        if (s.state === 'RUNNING') toStoredRunning.push(d);
+      }
+    });
+    const publishedAt = new Map<string, number>();
+    for (let i = 0; i < ITERATIONS; i++) {
+      const d = benchDomain(i, `${runTag}i`);
+      publishedAt.set(d.uuid, await bus.publish(d));
+      await until(bus, () => states.get(d.uuid) === 'RUNNING', 30_000, `${d.name} RUNNING`);
+      await sleep(20 + Math.random() * 30);
+    }
+    await sleep(200);
+    // The first command of each domain: its `xl create -p <stateDir>/xl/<uuid>.cfg`.
+    const firstCommand = new Map<string, number>();
+    for (const line of readFileSync(spawnLog as string, 'utf8').split('\n')) {
+      const m2 = /^(\d+\.\d+) \S+ create -p \S+\/([0-9a-f-]{36})\.cfg$/.exec(line);
+      if (m2 && !firstCommand.has(m2[2] as string)) firstCommand.set(m2[2] as string, Number(m2[1]));
+    }
+    for (const [uuid, t] of publishedAt) {
+      const c = firstCommand.get(uuid);
+      if (c !== undefined) toCommand.push(c - t);
+    }
+    return {
+      iterations: ITERATIONS,
+      publishToFirstCommand: {
+        n: toCommand.length,
+        p50: percentile(toCommand, 50),
+        p99: percentile(toCommand, 99),
+        max: Math.max(...toCommand),
+      },
+      changeToStored: {
+        n: toStored.length,
+        p50: percentile(toStored, 50),
+        p99: percentile(toStored, 99),
+        max: Math.max(...toStored),
+      },
+      changeToStoredRunningOnly: {
+        n: toStoredRunning.length,
+        p50: percentile(toStoredRunning, 50),
+        p99: percentile(toStoredRunning, 99),
+      },
+      rssMiB: m.memory().rss,
+      load: load(),
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4: crash detection
+
+async function crashDetection(): Promise<Record<string, unknown>> {
+  return withManager('crash', {}, async (_m, bus, { sim }) => {
+    const n = Math.max(CRASHES, 1);
+    const domains = benchDomains(n, `${runTag}c`);
+    const states = new Map<string, { state: string; at: number }[]>();
+    bus.onStatus((e) => {
+      const l = states.get(e.uuid) ?? [];
+      l.push({ state: e.status.state, at: e.storedMs });
+      states.set(e.uuid, l);
+    });
+    await Promise.all(domains.map((d) => bus.publish(d)));
+    const isRunning = (u: string): boolean => states.get(u)?.at(-1)?.state === 'RUNNING';
+    await until(bus, () => domains.every((d) => isRunning(d.uuid)), 60_000, 'crash domains RUNNING');
+    await sleep(PROBE_MS);
+    const toBroken: number[] = [];
+    const toRunning: number[] = [];
+    for (const d of domains) {
+      // A random point in the probe cycle.
+      await sleep(Math.random() * PROBE_MS);
+      const before = states.get(d.uuid)?.length ?? 0;
+      const t = nowMs();
+      sim.simctl('crash', d.name);
+      await until(
+        bus,
+        () => (states.get(d.uuid) ?? []).slice(before).some((s) => s.state === 'RUNNING'),
+        3 * PROBE_MS + 10_000,
+        `${d.name} RUNNING again`,
+      );
+      const after = (states.get(d.uuid) ?? []).slice(before);
+      const broken = after.find((s) => s.state === 'BROKEN');
+      const again = after.find((s) => s.state === 'RUNNING');
+      if (broken) toBroken.push(broken.at - t);
+      if (again) toRunning.push(again.at - t);
+    }
+    return {
+      crashes: n,
+      probeIntervalMs: PROBE_MS,
+      crashToBroken: { n: toBroken.length, p50: median(toBroken), max: Math.max(...toBroken) },
+      crashToRunning: { n: toRunning.length, p50: median(toRunning), max: Math.max(...toRunning) },
+      load: load(),
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5: memory growth
+
+interface MemoryPoint {
+  domains: number;
+  /** RSS right after the last domain is RUNNING, and after MEMORY_SETTLE_S of rest. */
+  rssAtRunningMiB: number;
+  rssMiB: number;
+  hwmMiB: number;
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+}
+
+async function memoryGrowth(): Promise<MemoryPoint[]> {
+  return withManager('memory', {}, async (m, bus) => {
+    const out: MemoryPoint[] = [];
+    const running = new Set<string>();
+    bus.onStatus((e) => {
+      if (e.status.state === 'RUNNING') running.add(e.uuid);
+    });
+    let made = 0;
+    for (const target of [...MEMORY_POINTS].sort((a, b) => a - b)) {
+      const batch: DomainConfig[] = [];
+      for (; made < target; made++) batch.push(benchDomain(made, `${runTag}m`));
+      note(`memory: ${target} domains`);
+      await Promise.all(batch.map((d) => bus.publish(d)));
+      await until(bus, () => running.size >= target, 900_000, `${target} RUNNING`);
+      const atRunning = m.memory().rss;
+      await sleep(MEMORY_SETTLE_S * 1000);
+      const mem = m.memory();
+      const heap = await m.heap();
+      out.push({
+        domains: target,
+        rssAtRunningMiB: atRunning,
+        rssMiB: mem.rss,
+        hwmMiB: mem.hwm,
+        heapUsedMiB: heap.usedMiB,
+        heapTotalMiB: heap.totalMiB,
+      });
+    }
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const f2 = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(2));
+const f1 = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(1));
+const f0 = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(0));
+
+async function main(): Promise<void> {
+  note(
+    `work dir ${work}; ${cpus().length} cpus, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+  );
+  loads.start = load();
+  const creates: CreateRun[] = [];
+  const floors: FloorResult[] = [];
+  const eves: CreateRun[] = [];
+
+  if (ONLY.has('create')) {
+    const domains = benchDomains(DOMAINS, runTag);
+    const cfgs = writeCfgs(domains, join(work, 'floor-cfg'));
+    for (let r = 0; r < REPEAT; r++) {
+      for (const mode of SKIP_FLOOR_MODES ? (['ExecRunner'] as const) : SPAWN_MODES) {
+        note(`floor (${mode}): ${DOMAINS} domains, concurrency ${CONCURRENCY}`);
+        const f = await runFloor(mode, domains, cfgs, CONCURRENCY);
+        floors.push({ ...f, load: load() } as FloorResult & { load: string });
+      }
+      creates.push(await createAndSteady('domainmgr', ONLY.has('steady') && r === 0));
+      if (!SKIP_EVE) eves.push(await createAndSteady('EVE-style', ONLY.has('steady') && r === 0));
+    }
+    results.floor = floors;
+    results.create = creates;
+    results.eveStyle = eves;
+  }
+  const idle = ONLY.has('idle') ? await idleLatency() : null;
+  if (idle) results.idle = idle;
+  const crash = ONLY.has('crash') ? await crashDetection() : null;
+  if (crash) results.crash = crash;
+  const memory = ONLY.has('memory') ? await memoryGrowth() : null;
+  if (memory) results.memory = memory;
+  loads.end = load();
+
+  // --- tables ---
+  const header = `domainmgr benchmarks: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}; load avg (1/5/15 min) at start ${loads.start}, at end ${loads.end}`;
+  console.log(`\n${header}`);
+  if (floors.length > 0) {
+    printTable(
+      `Floor: ${DOMAINS} x (xl create -p, xl domid, xenstore-write, xl unpause) from a bare script, concurrency ${CONCURRENCY}, fresh simulated host`,
+      ['spawn with', 'wall s', 'spawns', 'parent CPU ms', 'CPU ms/spawn', 'load'],
+      floors.map((f) => [
+        f.mode,
+        f1(f.wallMs / 1000),
+        f.spawns,
+        f0(f.parentCpuMs),
+        f2(f.cpuPerSpawnMs),
+        (f as unknown as { load: string }).load,
+      ]),
+    );
+  }
+  const runnerFloors = floors.filter((f) => f.mode === 'ExecRunner');
+  const floorWall = median(runnerFloors.map((f) => f.wallMs));
+  const runnerCpuPerSpawn = median(runnerFloors.map((f) => f.cpuPerSpawnMs));
+  if (creates.length > 0) {
+    const rows = [...creates, ...eves];
+    printTable(
+      `Create at scale: ${DOMAINS} DomainConfigs (2 vifs, 1 disk) published at once; xl backend, simulated host, no added latency`,
+      [
+        'strategy',
+        'all RUNNING s',
+        'p50 ms',
+        'p99 ms',
+        'CPU ms/domain',
+        'spawns/create',
+        'listings',
+        'spawns/domain',
+        'peak RSS MiB',
+        'load',
+      ],
+      rows.map((r) => [
+        r.strategy,
+        f2(r.wallMs / 1000),
+        f0(r.latencyP50Ms),
+        f0(r.latencyP99Ms),
+        f2(r.cpuPerDomainMs),
+        f2(r.createSpawnsPerDomain),
+        r.listingsDuringCreate,
+        f2(r.allSpawnsPerDomain),
+        f0(r.peakRssMiB),
+        r.load,
+      ]),
+    );
+    for (const r of rows) {
+      console.log(`  ${r.strategy} commands (runner observer): ${JSON.stringify(r.commands)}`);
+      console.log(`  ${r.strategy} calls seen by the simulated host:  ${JSON.stringify(r.simCalls)}`);
+    }
+    const dm = median(creates.map((r) => r.wallMs));
+    const dmCpu = median(creates.map((r) => r.cpuPerDomainMs));
+    const dmSpawns = median(creates.map((r) => r.allSpawnsPerDomain));
+    const floorCpuPerDomain = runnerCpuPerSpawn * 4;
+    const budget = dmSpawns * runnerCpuPerSpawn + 1;
+    const ratios: Record<string, number> = {
+      'domainmgr / floor (ExecRunner), wall time': dm / floorWall,
+      'domainmgr / floor (ExecRunner), CPU per domain': dmCpu / floorCpuPerDomain,
+      'domainmgr CPU per domain / budget (its spawns x runner CPU per spawn + 1 ms)': dmCpu / budget,
+    };
+    if (eves.length > 0) {
+      ratios['EVE-style / domainmgr, wall time'] = median(eves.map((r) => r.wallMs)) / dm;
+      ratios['EVE-style / domainmgr, CPU per domain'] = median(eves.map((r) => r.cpuPerDomainMs)) / dmCpu;
+      ratios['EVE-style / domainmgr, spawns per domain'] =
+        median(eves.map((r) => r.allSpawnsPerDomain)) / dmSpawns;
+    }
+    results.ratios = ratios;
+    results.cpuBudgetPerDomainMs = budget;
+    printTable(
+      `Ratios (medians over ${REPEAT} run(s); runner CPU per spawn ${f2(runnerCpuPerSpawn)} ms, budget ${f2(budget)} ms/domain)`,
+      ['ratio', 'value'],
+      Object.entries(ratios).map(([k, v]) => [k, f2(v)]),
+    );
+    const steadies = rows.filter((r) => r.steady !== undefined);
+    if (steadies.length > 0) {
+      printTable(
+        `Steady state: ${DOMAINS} running domains, probe interval ${PROBE_MS} ms`,
+        ['strategy', 'seconds', 'ticks', 'spawns/tick', 'CPU % of a core', 'RSS MiB', 'spawns', 'load'],
+        steadies.map((r) => {
+          const s = r.steady as SteadyRun;
+          return [
+            r.strategy,
+            f0(s.seconds),
+            f1(s.ticks),
+            f1(s.spawnsPerTick),
+            f2(s.cpuPercent),
+            f0(s.rssMiB),
+            JSON.stringify(s.spawns),
+            s.load,
+          ];
+        }),
+      );
+    }
+  }
+  if (idle) {
+    const p = idle as Record<string, { n: number; p50: number; p99: number; max?: number }>;
+    printTable(
+      `Latency at idle: one domain at a time, ${ITERATIONS} iterations (status times: transition time has 1 ms resolution)`,
+      ['measure', 'n', 'p50 ms', 'p99 ms', 'max ms'],
+      (['publishToFirstCommand', 'changeToStored', 'changeToStoredRunningOnly'] as const).map((k) => [
+        k,
+        p[k]?.n ?? 0,
+        f2(p[k]?.p50),
+        f2(p[k]?.p99),
+        f2(p[k]?.max),
+      ]),
+    );
+  }
+  if (crash) {
+    const c = crash as Record<string, { n: number; p50: number; max: number }>;
+    printTable(
+      `Crash detection: ${CRASHES} crashes (simctl crash) at random points of the probe cycle; probe interval ${PROBE_MS} ms, restart backoff 100 ms`,
+      ['measure', 'n', 'p50 ms', 'max ms'],
+      (['crashToBroken', 'crashToRunning'] as const).map((k) => [
+        k,
+        c[k]?.n ?? 0,
+        f0(c[k]?.p50),
+        f0(c[k]?.max),
+      ]),
+    );
+  }
+  if (memory) {
+    printTable(
+      `Memory growth: domainmgr with N running domains (RSS when the last is RUNNING, and after ${MEMORY_SETTLE_S} s at rest)`,
+      [
+        'domains',
+        'RSS at RUNNING MiB',
+        'RSS at rest MiB',
+        'peak RSS MiB',
+        'V8 heap used MiB',
+        'V8 heap total MiB',
+      ],
+      memory.map((x) => [
+        x.domains,
+        f1(x.rssAtRunningMiB),
+        f1(x.rssMiB),
+        f1(x.hwmMiB),
+        f1(x.heapUsedMiB),
+        f1(x.heapTotalMiB),
+      ]),
+    );
+  }
+
+  const outDir = join(projectRoot, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        node: process.version,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model,
+        loadavg: loads,
+        flags: {
+          DOMAINS,
+          STEADY_S,
+          ITERATIONS,
+          CRASHES,
+          REPEAT,
+          PROBE_MS,
+          CONCURRENCY,
+          MEMORY_POINTS,
+          MEMORY_SETTLE_S,
+        },
+        results,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`\nwritten to ${file}`);
+  if (!CPU_PROF) rmSync(work, { recursive: true, force: true });
+}
+
+await main();
