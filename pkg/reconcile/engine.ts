@@ -377,7 +377,11 @@ export class Engine {
       if (w === undefined || this.#stopping || w.name === '') return;
       const epoch = ++this.#epoch;
       (this.#d.hypervisor.listNamed as NonNullable<Hypervisor['listNamed']>)([w.name]).then(
-        (listing) => w.observe(listing.domains.find((d) => d.uuid === uuid) ?? null, epoch),
+        (listing) =>
+          w.observe(
+            listing.domains.filter((d) => d.uuid === uuid),
+            epoch,
+          ),
         (e: unknown) => this.#log.warn({ uuid, err: errText(e) }, 'probing the domain failed'),
       );
     });

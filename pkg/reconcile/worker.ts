@@ -72,6 +72,8 @@ export class DomainWorker {
   #pendingObservation: { listed: readonly ObservedDomain[]; epoch: number } | null = null;
   /** Further domains listed with our uuid besides the one we manage: destroyed before anything else. */
   #strays: ObservedDomain[] = [];
+  /** The last step decided to wait: nothing is due until something changes or a timer fires. */
+  #settled = false;
   #ref: DomainRef | null = null;
   #vifs: CreatedDomain['vifs'] = [];
   #runningSpec: DomainSpec | null = null;
@@ -80,7 +82,8 @@ export class DomainWorker {
   #runningSince: number | null = null;
   #haltingUntil: number | null = null;
   #interruptedCreate = false;
-  #pauseUnsupported = false;
+  /** Operations the backend said it cannot do for this domain (UnsupportedError): not retried. */
+  #unsupported = new Set<string>();
 
   #actedRestartCounter: number | null = null;
   #actedPurgeCounter: number | null = null;
@@ -189,7 +192,7 @@ export class DomainWorker {
    */
   observe(listed: readonly ObservedDomain[], epoch: number): void {
     if (this.#stopped) return;
-    if (!this.#busy && this.#pendingObservation === null && this.#changesNothing(seen, epoch)) return;
+    if (!this.#busy && this.#pendingObservation === null && this.#changesNothing(listed, epoch)) return;
     if (this.#pendingObservation === null || epoch > this.#pendingObservation.epoch) {
       this.#pendingObservation = { listed, epoch };
     }
@@ -203,8 +206,12 @@ export class DomainWorker {
    * listing costs one comparison per domain instead of a reconcile step and a status rebuild each
    * (profile: a third of domainmgr's non-spawn CPU in a 1,000-domain create went there).
    */
-  #changesNothing(seen: ObservedDomain | null, epoch: number): boolean {
+  #changesNothing(listed: readonly ObservedDomain[], epoch: number): boolean {
     if (epoch <= this.#mutatedAt) return true; // out of date: #takeObservation would ignore it
+    if (!this.#settled) return false;
+    // Two domains with our uuid (a stray to destroy) always need a step.
+    if (listed.length > 1 || this.#strays.length > 0) return false;
+    const seen = listed[0] ?? null;
     if (this.#booting) return false;
     if (seen === null) return this.#actual === 'absent' && this.#ref === null && this.#haltingUntil === null;
     const ref = this.#ref;
@@ -417,6 +424,15 @@ export class DomainWorker {
       currentMemoryMiB: this.#currentMemoryMiB,
     });
     this.#log.debug({ action, actual: this.#actual }, 'decide');
+    if (this.#unsupported.has(action.type)) {
+      // The backend cannot do it (a vmadm zone cannot pause): the status says so; nothing to do.
+      this.#settled = true;
+      this.#settle(desired, null);
+      return;
+    }
+    this.#settled = action.type === 'wait';
+    // Whatever an action did, decide again afterwards: only a wait ends the loop.
+    if (action.type !== 'wait') this.#dirty = true;
     switch (action.type) {
       case 'wait':
         this.#settle(desired, action.until);
@@ -434,10 +450,6 @@ export class DomainWorker {
         });
         return;
       case 'pause':
-        if (this.#pauseUnsupported) {
-          this.#settle(desired, null);
-          return;
-        }
         await this.#mutate('pause', async (ref) => {
           await this.#d.hypervisor.pause(ref);
           this.#actual = 'paused';
@@ -499,7 +511,7 @@ export class DomainWorker {
         if (!this.#booting) {
           // Confirmed running: past failures are over, except a pause this backend cannot do.
           this.#retryAt = null;
-          if (!(this.#pauseUnsupported && desired.spec.paused)) this.#error = null;
+          if (!(this.#unsupported.has('pause') && desired.spec.paused)) this.#error = null;
         }
         return;
       default:
@@ -698,7 +710,7 @@ export class DomainWorker {
     this.#mutatedAt = this.#d.tick();
     // What we believe of our own domain is unchanged; a fresh listing confirms it.
     this.#dirty = true;
-    this.#d.requestProbe(0);
+    this.#d.requestProbe(0, this.uuid);
   }
 
   /** The domain stopped without being asked: apply the restart policy. */
@@ -769,7 +781,7 @@ export class DomainWorker {
       if (this.#error?.source !== 'config' && this.#error?.retryAt === undefined) this.#error = null;
     } catch (e) {
       if (e instanceof UnsupportedError) {
-        if (operation === 'pause') this.#pauseUnsupported = true;
+        this.#unsupported.add(operation);
         this.#error = {
           message: e.message,
           source: 'hypervisor',
