@@ -7,7 +7,8 @@
 #   bash scripts/real-xl/setup.sh        # then: scripts/real-xl/real-xl -N create vm.cfg
 #
 # Cache: ${REAL_XL_HOME:-$HOME/.cache/domainmgr-real-xl}. Needs apt-get, dpkg-deb and a C
-# compiler (cc/gcc); root only if the apt package lists are missing and must be refreshed.
+# compiler (cc/gcc, installed from Debian when missing); root only if the apt package lists are
+# missing and must be refreshed or gcc must be installed.
 # Idempotent: a complete cache is left alone (the preload is rebuilt when preload.c changes),
 # and then the script prints nothing.
 set -euo pipefail
@@ -61,6 +62,16 @@ fi
 src_sum="$(sha256sum "$here/preload.c" | cut -d' ' -f1)"
 if [ ! -f "$home/preload.so" ] || [ "$(cat "$home/preload.sha256" 2>/dev/null)" != "$src_sum" ]; then
   cc="$(command -v cc || command -v gcc || true)"
+  if [ -z "$cc" ] && [ "${REAL_XL_NO_INSTALL:-0}" != 1 ]; then
+    # A fresh machine with only Node and npm: install Debian's gcc (root, or sudo).
+    say "no C compiler; installing Debian's gcc"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get install -y -qq gcc libc6-dev >/dev/null
+    cc="$(command -v cc || command -v gcc || true)"
+  fi
   [ -n "$cc" ] || { say "missing a C compiler (apt-get install gcc)"; exit 1; }
   "$cc" -shared -fPIC -O2 -Wall -Wextra -o "$home/preload.so.new" "$here/preload.c" -ldl
   mv "$home/preload.so.new" "$home/preload.so"
