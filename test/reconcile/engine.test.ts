@@ -3,7 +3,7 @@ import { loadConfig } from '../../pkg/config/load-config.js';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { silentLogger } from '../../pkg/log/logger.js';
 import { Engine } from '../../pkg/reconcile/engine.js';
-import { MemoryLedger } from '../../pkg/reconcile/ledger.js';
+import { type LedgerEntry, MemoryLedger } from '../../pkg/reconcile/ledger.js';
 import { CommandFailedError } from '../../pkg/runner/errors.js';
 import { FakeHypervisor } from '../support/fake-hypervisor.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
@@ -25,6 +25,26 @@ function vm(uuid: string, over: Record<string, unknown> = {}): Record<string, un
     vifs: [{ bridge: 'br0' }],
     ...over,
   };
+}
+
+/** A ledger entry as a domainmgr that ran before would have left it (no running spec recorded). */
+function remember(
+  ledger: MemoryLedger,
+  uuid: string,
+  name: string,
+  phase: LedgerEntry['phase'],
+  restartCounter = 0,
+) {
+  return ledger.put({
+    uuid,
+    name,
+    phase,
+    restartCounter,
+    purgeCounter: 0,
+    restartCount: 0,
+    runningSpec: null,
+    currentMemoryMiB: null,
+  });
 }
 
 type Setup = ReturnType<typeof setup>;
@@ -591,16 +611,7 @@ describe('engine: restart without harm', () => {
 
   test('a domain left paused by an interrupted create is destroyed and created again', async () => {
     const ledger = new MemoryLedger();
-    await ledger.put({
-      uuid: U1,
-      name: 'vm-1111',
-      phase: 'creating',
-      restartCounter: 0,
-      purgeCounter: 0,
-      restartCount: 0,
-      runningSpec: null,
-      currentMemoryMiB: null,
-    });
+    await remember(ledger, U1, 'vm-1111', 'creating');
     const s = setup({}, ledger);
     s.hv.addDomain(U1, 'vm-1111', 'paused');
     await s.engine.start();
@@ -618,16 +629,7 @@ describe('engine: restart without harm', () => {
 
   test('a VM left stopped by an interrupted create (vmadm lists it shutdown) is re-created, not HALTED', async () => {
     const ledger = new MemoryLedger();
-    await ledger.put({
-      uuid: U1,
-      name: 'vm-1111',
-      phase: 'creating',
-      restartCounter: 0,
-      purgeCounter: 0,
-      restartCount: 0,
-      runningSpec: null,
-      currentMemoryMiB: null,
-    });
+    await remember(ledger, U1, 'vm-1111', 'creating');
     const s = setup({}, ledger);
     s.hv.addDomain(U1, 'vm-1111', 'shutdown');
     await s.engine.start();
@@ -645,16 +647,7 @@ describe('engine: restart without harm', () => {
 
   test('a domain of an interrupted create found running is adopted, and may be paused later', async () => {
     const ledger = new MemoryLedger();
-    await ledger.put({
-      uuid: U1,
-      name: 'vm-1111',
-      phase: 'creating',
-      restartCounter: 0,
-      purgeCounter: 0,
-      restartCount: 0,
-      runningSpec: null,
-      currentMemoryMiB: null,
-    });
+    await remember(ledger, U1, 'vm-1111', 'creating');
     const s = setup({}, ledger);
     const domid = s.hv.addDomain(U1, 'vm-1111', 'running');
     await s.engine.start();
@@ -698,16 +691,7 @@ describe('engine: restart without harm', () => {
 
   test('orphans (ours, no config) follow the orphan policy: destroy', async () => {
     const ledger = new MemoryLedger();
-    await ledger.put({
-      uuid: U1,
-      name: 'old',
-      phase: 'created',
-      restartCounter: 0,
-      purgeCounter: 0,
-      restartCount: 0,
-      runningSpec: null,
-      currentMemoryMiB: null,
-    });
+    await remember(ledger, U1, 'old', 'created');
     const s = setup({ orphanPolicy: 'destroy' }, ledger);
     s.hv.addDomain(U1, 'old', 'running');
     s.hv.addDomain(U2, 'by-hand', 'running');
@@ -722,16 +706,7 @@ describe('engine: restart without harm', () => {
 
   test('orphans are kept under orphanPolicy keep; domains not ours are never touched', async () => {
     const ledger = new MemoryLedger();
-    await ledger.put({
-      uuid: U1,
-      name: 'old',
-      phase: 'created',
-      restartCounter: 0,
-      purgeCounter: 0,
-      restartCount: 0,
-      runningSpec: null,
-      currentMemoryMiB: null,
-    });
+    await remember(ledger, U1, 'old', 'created');
     const s = setup({ orphanPolicy: 'keep' }, ledger);
     s.hv.addDomain(U1, 'old', 'running');
     s.hv.addDomain(U2, 'by-hand', 'crashed');
@@ -742,26 +717,8 @@ describe('engine: restart without harm', () => {
 
   test('counters raised while domainmgr was down are acted on; the same counters are not', async () => {
     const ledger = new MemoryLedger();
-    await ledger.put({
-      uuid: U1,
-      name: 'vm-1111',
-      phase: 'created',
-      restartCounter: 2,
-      purgeCounter: 0,
-      restartCount: 0,
-      runningSpec: null,
-      currentMemoryMiB: null,
-    });
-    await ledger.put({
-      uuid: U2,
-      name: 'vm-2222',
-      phase: 'created',
-      restartCounter: 1,
-      purgeCounter: 0,
-      restartCount: 0,
-      runningSpec: null,
-      currentMemoryMiB: null,
-    });
+    await remember(ledger, U1, 'vm-1111', 'created', 2);
+    await remember(ledger, U2, 'vm-2222', 'created', 1);
     const s = setup({}, ledger);
     s.hv.addDomain(U1, 'vm-1111', 'running');
     s.hv.addDomain(U2, 'vm-2222', 'running');
