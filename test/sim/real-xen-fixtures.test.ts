@@ -40,22 +40,8 @@ const AS_IS: Normalise = (s) => s;
 const CPU_TIME: Normalise = (s) =>
   s.replace(/^(.{40} [ \d]{5} [ \d]{5} [ \d]{5} {5}[-rbpscd]{6} {2})[ \d]{5}\d\.\d/gm, '$1<cpu-sec>');
 
-// The cfg the real run used (test/xen/real-xen.test.ts, "real xl 4.17 facts"), byte for byte.
-const FACTS_CFG = [
-  'name = "facts-g1"',
-  'uuid = "fac75000-0000-4000-8000-000000000001"',
-  'type = "pv"',
-  'memory = 128',
-  'maxmem = 192',
-  'vcpus = 1',
-  'kernel = "/root/guest/vmlinuz"',
-  'ramdisk = "/root/guest/initrd.gz"',
-  'cmdline = "console=hvc0 rdinit=/init quiet xt.marker=facts"',
-  'on_crash = "preserve"',
-  'on_poweroff = "preserve"',
-  'vif = [ "mac=00:16:3e:fa:c7:01,bridge=xenbr0" ]',
-  '',
-].join('\n');
+// The cfg the real run used (test/xen/real-xen.test.ts, "real xl 4.17 facts"): the same file.
+const FACTS_CFG = readFileSync(join(projectRoot, 'test', 'fixtures', 'real-xen', 'facts-g1.cfg'), 'utf8');
 const REAL_CFG_PATH = '/tmp/facts-g1.cfg';
 const OFFLOAD_KEYS = ['feature-sg', 'feature-gso-tcpv4', 'feature-gso-tcpv6', 'feature-ipv6-csum-offload'];
 

@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { projectRoot } from '../../pkg/project-files.js';
 import type { DomainConfig } from '../../types/generated/domain-config.js';
 import type { DomainStatus } from '../../types/generated/domain-status.js';
 import type { NodeStatus } from '../../types/generated/node-status.js';
@@ -559,21 +560,8 @@ describe('real xl 4.17 facts', () => {
     facts[name] = `$ ${argv.join(' ')}\n--- exit ${r.code}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
     return r;
   };
-  const cfg = [
-    'name = "facts-g1"',
-    'uuid = "fac75000-0000-4000-8000-000000000001"',
-    'type = "pv"',
-    'memory = 128',
-    'maxmem = 192',
-    'vcpus = 1',
-    'kernel = "/root/guest/vmlinuz"',
-    'ramdisk = "/root/guest/initrd.gz"',
-    'cmdline = "console=hvc0 rdinit=/init quiet xt.marker=facts"',
-    'on_crash = "preserve"',
-    'on_poweroff = "preserve"',
-    'vif = [ "mac=00:16:3e:fa:c7:01,bridge=xenbr0" ]',
-    '',
-  ].join('\n');
+  // Shared with test/sim/real-xen-fixtures.test.ts, which replays these captures on the simulator.
+  const cfg = readFileSync(join(projectRoot, 'test', 'fixtures', 'real-xen', 'facts-g1.cfg'), 'utf8');
 
   afterAll(() => {
     if (!WRITE_FIXTURES) return;
