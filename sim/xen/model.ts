@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { SimHost } from '../core/host.js';
 import type { PciDevice, ShutdownReason, XenDomain } from '../core/state.js';
 import { ToolExit } from '../core/types.js';
+import { type KernelLoadRange, pvKernelAllocError } from './pv-kernel.js';
 import { connectVifs, removeDomainKeys, writeDomainKeys } from './xenstore-model.js';
 
 /**
@@ -29,6 +30,7 @@ export const LIBXL_AT = {
   domainRename: 'libxl_domain.c:81:libxl__domain_rename', // real
   initiateCreate: 'libxl_create.c:1296:initiate_domain_create', // real
   buildDom: 'libxl_dom.c:586:libxl__build_dom', // real
+  buildImage: 'libxl_dom.c:594:libxl__build_dom', // real
   rebuildDone: 'libxl_create.c:1640:domcreate_rebuild_done', // real
   destroyDomid: 'libxl_domain.c:1183:libxl__destroy_domid', // real
   destroyCallback: 'libxl_domain.c:1137:domain_destroy_callback', // real
@@ -221,7 +223,12 @@ function asArray(v: unknown): Record<string, unknown>[] {
 export function createDomain(
   host: SimHost,
   config: Record<string, unknown>,
-  opts: { paused: boolean; origin: 'xl' | 'rkt' },
+  opts: {
+    paused: boolean;
+    origin: 'xl' | 'rkt';
+    /** The kernel's load range when it is an ELF64 file (see pv-kernel.ts); else not checked. */
+    kernel?: KernelLoadRange | null;
+  },
 ): CreateOutcome {
   const xen = host.state.xen;
   const cInfo = asRecord(config.c_info);
@@ -250,6 +257,20 @@ export function createDomain(
         destroyFailedLines(domid),
     );
   }
+  // xc_dom_build_image, after the memory is allocated: a PV guest's memory must hold its kernel.
+  const rawType = String(cInfo.type ?? 'pv');
+  const type = rawType === 'hvm' || rawType === 'pvh' ? rawType : 'pv';
+  const kernelError =
+    type === 'pv' && opts.kernel ? pvKernelAllocError(Math.floor(targetKiB / 1024), opts.kernel) : null;
+  if (kernelError !== null) {
+    return fail(
+      kernelError +
+        // errno is left over from earlier in libxc: the real line says ENOENT
+        libxlError(LIBXL_AT.buildImage, 'xc_dom_build_image failed: No such file or directory') +
+        libxlError(LIBXL_AT.rebuildDone, 'cannot (re-)build domain: -3', domid) +
+        destroyFailedLines(domid),
+    );
+  }
   const pci = asArray(config.pcidevs).map(pcidevBdf);
   for (const bdf of pci) {
     const dev = pciDevice(host, bdf);
@@ -271,8 +292,6 @@ export function createDomain(
   });
   if (nics.length > 0) config.nics = nics;
   if (typeof cInfo.uuid !== 'string') cInfo.uuid = randomUUID();
-  const rawType = String(cInfo.type ?? 'pv');
-  const type = rawType === 'hvm' || rawType === 'pvh' ? rawType : 'pv';
   const now = host.now();
   const d: XenDomain = {
     domid,

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { SimHost } from '../core/host.js';
 import type { XenDomain } from '../core/state.js';
 import { type Invocation, result, ToolExit, type ToolOutcome, type ToolResult } from '../core/types.js';
@@ -24,6 +24,7 @@ import {
   setPaused,
   stateLetters,
 } from '../xen/model.js';
+import { type KernelLoadRange, readElf64LoadRange } from '../xen/pv-kernel.js';
 import { xsWrite } from '../xen/xenstore-model.js';
 import { parseXlCfg } from '../xlcfg/parse.js';
 import { type Parsed, xlGetopt } from './getopt.js';
@@ -133,9 +134,37 @@ export function xlCreate(host: SimHost, inv: Invocation, args: string[], dryRun:
   const out = createDomain(host, parsed.config as unknown as Record<string, unknown>, {
     paused: p.has('p'),
     origin: 'xl',
+    kernel: kernelLoadRange(host, inv, parsed.config.b_info.kernel),
   });
   if (!out.ok) return result(out.exitCode, '', stderr + out.stderr);
   return result(0, '', stderr);
+}
+
+/**
+ * The load range of the guest's kernel when it is an ELF64 file (libxc then refuses a PV guest
+ * whose memory cannot hold it, see sim/xen/pv-kernel.ts). An absolute path is looked up first
+ * below `$DOMAINMGR_SIM_DIR/rootfs` (the simulated host's own files, as rkt's /var/lib/rkt), then
+ * as it is; a relative one against the caller's cwd, as xl opens it. A missing file, a bzImage or
+ * any other non-ELF64 file gives undefined: not checked (the real tool would fail on a missing
+ * kernel, and check a compressed one after decompressing it; the simulator does neither).
+ */
+function kernelLoadRange(host: SimHost, inv: Invocation, kernel: unknown): KernelLoadRange | undefined {
+  if (typeof kernel !== 'string' || kernel === '') return undefined;
+  const candidates = isAbsolute(kernel)
+    ? [join(host.dir, 'rootfs', kernel), kernel]
+    : [resolve(inv.cwd, kernel)];
+  for (const file of candidates) {
+    if (isFile(file)) return readElf64LoadRange(file) ?? undefined;
+  }
+  return undefined;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false; // missing, or a path through something that is not a directory
+  }
 }
 
 function usage(cmd: string): string {

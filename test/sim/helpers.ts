@@ -72,3 +72,39 @@ export async function until(
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** A program header of elf64Header(): PT_LOAD (type 1) with R (flags 4) unless given. */
+export interface Phdr64 {
+  type?: number;
+  flags?: number;
+  vaddr: bigint;
+  paddr: bigint;
+  memsz: bigint;
+}
+
+/**
+ * An ELF64 executable that is only its header and program headers: every segment has
+ * p_filesz 0, so a kernel of any geometry is a few hundred bytes.
+ */
+export function elf64Header(phdrs: readonly Phdr64[], opts: { bigEndian?: boolean } = {}): Buffer {
+  const little = !opts.bigEndian;
+  const buf = Buffer.alloc(64 + 56 * phdrs.length);
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  buf.set([0x7f, 0x45, 0x4c, 0x46, 2, little ? 1 : 2, 1], 0); // magic, ELFCLASS64, data, EV_CURRENT
+  v.setUint16(0x10, 2, little); // ET_EXEC
+  v.setUint16(0x12, 62, little); // EM_X86_64
+  v.setUint32(0x14, 1, little);
+  v.setBigUint64(0x20, 64n, little); // e_phoff
+  v.setUint16(0x34, 64, little); // e_ehsize
+  v.setUint16(0x36, 56, little); // e_phentsize
+  v.setUint16(0x38, phdrs.length, little);
+  phdrs.forEach((p, i) => {
+    const at = 64 + 56 * i;
+    v.setUint32(at, p.type ?? 1, little);
+    v.setUint32(at + 4, p.flags ?? 4, little);
+    v.setBigUint64(at + 0x10, p.vaddr, little);
+    v.setBigUint64(at + 0x18, p.paddr, little);
+    v.setBigUint64(at + 0x28, p.memsz, little); // p_offset and p_filesz stay 0
+  });
+  return buf;
+}

@@ -1,8 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { projectRoot } from '../../pkg/project-files.js';
 import { type SimHostHandle, startSimHost } from '../support/sim-host.js';
-import { expectExact, listRow, pvhCfg, removeTempDirs, sleep, until, writeCfg, xl } from './helpers.js';
+import {
+  elf64Header,
+  expectExact,
+  listRow,
+  pvhCfg,
+  removeTempDirs,
+  sleep,
+  tempDir,
+  until,
+  writeCfg,
+  xl,
+} from './helpers.js';
 
 const SAMPLES = join(projectRoot, 'test', 'fixtures', 'samples');
 const SAMPLE_UUID = 'd127f00a-d647-49bb-a39e-509c20832409';
@@ -130,6 +141,46 @@ describe('xl create', () => {
       `Parsing config from ${noKernel}\nNeither kernel nor bootloader specified\n`,
     );
     expectExact(await xl(h, 'create', noKernel, '-x'), 2, '', "option `x' not supported.\n");
+  });
+
+  test('a PV guest whose memory cannot hold its ELF kernel fails in libxc; others are not checked', async () => {
+    // 32 MiB of kernel loaded at 16 MiB: a PV guest needs 48 MiB
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'vmlinux'),
+      elf64Header([{ flags: 5, vaddr: 0xffffffff81000000n, paddr: 0x1000000n, memsz: 0x2000000n }]),
+    );
+    writeFileSync(join(dir, 'dummy'), 'not a kernel\n');
+    const pv = (name: string, kernel: string, memory: number) =>
+      `name = "${name}"\ntype = "pv"\nmemory = ${memory}\nkernel = "${kernel}"\n`;
+    const small = writeCfg(pv('small', join(dir, 'vmlinux'), 47));
+    expectExact(
+      await xl(h, 'create', small),
+      3,
+      '',
+      `Parsing config from ${small}\n` +
+        'xc: error: panic: xg_dom_core.c:536: xc_dom_chk_alloc_pages: segment kernel too large (0x2000 > 0x2f00 - 0x1000 pages): Out of memory\n' +
+        'libxl: error: libxl_dom.c:594:libxl__build_dom: xc_dom_build_image failed: No such file or directory\n' +
+        'libxl: error: libxl_create.c:1640:domcreate_rebuild_done: Domain 1:cannot (re-)build domain: -3\n' +
+        'libxl: error: libxl_domain.c:1183:libxl__destroy_domid: Domain 1:Non-existant domain\n' +
+        'libxl: error: libxl_domain.c:1137:domain_destroy_callback: Domain 1:Unable to destroy guest\n' +
+        'libxl: error: libxl_domain.c:1064:domain_destroy_cb: Domain 1:Destruction of domain failed\n',
+    );
+    expect(await listRow(h, 'small')).toBeNull();
+    // a relative kernel path is opened from the caller's cwd, as xl does
+    const rel = await h.run(['xl', 'create', '-q', writeCfg(pv('rel', 'vmlinux', 47))], { cwd: dir });
+    expect({ code: rel.code, panic: rel.stderr.split('\n')[0] }).toEqual({
+      code: 3,
+      panic: expect.stringContaining('segment kernel too large (0x2000 > 0x2f00 - 0x1000 pages)'),
+    });
+    expect((await xl(h, 'create', '-q', writeCfg(pv('fits', join(dir, 'vmlinux'), 48)))).code).toBe(0);
+    // not checked: a file that is not ELF64 (its size is unknown without decompressing), a
+    // kernel that is not there, and PVH guests (libxc places their kernel differently)
+    expect((await xl(h, 'create', '-q', writeCfg(pv('dummy', join(dir, 'dummy'), 16)))).code).toBe(0);
+    expect((await xl(h, 'create', '-q', writeCfg(pv('nofile', join(dir, 'nosuch'), 16)))).code).toBe(0);
+    const pvh = writeCfg(`name = "pvh"\ntype = "pvh"\nmemory = 16\nkernel = "${join(dir, 'vmlinux')}"\n`);
+    expect((await xl(h, 'create', '-q', pvh)).code).toBe(0);
+    expect((await xl(h, 'domid', 'pvh')).stdout).toBe('6\n');
   });
 
   test('-N (dry run) prints the libxl config and creates nothing', async () => {
