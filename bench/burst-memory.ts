@@ -7,7 +7,7 @@
  * the publish, into the work folder).
  *
  *   npm run build && node dist/bench/burst-memory.js --domains 1000 [--node-args "--trace-gc"]
- *       [--snapshot-at 3000] [--settle-s 10]
+ *       [--snapshot-at 3000] [--snapshot-at-end SECONDS-TO-WAIT] [--settle-s 10]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -31,7 +31,14 @@ const SETTLE_S = Number(flag('settle-s') ?? 10);
 
 process.env.DOMAINMGR_SIM_PERSIST_MS = '200';
 
-function procMem(pid: number): { rss: number; anon: number; file: number; hwm: number; cpu: number } {
+function procMem(pid: number): {
+  rss: number;
+  anon: number;
+  file: number;
+  hwm: number;
+  cpu: number;
+  minflt: number;
+} {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number =>
     Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024;
@@ -43,6 +50,8 @@ function procMem(pid: number): { rss: number; anon: number; file: number; hwm: n
     file: kb('RssFile'),
     hwm: kb('VmHWM'),
     cpu: (Number(f[11]) + Number(f[12])) * 10,
+    // field 10 (minflt): minor page faults, most of them first writes to pages fork() shared
+    minflt: Number(f[7]),
   };
 }
 
@@ -91,6 +100,11 @@ const published = nowMs() - t0;
 await until(bus, () => running.size >= DOMAINS, 600_000, `${DOMAINS} RUNNING`);
 const allRunning = nowMs() - t0;
 await sleep(SETTLE_S * 1000);
+if (flag('snapshot-at-end') !== undefined) {
+  process.kill(m.pid, 'SIGUSR2');
+  console.log('heap snapshot requested at the end (needs --heapsnapshot-signal=SIGUSR2)');
+  await sleep(Number(flag('snapshot-at-end')) * 1000);
+}
 sampling = false;
 await sampler;
 const end = procMem(m.pid);
@@ -103,7 +117,8 @@ for (let i = 0; i < samples.length; i += Math.max(1, Math.floor(samples.length /
 console.log(
   `published in ${(published / 1000).toFixed(2)} s, all RUNNING at ${(allRunning / 1000).toFixed(2)} s; ` +
     `peak RSS ${end.hwm.toFixed(1)} MiB, max anon sampled ${Math.max(...samples.map((s) => s.anon)).toFixed(1)} MiB, ` +
-    `RSS after ${SETTLE_S} s ${end.rss.toFixed(1)} MiB; CPU ${end.cpu - base.cpu} ms; load ${load()}`,
+    `RSS after ${SETTLE_S} s ${end.rss.toFixed(1)} MiB; CPU ${end.cpu - base.cpu} ms; ` +
+    `minor faults ${end.minflt - base.minflt}; load ${load()}`,
 );
 await m.stop();
 await bus.close();
