@@ -7,10 +7,12 @@
  * the publish, into the work folder).
  *
  *   npm run build && node dist/bench/burst-memory.js --domains 1000 [--node-args "--trace-gc"]
- *       [--snapshot-at 3000] [--snapshot-at-end SECONDS-TO-WAIT] [--settle-s 10]
+ *       [--snapshot-at 3000] [--snapshot-at-end SECONDS-TO-WAIT] [--settle-s 10] [--keep]
+ *
+ * The work folder (domainmgr's state and log) is removed at the end unless --keep.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BenchBus, until } from './lib/bus.js';
@@ -123,3 +125,5 @@ console.log(
 await m.stop();
 await bus.close();
 sim.stop();
+if (process.argv.includes('--keep')) console.log(`kept ${work}`);
+else rmSync(work, { recursive: true, force: true });
