@@ -31,21 +31,24 @@ export const SPAWN_MODES: readonly SpawnMode[] = [
 
 type Run = (file: string, args: string[]) => Promise<string>;
 
+/** The bare way: Node's child_process.spawn, stdout collected, stderr drained. */
+export const childProcessRun: Run = (file, args) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.resume();
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${file} ${args.join(' ')} exited ${code}`)),
+    );
+  });
+
 /** Every way spawns with the inherited environment, as domainmgr's backends do. */
 function runnerFor(mode: SpawnMode): Run {
   switch (mode) {
     case 'child_process.spawn':
-      return (file, args) =>
-        new Promise((resolve, reject) => {
-          const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-          let out = '';
-          child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-          child.stderr.resume();
-          child.on('error', reject);
-          child.on('close', (code) =>
-            code === 0 ? resolve(out) : reject(new Error(`${file} ${args.join(' ')} exited ${code}`)),
-          );
-        });
+      return childProcessRun;
     case 'execa (defaults)':
       return async (file, args) => (await execa(file, args)).stdout;
     case 'execa (stdin ignore, reject false)':

@@ -21,6 +21,8 @@ export interface ManagerOptions {
   cpuProfDir?: string;
   /** Log every spawn with its start time (DOMAINMGR_BENCH_SPAWN_LOG) to this file. */
   spawnLog?: string;
+  /** More node options (e.g. --heapsnapshot-signal=SIGUSR2, --trace-gc) for bench/burst-memory.ts. */
+  nodeArgs?: readonly string[];
 }
 
 /** domainmgr as a real child process: `node bin/domainmgr.js ...` with sim/bin first on PATH. */
@@ -54,7 +56,10 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   const port = await freePort();
   const logFile = join(o.stateDir, 'domainmgr.log');
   const out = openSync(logFile, 'a');
-  const nodeArgs = o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`];
+  const nodeArgs = [
+    ...(o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]),
+    ...(o.nodeArgs ?? []),
+  ];
   const args = [
     ...nodeArgs,
     join(projectRoot, 'bin', 'domainmgr.js'),

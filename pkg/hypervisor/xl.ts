@@ -80,15 +80,15 @@ export class XlBackend implements Hypervisor {
   }
 
   async createPaused(spec: DomainSpec): Promise<CreatedDomain> {
-    const problems = this.checkSpec(spec);
-    if (problems.length > 0)
+    const { problems, cfgText } = xenSpecCheck(spec, 'xl');
+    if (problems.length > 0 || cfgText === null)
       throw new HypervisorError('create', `cannot create ${spec.name}: ${problems.join('; ')}`);
     const cfg = this.cfgPath(spec.uuid);
     // Not fsynced: xl reads it at once, and it is written again before any later create (no
     // domain outlives a power loss, so no cfg is needed after one).
     await asHypervisorError(
       'create',
-      () => writeFileAtomic(cfg, renderXlConfig(spec), 0o600, { durable: false }),
+      () => writeFileAtomic(cfg, cfgText, 0o600, { durable: false }),
       `writing ${cfg}`,
     );
     try {
@@ -234,6 +234,14 @@ export function nameOf(ref: { domainName: string; uuid: string }, operation: str
  * containers (named by their pod uuid, with the spec rendered as stage1-xen's seed cfg).
  */
 export function checkXenSpec(spec: DomainSpec, backend: 'xl' | 'rkt'): string[] {
+  return xenSpecCheck(spec, backend).problems;
+}
+
+/** checkXenSpec's problems, and the cfg it rendered to find them (null when it cannot be rendered). */
+export function xenSpecCheck(
+  spec: DomainSpec,
+  backend: 'xl' | 'rkt',
+): { problems: string[]; cfgText: string | null } {
   const problems: string[] = [];
   if (backend === 'xl') {
     if (spec.type !== 'vm') {
@@ -248,13 +256,14 @@ export function checkXenSpec(spec: DomainSpec, backend: 'xl' | 'rkt'): string[] 
     }
     if (spec.image === undefined || spec.image === '') problems.push('/image is required by rkt');
   }
+  let cfgText: string | null = null;
   try {
-    renderXlConfig(spec, backend === 'rkt' ? RKT_SEED : {});
+    cfgText = renderXlConfig(spec, backend === 'rkt' ? RKT_SEED : {});
   } catch (error) {
     if (!(error instanceof XlConfigError)) throw error;
     problems.push(error.message);
   }
-  return problems;
+  return { problems, cfgText };
 }
 
 /** stage1-xen appends its own name (the pod uuid), kernel, ramdisk and type choice to the seed. */

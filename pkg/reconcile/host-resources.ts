@@ -13,6 +13,9 @@ export class HostResources {
   #inFlight = new Map<string, number>();
   /** Creates done since the last reading began: visible only to the next reading. */
   #committed = new Map<string, number>();
+  /** Sums of #inFlight and #committed, kept with them: a check costs O(1), not O(creates). */
+  #inFlightMiB = 0;
+  #committedMiB = 0;
   #pci = new Map<string, string>();
   readonly #refresh: () => Promise<HostInfo>;
 
@@ -32,7 +35,7 @@ export class HostResources {
     const seen = [...this.#committed.keys()];
     const info = await this.#refresh();
     this.#info = info;
-    for (const uuid of seen) this.#committed.delete(uuid);
+    for (const uuid of seen) this.#uncommit(uuid);
     return info;
   }
 
@@ -43,12 +46,12 @@ export class HostResources {
   async reserveMemory(uuid: string, memoryMiB: number): Promise<string | null> {
     if (this.#info === null) await this.refresh();
     if (this.#fits(uuid, memoryMiB)) {
-      this.#inFlight.set(uuid, memoryMiB);
+      this.#reserve(uuid, memoryMiB);
       return null;
     }
     await this.refresh();
     if (this.#fits(uuid, memoryMiB)) {
-      this.#inFlight.set(uuid, memoryMiB);
+      this.#reserve(uuid, memoryMiB);
       return null;
     }
     const free = this.#free(uuid);
@@ -58,14 +61,17 @@ export class HostResources {
   /** A create succeeded: its memory stays reserved until a host reading taken after it. */
   commitMemory(uuid: string): void {
     const m = this.#inFlight.get(uuid);
-    this.#inFlight.delete(uuid);
-    if (m !== undefined) this.#committed.set(uuid, m);
+    if (m === undefined) return;
+    this.#unreserve(uuid);
+    this.#uncommit(uuid);
+    this.#committed.set(uuid, m);
+    this.#committedMiB += m;
   }
 
   /** A create failed, or the domain was destroyed: its reservation is given back. */
   releaseMemory(uuid: string): void {
-    this.#inFlight.delete(uuid);
-    this.#committed.delete(uuid);
+    this.#unreserve(uuid);
+    this.#uncommit(uuid);
   }
 
   /** Claims PCI devices for a domain; returns the devices held by another domain, with their holder. */
@@ -83,13 +89,36 @@ export class HostResources {
     for (const [bdf, holder] of this.#pci) if (holder === uuid) this.#pci.delete(bdf);
   }
 
+  #reserve(uuid: string, memoryMiB: number): void {
+    this.#unreserve(uuid);
+    this.#inFlight.set(uuid, memoryMiB);
+    this.#inFlightMiB += memoryMiB;
+  }
+
+  #unreserve(uuid: string): void {
+    const m = this.#inFlight.get(uuid);
+    if (m === undefined) return;
+    this.#inFlight.delete(uuid);
+    this.#inFlightMiB -= m;
+  }
+
+  #uncommit(uuid: string): void {
+    const m = this.#committed.get(uuid);
+    if (m === undefined) return;
+    this.#committed.delete(uuid);
+    this.#committedMiB -= m;
+  }
+
+  /**
+   * Free memory as `except` sees it: the last reading minus every other domain's reservation.
+   * (A loop over the reservations here made a burst of N creates cost O(N^2): 1,000 creates
+   * between two host readings, 0.3% of domainmgr's samples.)
+   */
   #free(except: string): number {
     const info = this.#info;
     if (info === null) return 0;
-    let reserved = 0;
-    for (const [u, m] of this.#inFlight) if (u !== except) reserved += m;
-    for (const [u, m] of this.#committed) if (u !== except) reserved += m;
-    return info.freeMemoryMiB - reserved;
+    const own = (this.#inFlight.get(except) ?? 0) + (this.#committed.get(except) ?? 0);
+    return info.freeMemoryMiB - (this.#inFlightMiB + this.#committedMiB - own);
   }
 
   #fits(uuid: string, memoryMiB: number): boolean {

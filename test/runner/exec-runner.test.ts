@@ -159,6 +159,23 @@ describe('ExecRunner against real processes', () => {
     expect(err.message).toContain('printed more than 1000 bytes');
   });
 
+  test('output in many chunks is decoded whole: a multi-byte character split between chunks stays intact', async () => {
+    const { r } = runner();
+    // 300,000 bytes of 3-byte characters arrive in pipe-sized chunks (65,536 bytes is no multiple of 3).
+    const res = await r.run([process.execPath, '-e', "process.stdout.write('€'.repeat(100000))"]);
+    expect(res.stdout.length).toBe(100000);
+    expect(res.stdout).toBe('€'.repeat(100000));
+  });
+
+  test('a command printing over the cap on stderr is killed and fails too', async () => {
+    const { r } = runner({ maxOutputBytes: 1000 });
+    const t0 = Date.now();
+    const err = await r.run(['sh', '-c', 'yes >&2']).catch((e) => e);
+    expect(err).toBeInstanceOf(CommandFailedError);
+    expect(err.message).toContain('printed more than 1000 bytes');
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
   test('an empty argv is a programming error', async () => {
     const { r } = runner();
     await expect(r.run([])).rejects.toThrow('CommandRunner.run needs a non-empty argv');
