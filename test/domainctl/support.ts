@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../pkg/project-files.js';
 import { randomPrefix } from '../bus/support/fixtures.js';
-import { SHARED_NATS_URL } from '../bus/support/nats-server.js';
+import { freePort, SHARED_NATS_URL } from '../bus/support/nats-server.js';
 import { type RunResult, runProcess, type SimHostHandle, startSimHost } from '../support/sim-host.js';
 
 export { randomPrefix, SHARED_NATS_URL };
@@ -184,19 +184,8 @@ export async function deletePrefixStreams(prefix: string): Promise<void> {
   }
 }
 
-/** A free TCP port on loopback with nothing listening (it was bound and closed). */
-export async function closedPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on loopback with nothing listening (freePort binds it and closes it again). */
+export const closedPort = freePort;
 
 export function uuidN(n: number): string {
   return `0c7e0000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;

@@ -6,9 +6,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../bus/support/nats-server.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -37,18 +38,6 @@ export function buildImage(cacheDir?: string): BuiltImage {
   const dir = out.trim().split('\n').pop() ?? '';
   if (!dir) throw new Error('build-image.sh printed no image folder');
   return { dir, ms: Date.now() - t0 };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
