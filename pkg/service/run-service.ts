@@ -103,12 +103,13 @@ export async function runService(o: ServiceOptions): Promise<number> {
     nodeId: config.nodeId,
     logger: log,
   });
+  const ledger = new FileLedger(config.stateDir);
   const running = new Engine({
     config,
     hypervisor,
     clock,
     logger: log,
-    ledger: new FileLedger(config.stateDir),
+    ledger,
     status,
     connection: conn,
     version: o.version,
@@ -136,6 +137,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
   log.info('stopping: no new work; finishing what is in flight');
   await feed.stop();
   await running.stop();
+  ledger.close();
   const flushed = await status.flush(FINAL_FLUSH_MS);
   if (!flushed) log.warn({ timeoutMs: FINAL_FLUSH_MS }, 'some final statuses were not stored before exit');
   await status.close();

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { foldJournal, LEDGER_FILE, type LedgerEntry } from '../../../pkg/reconcile/ledger.js';
 import type { DomainConfig } from '../../../types/generated/domain-config.js';
 import { SHARED_NATS_URL } from '../../bus/support/nats-server.js';
 import { Controller } from '../../support/controller.js';
@@ -220,13 +221,16 @@ export class TestNode {
     return (JSON.parse(out) as { name: string; state: string }[] | null) ?? [];
   }
 
-  ledgerPath(uuid: string): string {
-    return join(this.stateDir, 'domains', `${uuid}.json`);
+  /** The ledger's journal (one JSON line per put or remove). */
+  get ledgerPath(): string {
+    return join(this.stateDir, LEDGER_FILE);
   }
 
-  ledger(uuid: string): { phase: string } | null {
-    const p = this.ledgerPath(uuid);
-    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { phase: string }) : null;
+  /** The ledger's entry for `uuid` as the journal holds it now (null: none). */
+  ledger(uuid: string): LedgerEntry | null {
+    const p = this.ledgerPath;
+    if (!existsSync(p)) return null;
+    return foldJournal(readFileSync(p, 'utf8'), new Map()).get(uuid) ?? null;
   }
 
   /**
@@ -240,7 +244,7 @@ export class TestNode {
       if (d.uuid === uuid || (podUuid && d.name === podUuid))
         left.push(`domain on the host: ${JSON.stringify(d)}`);
     }
-    if (existsSync(this.ledgerPath(uuid))) left.push(`ledger entry ${this.ledgerPath(uuid)}`);
+    if (this.ledger(uuid) !== null) left.push(`ledger entry for ${uuid} in ${this.ledgerPath}`);
     const files =
       this.backend === 'xl'
         ? [join(this.stateDir, 'xl', `${uuid}.cfg`)]

@@ -1,0 +1,156 @@
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileLedger, LEDGER_FILE, type LedgerEntry } from '../../pkg/reconcile/ledger.js';
+
+const UUID_A = '0b5f0e6e-3c1d-4f55-9a59-1c0f3e7a9d01';
+const UUID_B = '0b5f0e6e-3c1d-4f55-9a59-1c0f3e7a9d02';
+
+function entry(uuid: string, phase: LedgerEntry['phase'], restartCount = 0): LedgerEntry {
+  return {
+    uuid,
+    name: `d-${uuid.slice(-2)}`,
+    phase,
+    restartCounter: 0,
+    purgeCounter: 0,
+    restartCount,
+    runningSpec: null,
+    currentMemoryMiB: null,
+  };
+}
+
+let dir: string;
+const open: FileLedger[] = [];
+function ledger(): FileLedger {
+  const l = new FileLedger(dir);
+  open.push(l);
+  return l;
+}
+const journal = () => join(dir, LEDGER_FILE);
+const lines = () =>
+  readFileSync(journal(), 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ledger-test-'));
+});
+afterEach(() => {
+  for (const l of open.splice(0)) l.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('FileLedger (one append-only journal)', () => {
+  test('what was put and removed is what a new ledger loads; the last line of a uuid wins', async () => {
+    const a = ledger();
+    expect((await a.load()).size).toBe(0);
+    await a.put(entry(UUID_A, 'creating'));
+    await a.put(entry(UUID_B, 'creating'));
+    await a.put(entry(UUID_A, 'created', 2));
+    await a.remove(UUID_B);
+    a.close();
+
+    const loaded = await ledger().load();
+    expect([...loaded.keys()]).toEqual([UUID_A]);
+    expect(loaded.get(UUID_A)).toEqual(entry(UUID_A, 'created', 2));
+  });
+
+  test('each put is one appended line, written before put resolves (no other file is made)', async () => {
+    const a = ledger();
+    await a.load();
+    const before = lines().length;
+    await a.put(entry(UUID_A, 'creating'));
+    expect(lines().length).toBe(before + 1);
+    expect(JSON.parse(lines().at(-1) as string)).toEqual(entry(UUID_A, 'creating'));
+    await a.put(entry(UUID_A, 'created'));
+    expect(lines().length).toBe(before + 2);
+    expect(readFileSync(journal(), 'utf8').endsWith('\n')).toBe(true);
+  });
+
+  test('a torn last line (kill -9 mid-write) is skipped, and later lines are not glued to it', async () => {
+    const a = ledger();
+    await a.load();
+    await a.put(entry(UUID_A, 'created'));
+    a.close();
+    appendFileSync(journal(), '{"uuid":"0b5f0e6e-3c1d-4f55-9a59-1c0f3e7a9d02","pha');
+
+    const b = ledger();
+    const loaded = await b.load();
+    expect([...loaded.keys()]).toEqual([UUID_A]);
+    await b.put(entry(UUID_B, 'creating'));
+    b.close();
+
+    const c = await ledger().load();
+    expect([...c.keys()].sort()).toEqual([UUID_A, UUID_B]);
+    expect(c.get(UUID_B)?.phase).toBe('creating');
+  });
+
+  test('removing a uuid the ledger does not hold writes nothing', async () => {
+    const a = ledger();
+    await a.load();
+    await a.put(entry(UUID_A, 'created'));
+    const before = lines().length;
+    await a.remove(UUID_B);
+    expect(lines().length).toBe(before);
+  });
+
+  test('the journal is rewritten when it outgrows its entries, and keeps every live entry', async () => {
+    const a = ledger();
+    await a.load();
+    for (let i = 0; i < 3000; i++) await a.put(entry(UUID_A, i % 2 === 0 ? 'creating' : 'created', i));
+    await a.put(entry(UUID_B, 'stopped'));
+    // 3,001 puts of two uuids: without rewrites the journal would hold 3,001 lines.
+    expect(lines().length).toBeLessThanOrEqual(1025);
+    a.close();
+    const loaded = await ledger().load();
+    expect(loaded.get(UUID_A)?.restartCount).toBe(2999);
+    expect(loaded.get(UUID_B)?.phase).toBe('stopped');
+    expect(loaded.size).toBe(2);
+  });
+
+  test("an earlier domainmgr's file per uuid is taken in, then removed", async () => {
+    const legacy = join(dir, 'domains');
+    mkdirSync(legacy);
+    writeFileSync(join(legacy, `${UUID_A}.json`), JSON.stringify(entry(UUID_A, 'created', 4)));
+    writeFileSync(join(legacy, `${UUID_B}.json`), '{"uuid":"torn');
+    writeFileSync(join(legacy, 'notes.txt'), 'not a ledger file');
+
+    const loaded = await ledger().load();
+    expect([...loaded.keys()]).toEqual([UUID_A]);
+    expect(loaded.get(UUID_A)?.restartCount).toBe(4);
+    expect(existsSync(legacy)).toBe(false);
+    // ...and it is in the journal now, for the next start.
+    const again = await ledger().load();
+    expect(again.get(UUID_A)?.restartCount).toBe(4);
+  });
+
+  test('a put before load() appends to the journal that is there', async () => {
+    const a = ledger();
+    await a.load();
+    await a.put(entry(UUID_A, 'created'));
+    a.close();
+    const b = ledger();
+    await b.put(entry(UUID_B, 'creating'));
+    b.close();
+    const loaded = await ledger().load();
+    expect([...loaded.keys()].sort()).toEqual([UUID_A, UUID_B]);
+  });
+
+  test('lines that are not entries are skipped', async () => {
+    writeFileSync(
+      journal(),
+      `${JSON.stringify(entry(UUID_A, 'created'))}\n[1,2]\nnull\n{"name":"no uuid"}\n\n`,
+    );
+    const loaded = await ledger().load();
+    expect([...loaded.keys()]).toEqual([UUID_A]);
+    expect(lines()).toEqual([JSON.stringify(entry(UUID_A, 'created'))]);
+  });
+});
