@@ -16,7 +16,7 @@ import {
 } from './hypervisor.js';
 import { hostInfoFromXlInfo } from './parse/xl-info.js';
 import type { XlListRow } from './parse/xl-list.js';
-import { removeFile, writeFileAtomic } from './state-files.js';
+import { removeFile, writeScratchFile } from './state-files.js';
 import { xlState } from './states.js';
 import { renderXlConfig, XlConfigError } from './xl-config.js';
 import { XlTool, xenVifs } from './xl-tool.js';
@@ -84,13 +84,9 @@ export class XlBackend implements Hypervisor {
     if (problems.length > 0 || cfgText === null)
       throw new HypervisorError('create', `cannot create ${spec.name}: ${problems.join('; ')}`);
     const cfg = this.cfgPath(spec.uuid);
-    // Not fsynced: xl reads it at once, and it is written again before any later create (no
-    // domain outlives a power loss, so no cfg is needed after one).
-    await asHypervisorError(
-      'create',
-      () => writeFileAtomic(cfg, cfgText, 0o600, { durable: false }),
-      `writing ${cfg}`,
-    );
+    // In place, not fsynced: xl reads it at once, and it is written again before any later
+    // create (no domain outlives a power loss, so no cfg is needed after one).
+    await asHypervisorError('create', async () => writeScratchFile(cfg, cfgText), `writing ${cfg}`);
     try {
       await this.#xl.createPaused(cfg);
     } catch (error) {
