@@ -13,6 +13,17 @@ export class Semaphore {
     } else {
       await new Promise<void>((resolve) => this.#waiters.push(resolve));
     }
+    return this.#releaser();
+  }
+
+  /** A permit at once if one is free (and nobody waits), else null; nothing is queued. */
+  tryAcquire(): (() => void) | null {
+    if (this.#free === 0 || this.#waiters.length > 0) return null;
+    this.#free--;
+    return this.#releaser();
+  }
+
+  #releaser(): () => void {
     let released = false;
     return () => {
       if (released) return;

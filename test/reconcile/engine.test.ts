@@ -101,7 +101,7 @@ async function started(s: Setup): Promise<Setup> {
 }
 
 describe('engine: lifecycle', () => {
-  test('a config goes PENDING -> CREATING -> BOOTING -> RUNNING, confirmed by a listing', async () => {
+  test('a config goes CREATING -> BOOTING -> RUNNING, confirmed by a listing (a free create slot: no PENDING)', async () => {
     const s = await started(setup());
     await s.send(U1, vm(U1));
     await s.clock.advance(0);
@@ -111,7 +111,7 @@ describe('engine: lifecycle', () => {
       'unpause vm-1111',
     ]);
     await s.clock.advance(100);
-    expect(s.sink.states(U1)).toEqual(['PENDING', 'CREATING', 'BOOTING', 'RUNNING']);
+    expect(s.sink.states(U1)).toEqual(['CREATING', 'BOOTING', 'RUNNING']);
     const st = s.sink.last(U1);
     expect(st).toMatchObject({
       state: 'RUNNING',
@@ -510,10 +510,14 @@ describe('engine: failures', () => {
     for (const u of [U1, U2, U3]) await s.send(u, vm(u));
     await s.clock.advance(10);
     expect(s.hv.inFlightCreates).toBe(2);
+    // The third waits for a slot, and says so: PENDING until a create ends.
+    expect(s.sink.last(U3)?.state).toBe('PENDING');
     open();
     await s.clock.advance(100);
     expect(s.hv.maxInFlightCreates).toBe(2);
     for (const u of [U1, U2, U3]) expect(s.sink.last(u)?.state).toBe('RUNNING');
+    expect(s.sink.states(U1)).toEqual(['CREATING', 'BOOTING', 'RUNNING']);
+    expect(s.sink.states(U3)).toEqual(['PENDING', 'CREATING', 'BOOTING', 'RUNNING']);
   });
 });
 

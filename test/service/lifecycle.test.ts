@@ -70,7 +70,9 @@ describe.each(BACKENDS)('%s backend', (backend) => {
       'BOOTING>RUNNING',
     ]);
     const seen = ctl.states(uuid);
-    expect(seen[0]).toBe('PENDING');
+    // A create slot is free, so the first status is CREATING (PENDING is only published while a
+    // create waits for a slot).
+    expect(seen[0]).toBe('CREATING');
     expect(isSubsequence(seen, CREATE_SEQUENCE)).toBe(true);
     expect(up).toMatchObject({
       uuid,
