@@ -7,6 +7,7 @@
  *   npm run bench -- --domains 100 --steady-s 10 --iterations 50 --crashes 5 --memory 0,100,500
  *   npm run bench -- --only create,steady          # some scenarios: create steady idle crash memory
  *   npm run bench -- --cpu-prof                    # also profile domainmgr (node --cpu-prof)
+ *   npm run bench -- --node-args "--max-semi-space-size=4"   # node options for domainmgr
  *
  * Scenarios:
  *   create  N DomainConfigs (2 vifs, 1 disk) published at once; domainmgr (a child process) on a
@@ -60,6 +61,8 @@ const MEMORY_SETTLE_S = num('memory-settle-s', 30);
 const MEMORY_TIMEOUT_S = num('memory-timeout-s', 900);
 const SKIP_EVE = flag('skip-eve') !== undefined;
 const SKIP_FLOOR_MODES = flag('floor-runner-only') !== undefined;
+/** Node options for domainmgr's process (e.g. "--max-semi-space-size=4"), to measure their effect. */
+const DM_NODE_ARGS = (flag('node-args') ?? '').split(' ').filter((a) => a !== '');
 
 /**
  * The simulator persists at most every 200 ms (see sim/README.md): it measures domainmgr, not
@@ -105,6 +108,7 @@ async function withManager<T>(
     ...(opts.eveStyle ? { eveStyle: true } : {}),
     ...(spawnLog ? { spawnLog } : {}),
     ...(opts.prof && CPU_PROF ? { cpuProfDir: join(profDir, label) } : {}),
+    ...(DM_NODE_ARGS.length > 0 ? { nodeArgs: DM_NODE_ARGS } : {}),
   });
   try {
     await bus.watch();
@@ -274,6 +278,7 @@ async function idleLatency(): Promise<Record<string, unknown>> {
     const toCommand: number[] = [];
     const toStored: number[] = [];
     const toStoredRunning: number[] = [];
+    const toStoredByState = new Map<string, number[]>();
     const lastTransition = new Map<string, string>();
     const states = new Map<string, string>();
     bus.onStatus((e) => {
@@ -284,6 +289,9 @@ async function idleLatency(): Promise<Record<string, unknown>> {
         const d = e.storedMs - Date.parse(s.lastTransitionTime);
         toStored.push(d);
         if (s.state === 'RUNNING') toStoredRunning.push(d);
+        const list = toStoredByState.get(s.state) ?? [];
+        list.push(d);
+        toStoredByState.set(s.state, list);
       }
     });
     const publishedAt = new Map<string, number>();
@@ -323,6 +331,12 @@ async function idleLatency(): Promise<Record<string, unknown>> {
         p50: percentile(toStoredRunning, 50),
         p99: percentile(toStoredRunning, 99),
       },
+      changeToStoredByState: Object.fromEntries(
+        [...toStoredByState].map(([state, ds]) => [
+          state,
+          { n: ds.length, p50: percentile(ds, 50), p99: percentile(ds, 99), max: Math.max(...ds) },
+        ]),
+      ),
       rssMiB: m.memory().rss,
       load: load(),
     };
@@ -482,7 +496,7 @@ async function main(): Promise<void> {
   loads.end = load();
 
   // --- tables ---
-  const header = `domainmgr benchmarks: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}; load avg (1/5/15 min) at start ${loads.start}, at end ${loads.end}`;
+  const header = `domainmgr benchmarks: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}; load avg (1/5/15 min) at start ${loads.start}, at end ${loads.end}${DM_NODE_ARGS.length > 0 ? `; domainmgr's node options: ${DM_NODE_ARGS.join(' ')}` : ''}`;
   console.log(`\n${header}`);
   if (floors.length > 0) {
     printTable(
@@ -583,13 +597,22 @@ async function main(): Promise<void> {
     printTable(
       `Latency at idle: one domain at a time, ${ITERATIONS} iterations (status times: transition time has 1 ms resolution)`,
       ['measure', 'n', 'p50 ms', 'p99 ms', 'max ms'],
-      (['publishToFirstCommand', 'changeToStored', 'changeToStoredRunningOnly'] as const).map((k) => [
-        k,
-        p[k]?.n ?? 0,
-        f2(p[k]?.p50),
-        f2(p[k]?.p99),
-        f2(p[k]?.max),
-      ]),
+      [
+        ...(['publishToFirstCommand', 'changeToStored'] as const).map((k) => [
+          k,
+          p[k]?.n ?? 0,
+          f2(p[k]?.p50),
+          f2(p[k]?.p99),
+          f2(p[k]?.max),
+        ]),
+        ...Object.entries(
+          (
+            idle as {
+              changeToStoredByState?: Record<string, { n: number; p50: number; p99: number; max: number }>;
+            }
+          ).changeToStoredByState ?? {},
+        ).map(([state, q]) => [`  changeToStored, ${state}`, q.n, f2(q.p50), f2(q.p99), f2(q.max)]),
+      ],
     );
   }
   if (crash) {
