@@ -3,7 +3,7 @@
  * measured in this run; nothing is assumed. Needs a nats-server with JetStream on 127.0.0.1:4222
  * and the build (npm run bench builds first). Prints tables and writes the JSON to bench/results/.
  *
- *   npm run bench                                  # everything, full size (about 10 minutes)
+ *   npm run bench                                  # everything, full size (about 30 minutes)
  *   npm run bench -- --domains 100 --steady-s 10 --iterations 50 --crashes 5 --memory 0,100,500
  *   npm run bench -- --only create,steady          # some scenarios: create steady idle crash memory
  *   npm run bench -- --cpu-prof                    # also profile domainmgr (node --cpu-prof)
@@ -50,7 +50,13 @@ const DOMAINS = num('domains', 1000);
 const STEADY_S = num('steady-s', 60);
 const ITERATIONS = num('iterations', 200);
 const CRASHES = num('crashes', 20);
-const REPEAT = num('repeat', 1);
+/**
+ * Rounds of the pair that the ratios compare (the ExecRunner floor, then domainmgr, back to back);
+ * the ratios are the medians of the rounds' own ratios. On these 2-core machines one round's
+ * ratio varies by +-20% (the floor's CPU per spawn alone from 1.7 to 2.5 ms), so one round
+ * proves little. The other floor modes and the EVE-style mode run in the first round only.
+ */
+const REPEAT = num('repeat', 3);
 const PROBE_MS = num('probe-interval-ms', 5000);
 const CONCURRENCY = num('concurrency', 8);
 const MEMORY_POINTS = (flag('memory') ?? '0,100,1000,5000').split(',').map(Number);
@@ -475,13 +481,13 @@ async function main(): Promise<void> {
     const domains = benchDomains(DOMAINS, runTag);
     const cfgs = writeCfgs(domains, join(work, 'floor-cfg'));
     for (let r = 0; r < REPEAT; r++) {
-      for (const mode of SKIP_FLOOR_MODES ? (['ExecRunner'] as const) : SPAWN_MODES) {
-        note(`floor (${mode}): ${DOMAINS} domains, concurrency ${CONCURRENCY}`);
+      for (const mode of SKIP_FLOOR_MODES || r > 0 ? (['ExecRunner'] as const) : SPAWN_MODES) {
+        note(`round ${r + 1}/${REPEAT}: floor (${mode}): ${DOMAINS} domains, concurrency ${CONCURRENCY}`);
         const f = await runFloor(mode, domains, cfgs, CONCURRENCY);
         floors.push({ ...f, load: load() } as FloorResult & { load: string });
       }
       creates.push(await createAndSteady('domainmgr', ONLY.has('steady') && r === 0));
-      if (!SKIP_EVE) eves.push(await createAndSteady('EVE-style', ONLY.has('steady') && r === 0));
+      if (!SKIP_EVE && r === 0) eves.push(await createAndSteady('EVE-style', ONLY.has('steady')));
     }
     results.floor = floors;
     results.create = creates;
@@ -513,7 +519,6 @@ async function main(): Promise<void> {
     );
   }
   const runnerFloors = floors.filter((f) => f.mode === 'ExecRunner');
-  const floorWall = median(runnerFloors.map((f) => f.wallMs));
   const runnerCpuPerSpawn = median(runnerFloors.map((f) => f.cpuPerSpawnMs));
   if (creates.length > 0) {
     const rows = [...creates, ...eves];
@@ -551,12 +556,28 @@ async function main(): Promise<void> {
     const dm = median(creates.map((r) => r.wallMs));
     const dmCpu = median(creates.map((r) => r.cpuPerDomainMs));
     const dmSpawns = median(creates.map((r) => r.allSpawnsPerDomain));
-    const floorCpuPerDomain = runnerCpuPerSpawn * 4;
     const budget = dmSpawns * runnerCpuPerSpawn + 1;
+    // Each round's domainmgr against the floor run just before it (same machine state).
+    const rounds = creates.map((c, i) => {
+      const f = runnerFloors[i] as FloorResult;
+      return {
+        wall: c.wallMs / f.wallMs,
+        cpu: c.cpuPerDomainMs / (4 * f.cpuPerSpawnMs),
+        budget: c.cpuPerDomainMs / (c.allSpawnsPerDomain * f.cpuPerSpawnMs + 1),
+      };
+    });
+    printTable(
+      'Rounds: domainmgr against the ExecRunner floor run just before it',
+      ['round', 'wall ratio', 'CPU ratio', 'CPU / budget'],
+      rounds.map((q, i) => [i + 1, f2(q.wall), f2(q.cpu), f2(q.budget)]),
+    );
+    results.rounds = rounds;
     const ratios: Record<string, number> = {
-      'domainmgr / floor (ExecRunner), wall time': dm / floorWall,
-      'domainmgr / floor (ExecRunner), CPU per domain': dmCpu / floorCpuPerDomain,
-      'domainmgr CPU per domain / budget (its spawns x runner CPU per spawn + 1 ms)': dmCpu / budget,
+      'domainmgr / floor (ExecRunner), wall time': median(rounds.map((q) => q.wall)),
+      'domainmgr / floor (ExecRunner), CPU per domain': median(rounds.map((q) => q.cpu)),
+      'domainmgr CPU per domain / budget (its spawns x runner CPU per spawn + 1 ms)': median(
+        rounds.map((q) => q.budget),
+      ),
     };
     if (eves.length > 0) {
       ratios['EVE-style / domainmgr, wall time'] = median(eves.map((r) => r.wallMs)) / dm;
@@ -567,7 +588,7 @@ async function main(): Promise<void> {
     results.ratios = ratios;
     results.cpuBudgetPerDomainMs = budget;
     printTable(
-      `Ratios (medians over ${REPEAT} run(s); runner CPU per spawn ${f2(runnerCpuPerSpawn)} ms, budget ${f2(budget)} ms/domain)`,
+      `Ratios (domainmgr vs floor: medians of the ${REPEAT} rounds' ratios; medians of the runs: runner CPU per spawn ${f2(runnerCpuPerSpawn)} ms, budget ${f2(budget)} ms/domain)`,
       ['ratio', 'value'],
       Object.entries(ratios).map(([k, v]) => [k, f2(v)]),
     );
