@@ -7,7 +7,8 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { renderXlConfig } from '../pkg/hypervisor/xl-config.js';
 import { OFFLOAD_KEYS } from '../pkg/hypervisor/xl-tool.js';
@@ -72,6 +73,32 @@ export interface FloorResult {
   spawns: number;
   parentCpuMs: number;
   cpuPerSpawnMs: number;
+}
+
+/**
+ * One floor measurement in a fresh process of its own (bench/floor-main.ts): `domainsFile` holds
+ * the domains as JSON, `cfgDir` their cfg files (writeCfgs).
+ */
+export function runFloorProcess(
+  mode: SpawnMode,
+  domainsFile: string,
+  cfgDir: string,
+  concurrency: number,
+): Promise<FloorResult> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'floor-main.js');
+  const args = [script, '--mode', mode, '--domains-file', domainsFile, '--cfg-dir', cfgDir];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...args, '--concurrency', String(concurrency)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`floor (${mode}) exited with ${code}`));
+      else resolve(JSON.parse(out) as FloorResult);
+    });
+  });
 }
 
 /** Writes the cfg files domainmgr would write for these domains; returns their paths by uuid. */

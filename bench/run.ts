@@ -11,8 +11,8 @@
  *
  * Scenarios:
  *   create  N DomainConfigs (2 vifs, 1 disk) published at once; domainmgr (a child process) on a
- *           fresh simulated host, beside the floor (the bare command sequence from a script, four
- *           ways of spawning) and domainmgr in its benchmark-only EVE-style mode.
+ *           fresh simulated host, beside the floor (the bare command sequence from a script in a
+ *           fresh process, four ways of spawning) and domainmgr in its benchmark-only EVE-style mode.
  *   steady  the N running domains for S seconds: spawns per probe tick, CPU %, RSS (both modes).
  *   idle    one domain at a time: publish -> first command, state change -> status stored.
  *   crash   `simctl crash`: crash -> BROKEN status, crash -> RUNNING again (restartPolicy always).
@@ -24,7 +24,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../pkg/project-files.js';
 import type { DomainConfig } from '../types/generated/domain-config.js';
-import { type FloorResult, runFloor, SPAWN_MODES, writeCfgs } from './floor.js';
+import { type FloorResult, runFloorProcess, SPAWN_MODES, writeCfgs } from './floor.js';
 import { BenchBus, until } from './lib/bus.js';
 import { benchDomain, benchDomains } from './lib/domains.js';
 import { diffCounts, type Manager, startManager, sumCounts } from './lib/manager.js';
@@ -479,11 +479,14 @@ async function main(): Promise<void> {
 
   if (ONLY.has('create')) {
     const domains = benchDomains(DOMAINS, runTag);
-    const cfgs = writeCfgs(domains, join(work, 'floor-cfg'));
+    const cfgDir = join(work, 'floor-cfg');
+    writeCfgs(domains, cfgDir);
+    const domainsFile = join(work, 'floor-domains.json');
+    writeFileSync(domainsFile, JSON.stringify(domains));
     for (let r = 0; r < REPEAT; r++) {
       for (const mode of SKIP_FLOOR_MODES || r > 0 ? (['ExecRunner'] as const) : SPAWN_MODES) {
         note(`round ${r + 1}/${REPEAT}: floor (${mode}): ${DOMAINS} domains, concurrency ${CONCURRENCY}`);
-        const f = await runFloor(mode, domains, cfgs, CONCURRENCY);
+        const f = await runFloorProcess(mode, domainsFile, cfgDir, CONCURRENCY);
         floors.push({ ...f, load: load() } as FloorResult & { load: string });
       }
       creates.push(await createAndSteady('domainmgr', ONLY.has('steady') && r === 0));
@@ -506,7 +509,7 @@ async function main(): Promise<void> {
   console.log(`\n${header}`);
   if (floors.length > 0) {
     printTable(
-      `Floor: ${DOMAINS} x (xl create -p, xl domid, xenstore-write, xl unpause) from a bare script, concurrency ${CONCURRENCY}, fresh simulated host`,
+      `Floor: ${DOMAINS} x (xl create -p, xl domid, xenstore-write, xl unpause) from a bare script (a fresh process per row), concurrency ${CONCURRENCY}, fresh simulated host`,
       ['spawn with', 'wall s', 'spawns', 'parent CPU ms', 'CPU ms/spawn', 'load'],
       floors.map((f) => [
         f.mode,
