@@ -11,20 +11,23 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import type { DomainConfig } from '../types/generated/domain-config.js';
 import { runFloor, SPAWN_MODES, type SpawnMode } from './floor.js';
 
-function flag(name: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i < 0 ? undefined : process.argv[i + 1];
-  if (v === undefined) throw new Error(`floor-main: --${name} is required`);
-  return v;
-}
-
-const mode = flag('mode') as SpawnMode;
-if (!SPAWN_MODES.includes(mode)) throw new Error(`floor-main: unknown --mode ${mode}`);
-const domains = JSON.parse(readFileSync(flag('domains-file'), 'utf8')) as DomainConfig[];
-const cfgDir = flag('cfg-dir');
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string' },
+    'domains-file': { type: 'string' },
+    'cfg-dir': { type: 'string' },
+    concurrency: { type: 'string' },
+  },
+});
+const { mode, 'domains-file': domainsFile, 'cfg-dir': cfgDir, concurrency } = values;
+if (!mode || !domainsFile || !cfgDir || !concurrency)
+  throw new Error('floor-main: --mode, --domains-file, --cfg-dir and --concurrency are required');
+if (!SPAWN_MODES.includes(mode as SpawnMode)) throw new Error(`floor-main: unknown --mode ${mode}`);
+const domains = JSON.parse(readFileSync(domainsFile, 'utf8')) as DomainConfig[];
 const cfgs = new Map(domains.map((d) => [d.uuid, join(cfgDir, `${d.uuid}.cfg`)]));
-const result = await runFloor(mode, domains, cfgs, Number(flag('concurrency')));
+const result = await runFloor(mode as SpawnMode, domains, cfgs, Number(concurrency));
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -8,7 +8,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import type { DomainSpec } from '../schema/domain-spec.js';
@@ -36,8 +36,6 @@ export interface Ledger {
   load(): Promise<Map<string, LedgerEntry>>;
   put(entry: LedgerEntry): Promise<void>;
   remove(uuid: string): Promise<void>;
-  /** Releases what the ledger holds open (a later put may open it again). */
-  close?(): void;
 }
 
 /** The journal's name under the state directory. */
@@ -121,9 +119,7 @@ export class FileLedger implements Ledger {
       mkdirSync(this.#dir, { recursive: true });
       this.#fd = openSync(this.#path, 'a', 0o600);
     }
-    const bytes = Buffer.from(line, 'utf8');
-    let off = 0;
-    while (off < bytes.length) off += writeSync(this.#fd, bytes, off, bytes.length - off);
+    writeFileSync(this.#fd, line); // on a descriptor: writes it all, at the end ('a')
     this.#lines++;
   }
 
@@ -141,9 +137,7 @@ export class FileLedger implements Ledger {
     for (const e of this.#entries.values()) text += `${JSON.stringify(e)}\n`;
     const fd = openSync(tmp, 'w', 0o600);
     try {
-      const bytes = Buffer.from(text, 'utf8');
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      writeFileSync(fd, text);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -3,6 +3,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -73,6 +74,7 @@ describe('FileLedger (one append-only journal)', () => {
     await a.put(entry(UUID_A, 'created'));
     expect(lines().length).toBe(before + 2);
     expect(readFileSync(journal(), 'utf8').endsWith('\n')).toBe(true);
+    expect(readdirSync(dir)).toEqual([LEDGER_FILE]);
   });
 
   test('a torn last line (kill -9 mid-write) is skipped, and later lines are not glued to it', async () => {
