@@ -17,12 +17,20 @@ import { ExecRunner } from '../pkg/runner/exec-runner.js';
 import { toDomainSpec } from '../pkg/schema/domain-spec.js';
 import type { DomainConfig } from '../types/generated/domain-config.js';
 import { freshSimHost } from './lib/sim.js';
+import { SimDirectRunner } from './lib/sim-direct-runner.js';
 
 export type SpawnMode =
   | 'child_process.spawn'
   | 'execa (defaults)'
   | 'execa (stdin ignore, reject false)'
   | 'ExecRunner';
+/**
+ * Not a way of spawning: each command goes to the simulated host's daemon over a socket
+ * (bench/lib/sim-direct-runner.ts). Its CPU per command is what domainmgr's "no spawns" run pays
+ * per command instead of a spawn, and is subtracted from that run.
+ */
+export const SIM_DIRECT = 'sim-direct (no spawn)';
+export type FloorMode = SpawnMode | typeof SIM_DIRECT;
 export const SPAWN_MODES: readonly SpawnMode[] = [
   'child_process.spawn',
   'execa (defaults)',
@@ -46,8 +54,12 @@ export const childProcessRun: Run = (file, args) =>
   });
 
 /** Every way spawns with the inherited environment, as domainmgr's backends do. */
-function runnerFor(mode: SpawnMode): Run {
+function runnerFor(mode: FloorMode): Run {
   switch (mode) {
+    case SIM_DIRECT: {
+      const runner = new SimDirectRunner(process.env.DOMAINMGR_SIM_DIR as string);
+      return async (file, args) => (await runner.run([file, ...args])).stdout;
+    }
     case 'child_process.spawn':
       return childProcessRun;
     case 'execa (defaults)':
@@ -66,7 +78,7 @@ function runnerFor(mode: SpawnMode): Run {
 }
 
 export interface FloorResult {
-  mode: SpawnMode;
+  mode: FloorMode;
   domains: number;
   concurrency: number;
   wallMs: number;
@@ -80,7 +92,7 @@ export interface FloorResult {
  * the domains as JSON, `cfgDir` their cfg files (writeCfgs).
  */
 export function runFloorProcess(
-  mode: SpawnMode,
+  mode: FloorMode,
   domainsFile: string,
   cfgDir: string,
   concurrency: number,
@@ -114,7 +126,7 @@ export function writeCfgs(domains: readonly DomainConfig[], dir: string): Map<st
 }
 
 export async function runFloor(
-  mode: SpawnMode,
+  mode: FloorMode,
   domains: readonly DomainConfig[],
   cfgs: Map<string, string>,
   concurrency: number,

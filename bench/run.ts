@@ -21,10 +21,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { projectRoot } from '../pkg/project-files.js';
 import type { DomainConfig } from '../types/generated/domain-config.js';
-import { type FloorResult, runFloorProcess, SPAWN_MODES, writeCfgs } from './floor.js';
+import { type FloorResult, runFloorProcess, SIM_DIRECT, SPAWN_MODES, writeCfgs } from './floor.js';
 import { BenchBus, until } from './lib/bus.js';
 import { benchDomain, benchDomains } from './lib/domains.js';
 import { diffCounts, type Manager, startManager, sumCounts } from './lib/manager.js';
@@ -33,14 +34,20 @@ import { freshSimHost } from './lib/sim.js';
 import { median, nowMs, percentile, printTable, round, sleep } from './lib/stats.js';
 import { summarise } from './profile-summary.js';
 
+const benchDir = dirname(fileURLToPath(import.meta.url));
+
 // ---------------------------------------------------------------------------------------------
 // Flags
 
-function flag(name: string): string | undefined {
+/**
+ * The value after `--name`; '' when the flag has none (the next word is another flag). A flag whose
+ * value itself starts with dashes (`--node-args "--trace-gc"`) passes `dashedValue`.
+ */
+function flag(name: string, dashedValue = false): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0) return undefined;
   const v = process.argv[i + 1];
-  return v === undefined || v.startsWith('--') ? '' : v;
+  return v === undefined || (!dashedValue && v.startsWith('--')) ? '' : v;
 }
 const num = (name: string, dflt: number): number => {
   const v = flag(name);
@@ -67,8 +74,10 @@ const MEMORY_SETTLE_S = num('memory-settle-s', 30);
 const MEMORY_TIMEOUT_S = num('memory-timeout-s', 900);
 const SKIP_EVE = flag('skip-eve') !== undefined;
 const SKIP_FLOOR_MODES = flag('floor-runner-only') !== undefined;
+/** Skip the "no spawns" pair (domainmgr and a floor whose commands go to the simulator over a socket). */
+const SKIP_NO_SPAWN = flag('skip-no-spawn') !== undefined;
 /** Node options for domainmgr's process (e.g. "--max-semi-space-size=4"), to measure their effect. */
-const DM_NODE_ARGS = (flag('node-args') ?? '').split(' ').filter((a) => a !== '');
+const DM_NODE_ARGS = (flag('node-args', true) ?? '').split(' ').filter((a) => a !== '');
 
 /**
  * The simulator persists at most every 200 ms (see sim/README.md): it measures domainmgr, not
@@ -90,7 +99,7 @@ function note(msg: string): void {
 /** A fresh simulated host, NATS prefix and manager; `fn` gets them; everything is cleaned up. */
 async function withManager<T>(
   label: string,
-  opts: { eveStyle?: boolean; spawnLog?: boolean; prof?: boolean },
+  opts: { eveStyle?: boolean; spawnLog?: boolean; prof?: boolean; noSpawn?: boolean },
   fn: (
     m: Manager,
     bus: BenchBus,
@@ -115,6 +124,7 @@ async function withManager<T>(
     ...(spawnLog ? { spawnLog } : {}),
     ...(opts.prof && CPU_PROF ? { cpuProfDir: join(profDir, label) } : {}),
     ...(DM_NODE_ARGS.length > 0 ? { nodeArgs: DM_NODE_ARGS } : {}),
+    ...(opts.noSpawn ? { entry: join(benchDir, 'domainmgr-no-spawn-main.js') } : {}),
   });
   try {
     await bus.watch();
@@ -179,9 +189,16 @@ function simCalls(sim: ReturnType<typeof freshSimHost>): Record<string, number> 
   return JSON.parse(sim.simctl('calls')) as Record<string, number>;
 }
 
-async function createAndSteady(strategy: 'domainmgr' | 'EVE-style', steady: boolean): Promise<CreateRun> {
+const NO_SPAWN = 'domainmgr, no spawns';
+
+async function createAndSteady(
+  strategy: 'domainmgr' | 'EVE-style' | typeof NO_SPAWN,
+  steady: boolean,
+): Promise<CreateRun> {
   const eve = strategy === 'EVE-style';
-  return withManager(eve ? 'eve' : 'create', { eveStyle: eve, prof: true }, async (m, bus, { sim }) => {
+  const noSpawn = strategy === NO_SPAWN;
+  const label = eve ? 'eve' : noSpawn ? 'nospawn' : 'create';
+  return withManager(label, { eveStyle: eve, prof: true, noSpawn }, async (m, bus, { sim }) => {
     const domains = benchDomains(DOMAINS, runTag);
     const rate = await idleRate(m, 3000);
     const running = new Map<string, number>();
@@ -457,6 +474,7 @@ async function memoryGrowth(): Promise<MemoryPoint[]> {
 
 // ---------------------------------------------------------------------------------------------
 
+const f3 = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(3));
 const f2 = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(2));
 const f1 = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(1));
 const f0 = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(0));
@@ -469,6 +487,8 @@ async function main(): Promise<void> {
   const creates: CreateRun[] = [];
   const floors: FloorResult[] = [];
   const eves: CreateRun[] = [];
+  let simDirect: FloorResult | null = null;
+  let noSpawnRun: CreateRun | null = null;
 
   if (ONLY.has('create')) {
     const domains = benchDomains(DOMAINS, runTag);
@@ -484,6 +504,12 @@ async function main(): Promise<void> {
       }
       creates.push(await createAndSteady('domainmgr', ONLY.has('steady') && r === 0));
       if (!SKIP_EVE && r === 0) eves.push(await createAndSteady('EVE-style', ONLY.has('steady')));
+    }
+    if (!SKIP_NO_SPAWN) {
+      note(`no spawns: floor (${SIM_DIRECT}), then domainmgr with the same runner`);
+      simDirect = await runFloorProcess(SIM_DIRECT, domainsFile, cfgDir, CONCURRENCY);
+      noSpawnRun = await createAndSteady(NO_SPAWN, false);
+      results.noSpawn = { floor: simDirect, domainmgr: noSpawnRun };
     }
     results.floor = floors;
     results.create = creates;
@@ -517,7 +543,7 @@ async function main(): Promise<void> {
   const runnerFloors = floors.filter((f) => f.mode === 'ExecRunner');
   const runnerCpuPerSpawn = median(runnerFloors.map((f) => f.cpuPerSpawnMs));
   if (creates.length > 0) {
-    const rows = [...creates, ...eves];
+    const rows = [...creates, ...eves, ...(noSpawnRun ? [noSpawnRun] : [])];
     printTable(
       `Create at scale: ${DOMAINS} DomainConfigs (2 vifs, 1 disk) published at once; xl backend, simulated host, no added latency`,
       [
@@ -588,6 +614,30 @@ async function main(): Promise<void> {
       ['ratio', 'value'],
       Object.entries(ratios).map(([k, v]) => [k, f2(v)]),
     );
+    if (simDirect !== null && noSpawnRun !== null) {
+      // What domainmgr spends on everything but spawning: its run with the socket runner, less what
+      // the socket calls themselves cost (the sim-direct floor, per command). The rest of its CPU in
+      // the real runs is what its spawns cost it, in its own process.
+      const socketMs = noSpawnRun.allSpawnsPerDomain * simDirect.cpuPerSpawnMs;
+      const nonSpawn = noSpawnRun.cpuPerDomainMs - socketMs;
+      const perSpawnInDomainmgr = (dmCpu - nonSpawn) / dmSpawns;
+      const split: Record<string, string> = {
+        'domainmgr with no spawns (socket runner), CPU ms per domain': f2(noSpawnRun.cpuPerDomainMs),
+        [`  less its ${f2(noSpawnRun.allSpawnsPerDomain)} socket calls per domain at ${f3(simDirect.cpuPerSpawnMs)} ms (sim-direct floor)`]:
+          f2(socketMs),
+        'everything but spawning, CPU ms per domain (target <= 1 ms)': f2(nonSpawn),
+        'domainmgr CPU per domain, real runs (median)': f2(dmCpu),
+        "what a spawn costs domainmgr's process, ms ((real - everything but spawning) / spawns)":
+          f2(perSpawnInDomainmgr),
+        'what a spawn costs the floor process, ms (ExecRunner, median)': f2(runnerCpuPerSpawn),
+      };
+      results.split = { socketMs, nonSpawnMs: nonSpawn, perSpawnInDomainmgrMs: perSpawnInDomainmgr };
+      printTable(
+        'Everything but spawning: domainmgr with a runner that sends each command to the simulated host over a socket instead of spawning',
+        ['figure', 'value'],
+        Object.entries(split),
+      );
+    }
     const steadies = rows.filter((r) => r.steady !== undefined);
     if (steadies.length > 0) {
       printTable(

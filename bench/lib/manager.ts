@@ -23,6 +23,8 @@ export interface ManagerOptions {
   spawnLog?: string;
   /** More node options (e.g. --heapsnapshot-signal=SIGUSR2, --trace-gc) for bench/burst-memory.ts. */
   nodeArgs?: readonly string[];
+  /** The script to run instead of bin/domainmgr.js (bench/domainmgr-no-spawn-main.js). */
+  entry?: string;
 }
 
 /** domainmgr as a real child process: `node bin/domainmgr.js ...` with sim/bin first on PATH. */
@@ -62,7 +64,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   ];
   const args = [
     ...nodeArgs,
-    join(projectRoot, 'bin', 'domainmgr.js'),
+    o.entry ?? join(projectRoot, 'bin', 'domainmgr.js'),
     '--backend',
     'xl',
     '--node-id',

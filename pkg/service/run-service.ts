@@ -8,8 +8,8 @@ import { startHttpServer } from '../observe/http-server.js';
 import { Metrics } from '../observe/metrics.js';
 import { Engine } from '../reconcile/engine.js';
 import { FileLedger } from '../reconcile/ledger.js';
-import type { CommandObserver } from '../runner/command-runner.js';
-import { ExecRunner } from '../runner/exec-runner.js';
+import type { CommandObserver, CommandRunner } from '../runner/command-runner.js';
+import { ExecRunner, type ExecRunnerOptions } from '../runner/exec-runner.js';
 
 export interface ServiceOptions {
   config: DomainmgrConfig;
@@ -22,6 +22,11 @@ export interface ServiceOptions {
   commandObserver?: CommandObserver;
   /** Benchmark-only EVE-style mode (see EngineDeps.benchEveStyle); from cmd/domainmgr.ts. */
   benchEveStyle?: boolean;
+  /**
+   * Builds the command runner from the options the ExecRunner would get (default: the ExecRunner).
+   * Benchmark-only: bench/domainmgr-no-spawn-main.ts passes a runner that spawns nothing.
+   */
+  makeRunner?: (options: ExecRunnerOptions) => CommandRunner;
 }
 
 /** How long the final statuses may take to reach the stream on the way out. */
@@ -43,7 +48,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
   let engine: Engine | null = null;
   const metrics = new Metrics({ version: o.version, domainCounts: () => engine?.nodeStatus().domains ?? {} });
   const extra = o.commandObserver;
-  const runner = new ExecRunner({
+  const runnerOptions: ExecRunnerOptions = {
     logger: log.child({ component: 'runner' }),
     defaultTimeoutMs: config.timeouts.commandMs,
     killGraceMs: config.timeouts.killGraceMs,
@@ -51,7 +56,8 @@ export async function runService(o: ServiceOptions): Promise<number> {
       metrics.commandObserver(e);
       extra?.(e);
     },
-  });
+  };
+  const runner = o.makeRunner?.(runnerOptions) ?? new ExecRunner(runnerOptions);
   const http =
     config.http.listen === ''
       ? null
