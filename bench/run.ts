@@ -12,7 +12,10 @@
  * Scenarios:
  *   create  N DomainConfigs (2 vifs, 1 disk) published at once; domainmgr (a child process) on a
  *           fresh simulated host, beside the floor (the bare command sequence from a script in a
- *           fresh process, four ways of spawning) and domainmgr in its benchmark-only EVE-style mode.
+ *           fresh process, four ways of spawning) and domainmgr in its benchmark-only EVE-style mode;
+ *           then the no-spawns pair (--skip-no-spawn leaves it out): domainmgr whose runner sends each
+ *           command to the simulated host over a socket, and a floor of such calls, whose difference
+ *           is what everything but spawning costs per domain.
  *   steady  the N running domains for S seconds: spawns per probe tick, CPU %, RSS (both modes).
  *   idle    one domain at a time: publish -> first command, state change -> status stored.
  *   crash   `simctl crash`: crash -> BROKEN status, crash -> RUNNING again (restartPolicy always).
