@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DomainConfig } from '../types/generated/domain-config.js';
-import { type FloorMode, runFloor, SIM_DIRECT, SPAWN_MODES } from './floor.js';
+import { FLOOR_MODES, type FloorMode, runFloor } from './floor.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,8 +26,7 @@ const { values } = parseArgs({
 const { mode, 'domains-file': domainsFile, 'cfg-dir': cfgDir, concurrency } = values;
 if (!mode || !domainsFile || !cfgDir || !concurrency)
   throw new Error('floor-main: --mode, --domains-file, --cfg-dir and --concurrency are required');
-if (mode !== SIM_DIRECT && !(SPAWN_MODES as readonly string[]).includes(mode))
-  throw new Error(`floor-main: unknown --mode ${mode}`);
+if (!(FLOOR_MODES as readonly string[]).includes(mode)) throw new Error(`floor-main: unknown --mode ${mode}`);
 const domains = JSON.parse(readFileSync(domainsFile, 'utf8')) as DomainConfig[];
 const cfgs = new Map(domains.map((d) => [d.uuid, join(cfgDir, `${d.uuid}.cfg`)]));
 const result = await runFloor(mode as FloorMode, domains, cfgs, Number(concurrency));

@@ -37,6 +37,7 @@ export const SPAWN_MODES: readonly SpawnMode[] = [
   'execa (stdin ignore, reject false)',
   'ExecRunner',
 ];
+export const FLOOR_MODES: readonly FloorMode[] = [...SPAWN_MODES, SIM_DIRECT];
 
 type Run = (file: string, args: string[]) => Promise<string>;
 

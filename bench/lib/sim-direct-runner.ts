@@ -4,6 +4,7 @@
  * as sim/shim/shim.bash does from inside a spawned tool. With it, domainmgr does everything it does
  * for a create except spawning, which is what `npm run bench` subtracts to show what NATS,
  * validation, reconcile and status cost per domain on their own. Never used outside bench/.
+ * Commands run to completion: no timeouts, and none that read stdin (domainmgr's xl path has none).
  */
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -15,7 +16,7 @@ import type {
   RunOptions,
 } from '../../pkg/runner/command-runner.js';
 import { CommandFailedError, excerpt, formatArgv } from '../../pkg/runner/errors.js';
-import { MAGIC } from '../../sim/daemon/protocol.js';
+import { encodeRequest, parseReply } from '../../sim/daemon/protocol.js';
 
 export class SimDirectRunner implements CommandRunner {
   readonly #simDir: string;
@@ -64,18 +65,7 @@ export class SimDirectRunner implements CommandRunner {
       this.#daemon = { port: Number(port), token: token ?? '' };
     }
     const { port, token } = this.#daemon;
-    const fields = [
-      MAGIC,
-      token,
-      tool,
-      process.cwd(),
-      '1',
-      'DMSIM_STDIN=none',
-      String(args.length),
-      ...args,
-      '0',
-    ];
-    const request = Buffer.from(`${fields.join('\0')}\0`, 'utf8');
+    const request = encodeRequest({ token, tool, cwd: process.cwd(), env: {}, args: [...args], stdin: null });
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       const socket = connect(port, '127.0.0.1', () => socket.write(request));
@@ -83,19 +73,14 @@ export class SimDirectRunner implements CommandRunner {
       socket.on('error', reject);
       socket.on('end', () => {
         const all = Buffer.concat(chunks);
-        const nl = all.indexOf(10);
-        const [rc, olen, elen] = all.toString('utf8', 0, nl).split(' ').map(Number);
-        if (nl < 0 || rc === undefined || olen === undefined || elen === undefined || Number.isNaN(rc)) {
+        const reply = parseReply(all);
+        if (reply === null)
           reject(
             new Error(
               `SimDirectRunner: bad reply from the simulator daemon: ${all.toString('utf8', 0, 200)}`,
             ),
           );
-          return;
-        }
-        const out = all.subarray(nl + 1, nl + 1 + olen).toString('utf8');
-        const err = all.subarray(nl + 1 + olen, nl + 1 + olen + elen).toString('utf8');
-        resolve({ exitCode: rc, stdout: out, stderr: err });
+        else resolve(reply);
       });
     });
   }

@@ -81,3 +81,34 @@ export function encodeReply(exitCode: number, stdout: string, stderr: string): B
 
 /** Sent when the request carries another daemon's token: the shim then starts the right one. */
 export const WRONG_DAEMON = Buffer.from('WRONG 0 0\n');
+
+/**
+ * The client's half, as the shim writes it: a request with `stdin` null is sent as not forwarded
+ * (DMSIM_STDIN=none). For callers in Node that talk to the daemon without a shim (the benchmark's
+ * no-spawn runner); parseRequest(encodeRequest(r)) gives r back.
+ */
+export function encodeRequest(req: Request): Buffer {
+  const stdin = Buffer.from(req.stdin ?? '', 'utf8');
+  const env = [
+    `DMSIM_STDIN=${req.stdin === null ? 'none' : 'data'}`,
+    ...Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
+  ];
+  const fields = [MAGIC, req.token, req.tool, req.cwd, String(env.length), ...env];
+  fields.push(String(req.args.length), ...req.args, String(stdin.length));
+  return Buffer.concat([Buffer.from(`${fields.join('\0')}\0`, 'utf8'), stdin]);
+}
+
+/** Parses a complete reply (encodeReply's format); null when it is not one (WRONG_DAEMON, truncated). */
+export function parseReply(buf: Buffer): { exitCode: number; stdout: string; stderr: string } | null {
+  const nl = buf.indexOf(10);
+  if (nl < 0) return null;
+  const m = /^(\d+) (\d+) (\d+)$/.exec(buf.toString('utf8', 0, nl));
+  if (!m) return null;
+  const [olen, elen] = [Number(m[2]), Number(m[3])];
+  if (buf.length < nl + 1 + olen + elen) return null;
+  return {
+    exitCode: Number(m[1]),
+    stdout: buf.toString('utf8', nl + 1, nl + 1 + olen),
+    stderr: buf.toString('utf8', nl + 1 + olen, nl + 1 + olen + elen),
+  };
+}
