@@ -16,6 +16,7 @@ import { silentLogger } from '../pkg/log/logger.js';
 import { ExecRunner } from '../pkg/runner/exec-runner.js';
 import { toDomainSpec } from '../pkg/schema/domain-spec.js';
 import type { DomainConfig } from '../types/generated/domain-config.js';
+import { mainThreadCpuMs } from './lib/proc.js';
 import { freshSimHost } from './lib/sim.js';
 import { SimDirectRunner } from './lib/sim-direct-runner.js';
 
@@ -85,6 +86,8 @@ export interface FloorResult {
   wallMs: number;
   spawns: number;
   parentCpuMs: number;
+  /** The main thread's share of parentCpuMs (the rest is V8's compiler and GC threads). */
+  mainThreadCpuMs: number;
   cpuPerSpawnMs: number;
 }
 
@@ -156,6 +159,7 @@ export async function runFloor(
     };
     let next = 0;
     const cpu0 = process.cpuUsage();
+    const main0 = mainThreadCpuMs(process.pid);
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -164,6 +168,7 @@ export async function runFloor(
     );
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
+    const mainCpuMs = mainThreadCpuMs(process.pid) - main0;
     const parentCpuMs = (cpu.user + cpu.system) / 1000;
     return {
       mode,
@@ -172,6 +177,7 @@ export async function runFloor(
       wallMs,
       spawns,
       parentCpuMs,
+      mainThreadCpuMs: mainCpuMs,
       cpuPerSpawnMs: parentCpuMs / spawns,
     };
   } finally {

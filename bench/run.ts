@@ -145,12 +145,14 @@ async function withManager<T>(
   }
 }
 
-/** The manager's CPU rate at rest (ms of CPU per ms), over `ms`. */
-async function idleRate(m: Manager, ms: number): Promise<number> {
+/** The manager's CPU rate at rest (ms of CPU per ms), over `ms`: all threads, and the main one. */
+async function idleRate(m: Manager, ms: number): Promise<{ all: number; main: number }> {
   const c0 = m.cpuMs();
+  const main0 = m.mainThreadCpuMs();
   const t0 = performance.now();
   await sleep(ms);
-  return (m.cpuMs() - c0) / (performance.now() - t0);
+  const t = performance.now() - t0;
+  return { all: (m.cpuMs() - c0) / t, main: (m.mainThreadCpuMs() - main0) / t };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,6 +167,12 @@ interface CreateRun {
   cpuMs: number;
   idleRateMsPerS: number;
   cpuPerDomainMs: number;
+  /**
+   * cpuPerDomainMs split by thread: the main thread (JS, the event loop, the syscalls it makes,
+   * fork included) and the others (V8's optimizing compiler and GC helpers, libuv's pool).
+   */
+  mainThreadCpuPerDomainMs: number;
+  otherThreadsCpuPerDomainMs: number;
   commands: Record<string, number>;
   simCalls: Record<string, number>;
   createSpawnsPerDomain: number;
@@ -212,6 +220,7 @@ async function createAndSteady(
     const counts0 = await m.commandCounts();
     const sim0 = simCalls(sim);
     const cpu0 = m.cpuMs();
+    const main0 = m.mainThreadCpuMs();
     const t0 = nowMs();
     note(`${strategy}: publishing ${DOMAINS} configs`);
     await Promise.all(
@@ -220,12 +229,14 @@ async function createAndSteady(
       }),
     );
     let cpu1 = 0;
+    let main1 = 0;
     let t1 = 0;
     await until(
       bus,
       () => {
         if (running.size < DOMAINS) return false;
         cpu1 = m.cpuMs();
+        main1 = m.mainThreadCpuMs();
         t1 = nowMs();
         return true;
       },
@@ -236,7 +247,8 @@ async function createAndSteady(
     const simDiff = diffCounts(sim0, simCalls(sim));
     const last = Math.max(...running.values());
     const latencies = domains.map((d) => (running.get(d.uuid) as number) - (published.get(d.uuid) as number));
-    const cpu = cpu1 - cpu0 - rate * (t1 - t0);
+    const cpu = cpu1 - cpu0 - rate.all * (t1 - t0);
+    const mainCpu = main1 - main0 - rate.main * (t1 - t0);
     const createSpawns = CREATE_KEYS.reduce((a, k) => a + (counts[k] ?? 0), 0);
     const run: CreateRun = {
       strategy,
@@ -245,8 +257,10 @@ async function createAndSteady(
       latencyP50Ms: percentile(latencies, 50),
       latencyP99Ms: percentile(latencies, 99),
       cpuMs: cpu,
-      idleRateMsPerS: rate * 1000,
+      idleRateMsPerS: rate.all * 1000,
       cpuPerDomainMs: cpu / DOMAINS,
+      mainThreadCpuPerDomainMs: mainCpu / DOMAINS,
+      otherThreadsCpuPerDomainMs: (cpu - mainCpu) / DOMAINS,
       commands: counts,
       simCalls: simDiff,
       createSpawnsPerDomain: createSpawns / DOMAINS,
@@ -573,6 +587,29 @@ async function main(): Promise<void> {
         f0(r.peakRssMiB),
         r.load,
       ]),
+    );
+    // The threads that are not the main one do V8's optimizing compiles and the GC's helper work:
+    // in a burst from a fresh process that is mostly compiling the hot path (perf, 2026-11-21).
+    const floorRows = [...floors, ...(simDirect ? [simDirect] : [])];
+    printTable(
+      'CPU by thread, ms per domain: the main thread, and the others (V8 compiler and GC helpers, libuv pool)',
+      ['process', 'all threads', 'main thread', 'other threads', 'other share'],
+      [
+        ...floorRows.map((f) => [
+          `floor (${f.mode})`,
+          f2(f.parentCpuMs / f.domains),
+          f2(f.mainThreadCpuMs / f.domains),
+          f2((f.parentCpuMs - f.mainThreadCpuMs) / f.domains),
+          `${f0((100 * (f.parentCpuMs - f.mainThreadCpuMs)) / f.parentCpuMs)}%`,
+        ]),
+        ...rows.map((r) => [
+          r.strategy,
+          f2(r.cpuPerDomainMs),
+          f2(r.mainThreadCpuPerDomainMs),
+          f2(r.otherThreadsCpuPerDomainMs),
+          `${f0((100 * r.otherThreadsCpuPerDomainMs) / r.cpuPerDomainMs)}%`,
+        ]),
+      ],
     );
     for (const r of rows) {
       console.log(`  ${r.strategy} commands (runner observer): ${JSON.stringify(r.commands)}`);

@@ -3,7 +3,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { projectRoot } from '../../pkg/project-files.js';
-import { cpuMs, memoryMiB } from './proc.js';
+import { cpuMs, mainThreadCpuMs, memoryMiB } from './proc.js';
 import type { BenchSimHost } from './sim.js';
 import { sleep } from './stats.js';
 
@@ -33,6 +33,8 @@ export interface Manager {
   port: number;
   logFile: string;
   cpuMs(): number;
+  /** The main thread's share of cpuMs() (the rest is V8's and libuv's threads). */
+  mainThreadCpuMs(): number;
   memory(): { rss: number; hwm: number };
   /** Commands run, by "tool subcommand", from its own /metrics (the runner's observer). */
   commandCounts(): Promise<Record<string, number>>;
@@ -114,6 +116,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     port,
     logFile,
     cpuMs: () => cpuMs(pid),
+    mainThreadCpuMs: () => mainThreadCpuMs(pid),
     memory: () => memoryMiB(pid),
     async commandCounts() {
       const text = await (await fetch(`${base}/metrics`)).text();

@@ -9,7 +9,20 @@ const CLK_TCK = 100;
  * children's (cutime/cstime). Resolution: one clock tick (10 ms).
  */
 export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statCpuMs(`/proc/${pid}/stat`);
+}
+
+/**
+ * The CPU time of a process's main thread alone, in ms (its task whose id is the pid). The rest of
+ * cpuMs() is the other threads: in node, V8's workers (the optimizing compiler, the GC's parallel
+ * and concurrent phases) and libuv's thread pool. Same resolution as cpuMs().
+ */
+export function mainThreadCpuMs(pid: number): number {
+  return statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuMs(file: string): number {
+  const stat = readFileSync(file, 'utf8');
   // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state): utime is field 14 -> index 11, stime field 15 -> index 12.
