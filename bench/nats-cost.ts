@@ -15,6 +15,8 @@
 import { parseArgs } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { check, validateDomainStatusSchema } from '../pkg/schema/validators.js';
+import type { DomainStatus } from '../types/generated/domain-status.js';
 import { printTable } from './lib/stats.js';
 
 const { values } = parseArgs({
@@ -36,24 +38,34 @@ const stream = `natscost_${process.pid}`;
 await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
 try {
   const js = jetstream(nc);
-  // A DomainStatus of the size domainmgr publishes (about 400 bytes of JSON).
+  // What domainmgr publishes for a RUNNING benchmark domain (2 vifs): typed as DomainStatus and
+  // checked against the schema, so the payload is the real shape and size, not a guess.
   const now = new Date().toISOString();
-  const payload = new TextEncoder().encode(
-    JSON.stringify({
-      uuid: '2b9c8a61-0000-4000-8000-000000000000',
-      nodeId: 'node1',
-      name: 'bench-1',
-      generation: 1,
-      observedGeneration: 1,
-      state: 'RUNNING',
-      domainId: 12,
-      vifs: [{ mac: '00:16:3e:00:00:01', bridge: 'xenbr0' }],
-      pendingChanges: [],
-      error: null,
-      lastTransitionTime: now,
-      updatedAt: now,
-    }),
-  );
+  const status: DomainStatus = {
+    uuid: '2b9c8a61-0000-4000-8000-000000000000',
+    name: 'bench-1',
+    nodeId: 'node1',
+    backend: 'xl',
+    state: 'RUNNING',
+    observedGeneration: 1,
+    domainName: 'bench-1',
+    domainId: 12,
+    activated: true,
+    bootTime: now,
+    lastTransitionTime: now,
+    updatedAt: now,
+    restartCount: 0,
+    vifs: [
+      { vifName: 'vif12.0', mac: '00:16:3e:00:00:01', bridge: 'xenbr0' },
+      { vifName: 'vif12.1', mac: '00:16:3e:00:00:02', bridge: 'xenbr1' },
+    ],
+    pciDevices: [],
+    pendingChanges: [],
+    error: null,
+  };
+  const valid = check(validateDomainStatusSchema, status);
+  if (!valid.ok) throw new Error(`nats-cost: its DomainStatus breaks the schema: ${valid.errors.join('; ')}`);
+  const payload = new TextEncoder().encode(JSON.stringify(status));
   for (let i = 0; i < 500; i++) await js.publish(`${stream}.warm.${i % 50}`, payload);
 
   let next = 0;
