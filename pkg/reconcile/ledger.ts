@@ -186,17 +186,3 @@ function readLegacy(dir: string): LedgerEntry[] {
   }
   return out;
 }
-
-/** For tests and benchmarks that want no disk. */
-export class MemoryLedger implements Ledger {
-  readonly entries = new Map<string, LedgerEntry>();
-  async load(): Promise<Map<string, LedgerEntry>> {
-    return new Map(this.entries);
-  }
-  async put(entry: LedgerEntry): Promise<void> {
-    this.entries.set(entry.uuid, structuredClone(entry));
-  }
-  async remove(uuid: string): Promise<void> {
-    this.entries.delete(uuid);
-  }
-}
