@@ -111,7 +111,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     nodeId: config.nodeId,
     logger: log,
   });
-  const ledger = new FileLedger(config.stateDir);
+  const ledger = new FileLedger(config.stateDir, { logger: log.child({ component: 'ledger' }) });
   const running = new Engine({
     config,
     hypervisor,
