@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { ConfigError, loadConfig, usage } from '../pkg/config/load-config.js';
+import { ConfigError, loadConfig, printableConfig, usage } from '../pkg/config/load-config.js';
 import { createLogger } from '../pkg/log/logger.js';
 import { packageVersion } from '../pkg/project-files.js';
 import type { CommandObserver } from '../pkg/runner/command-runner.js';
@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (loaded.printConfig) {
-    process.stdout.write(`${JSON.stringify(loaded.config, null, 2)}\n`);
+    process.stdout.write(`${printableConfig(loaded.config)}\n`);
     return 0;
   }
   if (loaded.positionals.length > 0) {

@@ -39,10 +39,19 @@ mkdir -p "$demo"
 export DOMAINMGR_SIM_DIR=$demo/sim
 export PATH=$root/sim/bin:$PATH
 : > "$demo/stage1-xen.aci"   # the simulated rkt only needs the stage1 image to exist
+# domainmgr refuses, at create, a kernel or disk path that does not exist on the host. The demo's
+# host folder of images is .demo/<backend>/images: the examples are copied with their paths moved
+# there, and the files they name are made (empty: the simulated host reads none of them).
+images=$demo/images
+mkdir -p "$images" "$demo/examples"
+for f in examples/"$backend"/*.yaml; do
+  sed "s#/var/lib/domainmgr/images/#$images/#g" "$f" >"$demo/examples/${f##*/}"
+done
+grep -ho "$images/[^\"' ]*" "$demo"/examples/*.yaml | sort -u | while read -r p; do : >"$p"; done
 
 say "starting domainmgr --backend $backend on the simulated host (log: .demo/$backend/domainmgr.log)"
 node bin/domainmgr.js --backend "$backend" --node-id "$node_id" \
-  --state-dir "$demo/state" --allowed-roots /var/lib/domainmgr/images \
+  --state-dir "$demo/state" --allowed-roots "$images" \
   --rkt-stage1 "$demo/stage1-xen.aci" --probe-interval-ms 2000 \
   --http-listen 127.0.0.1:0 >"$demo/domainmgr.log" 2>&1 &
 pid=$!
@@ -64,7 +73,7 @@ done
 grep -o '"address":{[^}]*}' "$demo/domainmgr.log" | head -1 | sed 's/^/metrics and health: /'
 
 say "applying examples/$backend/ and waiting for each domain"
-for f in examples/"$backend"/*.yaml; do
+for f in "$demo"/examples/*.yaml; do
   node bin/domainctl.js apply -f "$f" --node "$node_id" --wait
 done
 

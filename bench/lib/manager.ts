@@ -3,6 +3,7 @@ import { mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { projectRoot } from '../../pkg/project-files.js';
+import { BENCH_IMAGES } from './domains.js';
 import { cpuMs, mainThreadCpuMs, memoryMiB } from './proc.js';
 import type { BenchSimHost } from './sim.js';
 import { sleep } from './stats.js';
@@ -78,7 +79,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     '--state-dir',
     o.stateDir,
     '--allowed-roots',
-    '/var/lib/domainmgr/images',
+    BENCH_IMAGES,
     '--log-level',
     o.logLevel ?? 'warn',
     '--http-listen',

@@ -9,6 +9,7 @@ import {
 } from '@nats-io/transport-node';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { Logger } from '../log/logger.js';
+import { redactSecrets } from '../log/redact.js';
 import type { ConnectionState } from '../reconcile/ports.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
 import { describeError } from './describe-error.js';
@@ -84,7 +85,12 @@ export async function connectBus(options: ConnectBusOptions): Promise<BusConnect
     } catch (err) {
       const delayMs = backoffDelay(attempt, policy);
       log.warn(
-        { servers: options.nats.servers, attempt, retryInMs: delayMs, err: describeError(err) },
+        {
+          servers: options.nats.servers.map(redactSecrets),
+          attempt,
+          retryInMs: delayMs,
+          err: describeError(err),
+        },
         'cannot connect to NATS, retrying',
       );
       await sleep(delayMs, options.signal);

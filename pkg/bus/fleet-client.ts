@@ -11,6 +11,7 @@ import {
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
+import { redactSecrets } from '../log/redact.js';
 import { authOptions } from './connect.js';
 import { describeError } from './describe-error.js';
 import { isSubjectToken, isValidNodeId, nodeSubjects, parseSubject, streamName } from './subjects.js';
@@ -22,15 +23,21 @@ import { isSubjectToken, isValidNodeId, nodeSubjects, parseSubject, streamName }
  * a FleetClient connects once, fails fast with a readable reason, and bounds every call.
  */
 
-/** No connection to any of the servers could be made (refused, unknown host, no answer, auth). */
+/**
+ * No connection to any of the servers could be made (refused, unknown host, no answer, auth).
+ * The message and `servers` name the servers without their credentials.
+ */
 export class NatsUnreachableError extends Error {
+  readonly servers: readonly string[];
   constructor(
-    readonly servers: readonly string[],
+    servers: readonly string[],
     readonly reason: string,
     options?: { cause?: unknown },
   ) {
-    super(`cannot reach NATS at ${servers.join(',')}: ${reason}`, options);
+    const shown = servers.map(redactSecrets);
+    super(redactSecrets(`cannot reach NATS at ${shown.join(',')}: ${reason}`), options);
     this.name = new.target.name;
+    this.servers = shown;
   }
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
+import { redactSecrets } from '../log/redact.js';
 import { readProjectJson } from '../project-files.js';
 import { check, validateConfigSchema } from '../schema/validators.js';
 import { OPTIONS, type OptionSpec } from './options.js';
@@ -9,9 +10,10 @@ import { OPTIONS, type OptionSpec } from './options.js';
 export type { DomainmgrConfig } from '../../types/generated/config.js';
 
 /** A configuration that cannot be used; the message is one line naming the key and the problem. */
+/** The configuration cannot be used; the message names the key and its source, never a secret. */
 export class ConfigError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(redactSecrets(message), options);
     this.name = 'ConfigError';
   }
 }
@@ -76,6 +78,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
 }
 
 /** The contract's default node id: the host name with every character outside [A-Za-z0-9_-] as '-'. */
+/** The effective configuration as --print-config shows it: JSON, server credentials hidden. */
+export function printableConfig(config: DomainmgrConfig): string {
+  const shown = { ...config, nats: { ...config.nats, servers: config.nats.servers.map(redactSecrets) } };
+  return JSON.stringify(shown, null, 2);
+}
+
 export function defaultNodeId(host: string): string {
   const id = host.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
   return id === '' ? 'node' : id;

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load-config.js';
+import { redactSecrets } from '../log/redact.js';
 import { packageVersion } from '../project-files.js';
 import { CliError, EXIT, type Output, parseDuration, usageError } from './cli-support.js';
 import {
@@ -30,10 +31,10 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
     return await dispatch(argv, environment);
   } catch (e) {
     if (e instanceof CliError) {
-      output.err(`domainctl: ${e.message}`);
+      output.err(`domainctl: ${redactSecrets(e.message)}`);
       return e.code;
     }
-    output.err(`domainctl: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    output.err(`domainctl: internal error: ${redactSecrets(e instanceof Error ? e.message : String(e))}`);
     return EXIT.failed;
   }
 }

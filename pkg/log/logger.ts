@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { redactSecrets } from './redact.js';
 
 export type { Logger } from 'pino';
 
@@ -7,6 +8,8 @@ export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' |
 /**
  * The one way this project makes a logger: pino JSON lines on stdout (or on `destination`, which
  * tests use to read the log as data). Components take a child logger with their own bindings.
+ * Every line passes through redactSecrets on its way out, so that no server URL with credentials
+ * reaches a log, whichever component or library error put it there.
  */
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
@@ -15,6 +18,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       base: { service: 'domainmgr' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      hooks: { streamWrite: redactSecrets },
     },
     destination ?? pino.destination({ fd: 1, sync: false }),
   );

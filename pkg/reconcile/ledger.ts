@@ -1,16 +1,19 @@
 import {
   closeSync,
   existsSync,
-  fsyncSync,
+  fsync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
+  writeFile,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from '../log/logger.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
 
 /**
@@ -38,11 +41,38 @@ export interface Ledger {
   remove(uuid: string): Promise<void>;
 }
 
+/**
+ * The calls of a journal rewrite that can take long (an fsync on an SD card or eMMC can take
+ * hundreds of milliseconds): both run off the event loop. Injected so that tests can hold them.
+ */
+export interface LedgerFileSystem {
+  /** Writes all of `text` at the descriptor's position. */
+  write(fd: number, text: string): Promise<void>;
+  /** fsync(2). */
+  fsync(fd: number): Promise<void>;
+}
+
+const writeFd = promisify(writeFile) as (fd: number, text: string) => Promise<void>;
+const nodeLedgerFileSystem: LedgerFileSystem = {
+  write: (fd, text) => writeFd(fd, text),
+  fsync: promisify(fsync),
+};
+
+export interface FileLedgerOptions {
+  fs?: LedgerFileSystem;
+  /** Told when a compaction fails (the journal is then kept as it is, and tried again later). */
+  logger?: Logger;
+  /** The journal is rewritten past this many lines at least (default 1024). */
+  compactMinLines?: number;
+}
+
 /** The journal's name under the state directory. */
 export const LEDGER_FILE = 'ledger.jsonl';
 /** Where an earlier domainmgr kept one file per uuid; taken in and removed by load(). */
 const LEGACY_DIR = 'domains';
 const LEGACY_FILE = /^[0-9a-f-]{36}\.json$/;
+/** A rewrite's temporary file; one left by a crash is removed by load(). */
+const REWRITE_FILE = /^ledger\.jsonl\.\d+\.tmp$/;
 /** The journal is rewritten when it holds this many times more lines than live entries... */
 const COMPACT_FACTOR = 4;
 /** ...and at least this many lines. */
@@ -54,39 +84,63 @@ const COMPACT_MIN_LINES = 1024;
  * descriptor kept open. The last line of a uuid wins.
  *
  * Why a journal: the earlier file per uuid (temporary file + rename, two per create) made the
- * filesystem allocate an inode for every write; with ext4 busy, a profile of 1,000 creates had the
- * event loop blocked about 1.7 ms per create in those calls. An append allocates nothing.
+ * filesystem allocate an inode for every write and held the event loop in those calls. An append
+ * allocates nothing; it is the one synchronous write left, and it is what put must do before it
+ * resolves (the entry is on file before the create that follows it).
  *
  * Crash safety: a kill -9 leaves at worst a torn last line, which load() skips (that put had not
- * resolved). load() then rewrites the journal (temporary file, fsync, rename), so nothing is ever
- * appended after a torn line. The journal is rewritten the same way when it grows past
- * COMPACT_FACTOR times the live entries, so its size follows the number of domains, not their
- * history. Appends are not fsynced (as before): after a power loss no domain is left running,
- * and what is lost is at most the newest lines, which say less than the domains themselves.
+ * resolved). load() then rewrites the journal, so nothing is ever appended after a torn line. The
+ * journal is rewritten the same way when it grows past COMPACT_FACTOR times the live entries, so
+ * its size follows the number of domains, not their history. Appends are not fsynced: after a
+ * power loss no domain is left running, and what is lost is at most the newest lines, which say
+ * less than the domains themselves.
+ *
+ * A rewrite (compaction) never holds the event loop for its write or fsync: the live entries go
+ * to a temporary file, written and fsynced off the loop while puts go on appending to the old
+ * journal (and are noted). Then, in one synchronous step that no put can enter, the noted lines
+ * are appended to the temporary file, it is renamed over the journal, and appends move to it.
+ * A crash before the rename leaves the old journal, which holds every line; after it, the new one,
+ * which does too. The fsync comes before the rename so that a power loss cannot leave an empty
+ * journal behind it.
  */
 export class FileLedger implements Ledger {
   readonly #dir: string;
   readonly #path: string;
+  readonly #fs: LedgerFileSystem;
+  readonly #log: Logger | undefined;
+  readonly #compactMinLines: number;
   /** The live entries, the journal's fold; kept for the rewrite (entries are not copied). */
   readonly #entries = new Map<string, LedgerEntry>();
   #fd: number | null = null;
   #lines = 0;
   #loaded = false;
+  /** The rewrite in progress, if any. */
+  #rewriting: Promise<void> | null = null;
+  /** Lines appended to the old journal since the rewrite took its snapshot. */
+  #sinceSnapshot: string[] | null = null;
+  /** After a failed compaction, the next waits for this many lines. */
+  #compactAgainAt = 0;
 
-  constructor(stateDir: string) {
+  constructor(stateDir: string, options: FileLedgerOptions = {}) {
     this.#dir = stateDir;
     this.#path = join(stateDir, LEDGER_FILE);
+    this.#fs = options.fs ?? nodeLedgerFileSystem;
+    this.#log = options.logger;
+    this.#compactMinLines = options.compactMinLines ?? COMPACT_MIN_LINES;
   }
 
   async load(): Promise<Map<string, LedgerEntry>> {
+    await this.#rewriting;
     mkdirSync(this.#dir, { recursive: true });
     this.#closeJournal();
     this.#entries.clear();
+    for (const f of readdirSync(this.#dir))
+      if (REWRITE_FILE.test(f)) rmSync(join(this.#dir, f), { force: true });
     const legacy = join(this.#dir, LEGACY_DIR);
     const hadLegacy = existsSync(legacy);
     if (hadLegacy) for (const e of readLegacy(legacy)) this.#entries.set(e.uuid, e);
     if (existsSync(this.#path)) foldJournal(readFileSync(this.#path, 'utf8'), this.#entries);
-    this.#rewrite();
+    await this.#rewrite();
     // Only once the journal holds them: a crash before this line leaves the old files to be
     // read again.
     if (hadLegacy) rmSync(legacy, { recursive: true, force: true });
@@ -108,6 +162,11 @@ export class FileLedger implements Ledger {
     this.#compactIfDue();
   }
 
+  /** Resolves when no rewrite is in progress (one started in the background by a put). */
+  async settled(): Promise<void> {
+    while (this.#rewriting !== null) await this.#rewriting;
+  }
+
   /** Closes the journal's descriptor (a later put opens it again). */
   close(): void {
     this.#closeJournal();
@@ -115,36 +174,69 @@ export class FileLedger implements Ledger {
 
   #append(line: string): void {
     if (this.#fd === null) {
-      // A put before load() (not done by the engine): append to whatever is there.
+      // A put before load() (not done by the engine), or after close(): append to what is there.
       mkdirSync(this.#dir, { recursive: true });
       this.#fd = openSync(this.#path, 'a', 0o600);
     }
     writeFileSync(this.#fd, line); // on a descriptor: writes it all, at the end ('a')
     this.#lines++;
+    this.#sinceSnapshot?.push(line);
   }
 
   #compactIfDue(): void {
-    if (!this.#loaded) return;
-    if (this.#lines <= Math.max(COMPACT_MIN_LINES, COMPACT_FACTOR * this.#entries.size)) return;
-    this.#closeJournal();
-    this.#rewrite();
+    if (!this.#loaded || this.#rewriting !== null) return;
+    const limit = Math.max(this.#compactMinLines, COMPACT_FACTOR * this.#entries.size, this.#compactAgainAt);
+    if (this.#lines <= limit) return;
+    this.#rewrite().catch((e: unknown) => {
+      this.#compactAgainAt = this.#lines + this.#compactMinLines;
+      this.#log?.error(
+        { err: e instanceof Error ? e.message : String(e) },
+        'rewriting the ledger journal failed',
+      );
+    });
   }
 
-  /** The journal replaced by the live entries, one line each, and opened for appending. */
-  #rewrite(): void {
+  /** The journal replaced by the live entries, one line each, plus what was appended meanwhile. */
+  #rewrite(): Promise<void> {
+    const run = this.#rewriteNow();
+    // What load() and settled() wait for: the end, whatever it was (the caller hears of a failure).
+    this.#rewriting = run.then(
+      () => {
+        this.#rewriting = null;
+      },
+      () => {
+        this.#rewriting = null;
+      },
+    );
+    return run;
+  }
+
+  async #rewriteNow(): Promise<void> {
     const tmp = `${this.#path}.${process.pid}.tmp`;
     let text = '';
     for (const e of this.#entries.values()) text += `${JSON.stringify(e)}\n`;
+    const snapshotLines = this.#entries.size;
+    this.#sinceSnapshot = [];
     const fd = openSync(tmp, 'w', 0o600);
     try {
-      writeFileSync(fd, text);
-      fsyncSync(fd);
+      await this.#fs.write(fd, text);
+      await this.#fs.fsync(fd);
+      // From here to the end, synchronous: no put lands between these steps.
+      const since = this.#sinceSnapshot ?? [];
+      this.#sinceSnapshot = null;
+      if (since.length > 0) writeFileSync(fd, since.join(''));
+      renameSync(tmp, this.#path);
+      const wasOpen = this.#fd !== null || !this.#loaded;
+      this.#closeJournal();
+      if (wasOpen) this.#fd = openSync(this.#path, 'a', 0o600);
+      this.#lines = snapshotLines + since.length;
+    } catch (e) {
+      this.#sinceSnapshot = null;
+      rmSync(tmp, { force: true });
+      throw e;
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, this.#path);
-    this.#fd = openSync(this.#path, 'a', 0o600);
-    this.#lines = this.#entries.size;
   }
 
   #closeJournal(): void {
@@ -185,18 +277,4 @@ function readLegacy(dir: string): LedgerEntry[] {
     }
   }
   return out;
-}
-
-/** For tests and benchmarks that want no disk. */
-export class MemoryLedger implements Ledger {
-  readonly entries = new Map<string, LedgerEntry>();
-  async load(): Promise<Map<string, LedgerEntry>> {
-    return new Map(this.entries);
-  }
-  async put(entry: LedgerEntry): Promise<void> {
-    this.entries.set(entry.uuid, structuredClone(entry));
-  }
-  async remove(uuid: string): Promise<void> {
-    this.entries.delete(uuid);
-  }
 }

@@ -33,8 +33,9 @@ export function checkDomainConfigSemantics(config: DomainConfig, allowedRoots?: 
     }
   });
   if (allowedRoots !== undefined) {
-    const under = (p: string) =>
-      allowedRoots.some((root) => p === root || p.startsWith(root.endsWith('/') ? root : `${root}/`));
+    // The strings only, which is all an offline check can compare; at create time the real paths
+    // are compared too (pkg/hypervisor/storage-confinement.ts).
+    const under = (p: string) => allowedRoots.some((root) => isUnderRoot(p, root));
     const roots = allowedRoots.length === 0 ? '(none configured)' : allowedRoots.join(', ');
     (config.disks ?? []).forEach((d, i) => {
       if (!under(d.path)) problems.push(`/disks/${i}/path must lie under an allowed storage root: ${roots}`);
@@ -47,6 +48,11 @@ export function checkDomainConfigSemantics(config: DomainConfig, allowedRoots?: 
     }
   }
   return problems;
+}
+
+/** Whether `path` is `root` or lies below it, compared as strings (no resolving). */
+export function isUnderRoot(path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
 
 function checkCpuList(cpus: string): string[] {

@@ -3,6 +3,7 @@ import type { DomainmgrConfig } from '../../types/generated/config.js';
 import { ConfigFeed, connectBus, ensureStreams, JetStreamStatusSink, StreamError } from '../bus/mod.js';
 import { type Clock, systemClock } from '../clock.js';
 import { createHypervisor } from '../hypervisor/registry.js';
+import { confineStorage } from '../hypervisor/storage-confinement.js';
 import type { Logger } from '../log/logger.js';
 import { startHttpServer } from '../observe/http-server.js';
 import { Metrics } from '../observe/metrics.js';
@@ -71,13 +72,14 @@ export async function runService(o: ServiceOptions): Promise<number> {
           },
         });
   if (http !== null) log.info({ address: http.address }, 'metrics and health listening');
-  const hypervisor = createHypervisor(config.backend, {
+  const backend = createHypervisor(config.backend, {
     runner,
     logger: log.child({ component: config.backend }),
     config,
     clock,
     ...(o.benchEveStyle === true ? { benchEveStyle: true } : {}),
   });
+  const hypervisor = confineStorage(backend, config.storage.allowedRoots);
 
   let conn: Awaited<ReturnType<typeof connectBus>>;
   try {
@@ -109,7 +111,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     nodeId: config.nodeId,
     logger: log,
   });
-  const ledger = new FileLedger(config.stateDir);
+  const ledger = new FileLedger(config.stateDir, { logger: log.child({ component: 'ledger' }) });
   const running = new Engine({
     config,
     hypervisor,

@@ -25,18 +25,28 @@ packages=(xen-utils-4.17 libxenmisc4.17 libxencall1 libxendevicemodel1 libxenevt
 say() { printf 'real-xl setup: %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || { say "missing command: $1 ($2)"; exit 1; }; }
 
+# The cache holds programs that the tests run: it must be ours and writable by us alone.
+mkdir -p "$home"
+if [ ! -O "$home" ] || [ -n "$(find "$home" -maxdepth 0 -perm /022)" ]; then
+  say "$home must be owned by $(id -un) and writable by no one else (it holds the programs run)"
+  exit 1
+fi
+
 if [ ! -x "$xl" ]; then
   need apt-get "Debian's package tool"
   need dpkg-deb "Debian's package tool"
   say "downloading ${packages[*]}"
+  # Owner only (mktemp -d makes it 0700): nobody else may swap a package between its download
+  # and its unpacking. As root, apt would drop to the _apt user for the download, who cannot
+  # write here; the download then runs as root instead of opening the folder to everyone.
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/real-xl-setup.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
-  # apt drops privileges to _apt for downloads; let it write into the temporary directory.
-  chmod 0777 "$tmp"
-  if ! (cd "$tmp" && apt-get download -q "${packages[@]}" >"$tmp/apt.log" 2>&1); then
+  sandbox=()
+  [ "$(id -u)" -eq 0 ] && sandbox=(-o APT::Sandbox::User=root)
+  if ! (cd "$tmp" && apt-get download -q "${sandbox[@]}" "${packages[@]}" >"$tmp/apt.log" 2>&1); then
     say "apt-get download failed; refreshing the package lists (apt-get update) and retrying"
     apt-get update -q >"$tmp/apt-update.log" 2>&1 || { cat "$tmp/apt-update.log" >&2; exit 1; }
-    (cd "$tmp" && apt-get download -q "${packages[@]}" >"$tmp/apt.log" 2>&1) || {
+    (cd "$tmp" && apt-get download -q "${sandbox[@]}" "${packages[@]}" >"$tmp/apt.log" 2>&1) || {
       cat "$tmp/apt.log" >&2
       exit 1
     }

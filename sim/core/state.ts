@@ -220,8 +220,8 @@ export function loadState(dir: string, now: number): SimState {
  * at any point leaves either the previous or the new state, never a torn file.
  */
 export function saveState(dir: string, state: SimState): void {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${STATE_FILE}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
-  writeFileSync(tmp, JSON.stringify(state));
+  writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
   renameSync(tmp, join(dir, STATE_FILE));
 }

@@ -14,7 +14,10 @@ if (!dirArg) {
   process.exit(2);
 }
 const dir = resolve(dirArg);
-mkdirSync(dir, { recursive: true });
+// The port file holds the token that lets a process drive this host, and the state the host's
+// domains: readable by the owner only, however the daemon was started.
+process.umask(0o077);
+mkdirSync(dir, { recursive: true, mode: 0o700 });
 const idleEnv = process.env.DOMAINMGR_SIM_IDLE_MS;
 const idleMs = idleEnv !== undefined && /^\d+$/.test(idleEnv) ? Number(idleEnv) : DEFAULT_IDLE_MS;
 const persistEnv = process.env.DOMAINMGR_SIM_PERSIST_MS;

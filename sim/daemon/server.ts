@@ -58,7 +58,7 @@ export class SimDaemon {
     if (addr === null || typeof addr === 'string') throw new Error('no TCP address');
     const file = join(this.opts.dir, PORT_FILE);
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${addr.port} ${this.token} ${process.pid}\n`);
+    writeFileSync(tmp, `${addr.port} ${this.token} ${process.pid}\n`, { mode: 0o600 });
     renameSync(tmp, file);
     this.opts.log(`listening on 127.0.0.1:${addr.port} for ${this.opts.dir}`);
     this.armIdle();

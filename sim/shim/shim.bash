@@ -91,6 +91,8 @@ call_daemon() {
 
 start_daemon() {
   local self root main waited
+  # The host's folder, its lock and log, and (inherited) everything the daemon writes: owner only.
+  umask 077
   mkdir -p "$sim_dir" || exit 70
   self=$(readlink -f "${BASH_SOURCE[0]}")
   root=${DOMAINMGR_SIM_ROOT:-${self%/sim/shim/*}}

@@ -196,6 +196,21 @@ describe('NATS unreachable', () => {
     expect(d.stderr).toBe(`domainctl: cannot reach NATS at nats://127.0.0.1:${p1}: connection refused\n`);
   });
 
+  test('a server URL with credentials is named without its password, in every error line', async () => {
+    const port = await closedPort();
+    const secret = 'ctl-s3cret';
+    const r = await ctl([
+      'get',
+      '--nats',
+      `nats://ops:${secret}@127.0.0.1:${port},nats://${secret}@127.0.0.1:${port}`,
+    ]);
+    expect(r.code).toBe(3);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(secret);
+    expect(r.stderr).toBe(
+      `domainctl: cannot reach NATS at nats://ops:***@127.0.0.1:${port},nats://***@127.0.0.1:${port}: connection refused\n`,
+    );
+  });
+
   test('an unknown host is said so', async () => {
     const r = await ctl(['get', '--nats', 'nats://no-such-host.invalid:4222']);
     expect(r.code).toBe(3);

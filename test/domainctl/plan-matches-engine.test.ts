@@ -7,12 +7,12 @@ import type { BackendName } from '../../pkg/hypervisor/hypervisor.js';
 import { createHypervisor } from '../../pkg/hypervisor/registry.js';
 import { silentLogger } from '../../pkg/log/logger.js';
 import { Engine } from '../../pkg/reconcile/engine.js';
-import { MemoryLedger } from '../../pkg/reconcile/ledger.js';
 import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/command-runner.js';
 import { ExecRunner } from '../../pkg/runner/exec-runner.js';
 import { decodeConfigMessage } from '../../pkg/schema/domain-config-message.js';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import { testConfig } from '../support/backend-fixtures.js';
+import { MemoryLedger } from '../support/memory-ledger.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
 import { type SimHostHandle, startSimHost } from '../support/sim-host.js';
 

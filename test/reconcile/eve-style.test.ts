@@ -9,10 +9,10 @@ import { loadConfig } from '../../pkg/config/load-config.js';
 import { XlBackend } from '../../pkg/hypervisor/xl.js';
 import { silentLogger } from '../../pkg/log/logger.js';
 import { Engine } from '../../pkg/reconcile/engine.js';
-import { MemoryLedger } from '../../pkg/reconcile/ledger.js';
 import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/command-runner.js';
 import { FakeRunner } from '../../pkg/runner/fake-runner.js';
 import { testConfig } from '../support/backend-fixtures.js';
+import { MemoryLedger } from '../support/memory-ledger.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
 
 const UUIDS = [1, 2, 3].map(

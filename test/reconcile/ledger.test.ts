@@ -10,7 +10,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger } from '../../pkg/log/logger.js';
 import { FileLedger, LEDGER_FILE, type LedgerEntry } from '../../pkg/reconcile/ledger.js';
+import { HeldLedgerFs } from '../support/held-ledger-fs.js';
 
 const UUID_A = '0b5f0e6e-3c1d-4f55-9a59-1c0f3e7a9d01';
 const UUID_B = '0b5f0e6e-3c1d-4f55-9a59-1c0f3e7a9d02';
@@ -108,9 +110,13 @@ describe('FileLedger (one append-only journal)', () => {
     const a = ledger();
     await a.load();
     for (let i = 0; i < 3000; i++) await a.put(entry(UUID_A, i % 2 === 0 ? 'creating' : 'created', i));
-    await a.put(entry(UUID_B, 'stopped'));
-    // 3,001 puts of two uuids: without rewrites the journal would hold 3,001 lines.
-    expect(lines().length).toBeLessThanOrEqual(1025);
+    // The rewrite that began at line 1,025 runs off the event loop, which this loop never left:
+    // it took the lines appended meanwhile along.
+    await a.settled();
+    expect(lines().length).toBeLessThan(3000);
+    await a.put(entry(UUID_B, 'stopped')); // still past the limit: rewritten again
+    await a.settled();
+    expect(lines().length).toBe(2);
     a.close();
     const loaded = await ledger().load();
     expect(loaded.get(UUID_A)?.restartCount).toBe(2999);
@@ -154,5 +160,90 @@ describe('FileLedger (one append-only journal)', () => {
     const loaded = await ledger().load();
     expect([...loaded.keys()]).toEqual([UUID_A]);
     expect(lines()).toEqual([JSON.stringify(entry(UUID_A, 'created'))]);
+  });
+});
+
+describe('FileLedger: a rewrite never holds a put', () => {
+  const UUIDS = Array.from(
+    { length: 12 },
+    (_, i) => `0b5f0e6e-3c1d-4f55-9a59-${String(i).padStart(12, '0')}`,
+  );
+  const heldLedger = (fs: HeldLedgerFs, logged: string[] = []) => {
+    const l = new FileLedger(dir, {
+      fs,
+      compactMinLines: 8,
+      logger: createLogger('error', { write: (line: string) => void logged.push(line) }),
+    });
+    open.push(l);
+    return l;
+  };
+  /**
+   * A loaded ledger whose fsyncs are held, put to until a rewrite is due (more than 8 lines for 2
+   * live entries), and that rewrite waiting for its fsync.
+   */
+  const rewriting = async (logged: string[] = []) => {
+    const fs = new HeldLedgerFs();
+    const l = heldLedger(fs, logged);
+    await l.load();
+    fs.holding = true;
+    for (let i = 0; i < 9; i++) await l.put(entry(UUIDS[i % 2] as string, 'created', i));
+    await fs.whenParked();
+    return { fs, a: l };
+  };
+
+  test('puts resolve and land in the journal while the rewrite waits for its fsync; then nothing is lost', async () => {
+    const { fs, a } = await rewriting();
+    const before = lines().length;
+    for (let i = 2; i < 12; i++) await a.put(entry(UUIDS[i] as string, 'creating', i));
+    await a.remove(UUIDS[0] as string);
+    expect(fs.parked).toBe(1); // the rewrite is still waiting...
+    expect(lines().length).toBe(before + 11); // ...and every put is in the journal already
+
+    fs.release();
+    await a.settled();
+    // The snapshot's 2 entries, then the 11 lines appended while it was written.
+    expect(lines().length).toBe(13);
+    expect(readdirSync(dir)).toEqual([LEDGER_FILE]);
+    await a.put(entry(UUIDS[1] as string, 'stopped')); // appends go to the new journal
+    a.close();
+    const loaded = await ledger().load();
+    expect([...loaded.keys()].sort()).toEqual(UUIDS.slice(1).sort());
+    expect(loaded.get(UUIDS[1] as string)?.phase).toBe('stopped');
+    expect(loaded.get(UUIDS[11] as string)?.restartCount).toBe(11);
+  });
+
+  test('a crash while the fsync is held leaves the old journal, whole; the next load clears the rest', async () => {
+    const { fs, a } = await rewriting();
+    await a.put(entry(UUIDS[5] as string, 'creating'));
+    expect(readdirSync(dir).sort()).toEqual([LEDGER_FILE, `${LEDGER_FILE}.${process.pid}.tmp`]);
+
+    // What a restarted domainmgr finds (the held instance never finishes).
+    const loaded = await ledger().load();
+    expect([...loaded.keys()].sort()).toEqual([UUIDS[0], UUIDS[1], UUIDS[5]].sort());
+    expect(readdirSync(dir)).toEqual([LEDGER_FILE]);
+    fs.fail(new Error('process gone'));
+    await a.settled();
+  });
+
+  test('a failed fsync keeps the journal, removes the temporary file, says so, and waits before trying again', async () => {
+    const logged: string[] = [];
+    const { fs, a } = await rewriting(logged);
+    fs.fail(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    await a.settled();
+    expect(readdirSync(dir)).toEqual([LEDGER_FILE]);
+    expect(lines()).toHaveLength(9);
+    expect(logged).toHaveLength(1);
+    expect(JSON.parse(logged[0] as string)).toMatchObject({
+      msg: 'rewriting the ledger journal failed',
+      err: 'EIO: i/o error, fsync',
+    });
+    // Not again at the next put, only once the journal has grown by compactMinLines more.
+    await a.put(entry(UUIDS[0] as string, 'stopped'));
+    expect(fs.parked).toBe(0);
+    for (let i = 0; i < 8; i++) await a.put(entry(UUIDS[1] as string, 'created', i));
+    await fs.whenParked();
+    fs.release();
+    await a.settled();
+    expect(lines()).toHaveLength(2);
   });
 });

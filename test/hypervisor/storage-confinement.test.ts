@@ -1,0 +1,135 @@
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jest } from '@jest/globals';
+import { ManualClock } from '../../pkg/clock.js';
+import {
+  confineStorage,
+  resolveStoragePaths,
+  StoragePathError,
+  storagePaths,
+} from '../../pkg/hypervisor/storage-confinement.js';
+import type { DomainSpec } from '../../pkg/schema/domain-spec.js';
+import { vmSpec } from '../support/backend-fixtures.js';
+import { FakeHypervisor } from '../support/fake-hypervisor.js';
+
+// A host folder of images (the allowed root), a secret beside it, and links between them.
+let base: string;
+let images: string;
+let secret: string;
+beforeEach(() => {
+  base = realpathSync(mkdtempSync(join(tmpdir(), 'confine-')));
+  images = join(base, 'images');
+  mkdirSync(images);
+  writeFileSync(join(images, 'vmlinuz'), 'kernel');
+  writeFileSync(join(images, 'disk-v2.img'), '');
+  mkdirSync(join(base, 'outside'));
+  secret = join(base, 'outside', 'secret');
+  writeFileSync(secret, 'not for guests');
+});
+afterEach(() => rmSync(base, { recursive: true, force: true }));
+
+const spec = (disk: string, over: Partial<DomainSpec> = {}): DomainSpec => ({
+  ...vmSpec({ kernel: join(images, 'vmlinuz'), disks: [{ path: disk, format: 'raw' }] }),
+  ...over,
+});
+const problemsOf = async (s: DomainSpec, roots: readonly string[]): Promise<readonly string[]> => {
+  const e = await resolveStoragePaths(s, roots).then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(StoragePathError);
+  return (e as StoragePathError).problems;
+};
+
+describe('resolveStoragePaths', () => {
+  test('a symlink under the root that points outside it is refused, naming field, path and target', async () => {
+    symlinkSync(secret, join(images, 'evil.img'));
+    expect(await problemsOf(spec(join(images, 'evil.img')), [images])).toEqual([
+      `/disks/0/path ${images}/evil.img resolves to ${secret}, which is not under an allowed storage root: ${images}`,
+    ]);
+  });
+
+  test('a symlink to a block device is refused the same way', async () => {
+    symlinkSync('/dev/null', join(images, 'dev.img'));
+    expect(await problemsOf(spec(join(images, 'dev.img')), [images])).toEqual([
+      `/disks/0/path ${images}/dev.img resolves to /dev/null, which is not under an allowed storage root: ${images}`,
+    ]);
+  });
+
+  test('.. that climbs out of the root is refused (the string check alone lets it pass)', async () => {
+    const climbing = `${images}/../outside/secret`;
+    expect(await problemsOf(spec(climbing), [images])).toEqual([
+      `/disks/0/path ${climbing} resolves to ${secret}, which is not under an allowed storage root: ${images}`,
+    ]);
+  });
+
+  test('a path that does not exist is refused with the field and the path, every one of them', async () => {
+    const s = spec(join(images, 'not-yet.img'), { ramdisk: join(images, 'initrd.img') });
+    expect(await problemsOf(s, [images])).toEqual([
+      `/ramdisk ${images}/initrd.img does not exist on this host`,
+      `/disks/0/path ${images}/not-yet.img does not exist on this host`,
+    ]);
+  });
+
+  test('a symlink that stays inside the root is accepted, and the spec names the real file', async () => {
+    symlinkSync('disk-v2.img', join(images, 'current.img'));
+    const s = spec(join(images, 'current.img'));
+    const resolved = await resolveStoragePaths(s, [images]);
+    expect(resolved).toEqual({ ...s, disks: [{ ...s.disks[0], path: join(images, 'disk-v2.img') }] });
+    expect(s.disks[0]?.path).toBe(join(images, 'current.img')); // the input is not changed
+  });
+
+  test('a root that is itself a symlink is compared by where it leads', async () => {
+    symlinkSync(images, join(base, 'images-link'));
+    const viaLink = join(base, 'images-link', 'disk-v2.img');
+    const resolved = await resolveStoragePaths(spec(viaLink), [join(base, 'images-link')]);
+    expect(resolved.disks[0]?.path).toBe(join(images, 'disk-v2.img'));
+    expect(resolved.kernel).toBe(join(images, 'vmlinuz'));
+  });
+
+  test('a root that does not exist holds nothing; none configured says so', async () => {
+    expect(await problemsOf(spec(join(images, 'disk-v2.img')), [join(base, 'gone')])).toHaveLength(2);
+    expect(await problemsOf(spec(join(images, 'disk-v2.img')), [])).toContain(
+      `/kernel ${images}/vmlinuz resolves to ${images}/vmlinuz, which is not under an allowed storage root: (none configured)`,
+    );
+  });
+
+  test('a spec without host paths (a container) needs no filesystem at all', async () => {
+    const s = vmSpec({ kernel: undefined, disks: [] });
+    expect(storagePaths(s)).toEqual([]);
+    const fs = { realpath: jest.fn(async (p: string) => p) };
+    expect(await resolveStoragePaths(s, [images], fs)).toBe(s);
+    expect(fs.realpath).not.toHaveBeenCalled();
+  });
+});
+
+describe('confineStorage', () => {
+  test('createPaused checks first: outside, the backend is never asked; inside, it gets the real paths', async () => {
+    const backend = new FakeHypervisor(new ManualClock());
+    const create = jest.spyOn(backend, 'createPaused');
+    const hv = confineStorage(backend, [images]);
+    symlinkSync(secret, join(images, 'evil.img'));
+    symlinkSync('disk-v2.img', join(images, 'current.img'));
+
+    await expect(hv.createPaused(spec(join(images, 'evil.img')))).rejects.toThrow(StoragePathError);
+    expect(backend.calls).toEqual([]);
+
+    const good = spec(join(images, 'current.img'));
+    const created = await hv.createPaused(good);
+    expect(created.uuid).toBe(good.uuid);
+    expect(backend.calls).toEqual([`create ${good.name}`]);
+    expect(create.mock.calls.map(([s]) => s.disks[0]?.path)).toEqual([join(images, 'disk-v2.img')]);
+  });
+
+  test('every other member is the backend’s own, bound to it', async () => {
+    const backend = new FakeHypervisor(new ManualClock());
+    const hv = confineStorage(backend, [images]);
+    expect(hv.name).toBe('xl');
+    expect(hv.canPause).toBe(true);
+    backend.pauseUnsupported = true;
+    expect(hv.canPause).toBe(false);
+    expect((await hv.list()).domains.map((d) => d.name)).toEqual(['Domain-0']);
+    expect(backend.calls).toEqual(['list']);
+  });
+});
