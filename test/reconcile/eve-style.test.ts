@@ -11,8 +11,8 @@ import { silentLogger } from '../../pkg/log/logger.js';
 import { Engine } from '../../pkg/reconcile/engine.js';
 import { MemoryLedger } from '../../pkg/reconcile/ledger.js';
 import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/command-runner.js';
-import { FakeRunner } from '../../pkg/runner/fake-runner.js';
 import { testConfig } from '../support/backend-fixtures.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
 
 const UUIDS = [1, 2, 3].map(
