@@ -6,7 +6,7 @@
  * --heapsnapshot-signal=SIGUSR2 with --snapshot-at MS to write a heap snapshot that long after
  * the publish, into the work folder).
  *
- *   npm run build && node dist/bench/burst-memory.js --domains 1000 [--node-args "--trace-gc"]
+ *   npm run build:bench && node dist/bench/burst-memory.js --domains 1000 [--node-args "--trace-gc"]
  *       [--snapshot-at 3000] [--snapshot-at-end SECONDS-TO-WAIT] [--settle-s 10] [--keep]
  *
  * The work folder (domainmgr's state and log) is removed at the end unless --keep.

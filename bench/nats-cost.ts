@@ -6,7 +6,7 @@
  * of "everything but spawning" that the client itself takes.
  * A diagnostic, not one of bench/run.ts's scenarios. Needs nats-server -js on 127.0.0.1:4222.
  *
- *   npm run build && node dist/bench/nats-cost.js [--messages 3000] [--concurrency 8]
+ *   npm run build:bench && node dist/bench/nats-cost.js [--messages 3000] [--concurrency 8]
  *
  * Parent CPU is process.cpuUsage() (all threads), measured after 500 warm-up publishes, so it
  * is the client's warm cost; in a burst from a fresh process the optimizing compiler adds to it.

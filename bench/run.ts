@@ -12,11 +12,11 @@
  * Scenarios:
  *   create  N DomainConfigs (2 vifs, 1 disk) published at once; domainmgr (a child process) on a
  *           fresh simulated host, beside the floor (the bare command sequence from a script in a
- *           fresh process, four ways of spawning) and domainmgr in its benchmark-only EVE-style mode;
- *           then the no-spawns pair (--skip-no-spawn leaves it out): domainmgr whose runner sends each
+ *           fresh process, four ways of spawning) and the EVE-style strategy (EVE's domainmgr's:
+ *           lib/eve-style-hypervisor.ts injected into the same service, one create at a time); then the no-spawns pair (--skip-no-spawn leaves it out): domainmgr whose runner sends each
  *           command to the simulated host over a socket, and a floor of such calls, whose difference
  *           is what everything but spawning costs per domain.
- *   steady  the N running domains for S seconds: spawns per probe tick, CPU %, RSS (both modes).
+ *   steady  the N running domains for S seconds: spawns per probe tick, CPU %, RSS (both strategies).
  *   idle    one domain at a time: publish -> first command, state change -> status stored.
  *   crash   `simctl crash`: crash -> BROKEN status, crash -> RUNNING again (restartPolicy always).
  *   memory  domainmgr's RSS at 0, 100, 1,000 and 5,000 domains.
@@ -24,8 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { projectRoot } from '../pkg/project-files.js';
 import type { DomainConfig } from '../types/generated/domain-config.js';
 import { type FloorResult, runFloorProcess, SIM_DIRECT, SPAWN_MODES, writeCfgs } from './floor.js';
@@ -36,8 +35,6 @@ import { load } from './lib/proc.js';
 import { freshSimHost } from './lib/sim.js';
 import { median, nowMs, percentile, printTable, round, sleep } from './lib/stats.js';
 import { summarise } from './profile-summary.js';
-
-const benchDir = dirname(fileURLToPath(import.meta.url));
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -64,7 +61,7 @@ const CRASHES = num('crashes', 20);
  * Rounds of the pair that the ratios compare (the ExecRunner floor, then domainmgr, back to back);
  * the ratios are the medians of the rounds' own ratios. On these 2-core machines one round's
  * ratio varies by +-20% (the floor's CPU per spawn alone from 1.7 to 2.5 ms), so one round
- * proves little. The other floor modes and the EVE-style mode run in the first round only.
+ * proves little. The other floor modes and the EVE-style strategy run in the first round only.
  */
 const REPEAT = num('repeat', 3);
 const PROBE_MS = num('probe-interval-ms', 5000);
@@ -116,18 +113,22 @@ async function withManager<T>(
   const stateDir = join(work, id);
   const spawnLog = opts.spawnLog ? join(stateDir, 'spawns.log') : null;
   sim.simctl('ping');
+  const inject = {
+    ...(opts.eveStyle ? { eveStyle: true } : {}),
+    ...(opts.noSpawn ? { noSpawn: true } : {}),
+    ...(spawnLog ? { spawnLog } : {}),
+  };
   const m = await startManager({
     sim,
     prefix,
     nodeId: 'node1',
     stateDir,
     probeIntervalMs: PROBE_MS,
-    createConcurrency: CONCURRENCY,
-    ...(opts.eveStyle ? { eveStyle: true } : {}),
-    ...(spawnLog ? { spawnLog } : {}),
+    // EVE's domainmgr created one domain at a time.
+    createConcurrency: opts.eveStyle ? 1 : CONCURRENCY,
+    ...(Object.keys(inject).length > 0 ? { inject } : {}),
     ...(opts.prof && CPU_PROF ? { cpuProfDir: join(profDir, label) } : {}),
     ...(DM_NODE_ARGS.length > 0 ? { nodeArgs: DM_NODE_ARGS } : {}),
-    ...(opts.noSpawn ? { entry: join(benchDir, 'domainmgr-no-spawn-main.js') } : {}),
   });
   try {
     await bus.watch();

@@ -5,7 +5,7 @@
  * a shared machine hit every way alike. --ballast-mib M first allocates and touches M MiB of
  * JavaScript heap, to show how the parent's size changes the cost of fork().
  *
- *   npm run build && node dist/bench/spawn-cost.js [--n 400] [--concurrency 8] [--rounds 3]
+ *   npm run build:bench && node dist/bench/spawn-cost.js [--n 400] [--concurrency 8] [--rounds 3]
  *       [--ballast-mib 0] [--only 'ExecRunner,child_process.spawn'] [--cmd xl-list|true]
  */
 import { execa, type Options } from 'execa';

@@ -1,8 +1,6 @@
-import { createWriteStream } from 'node:fs';
 import { ConfigError, loadConfig, printableConfig, usage } from '../pkg/config/load-config.js';
 import { createLogger } from '../pkg/log/logger.js';
 import { packageVersion } from '../pkg/project-files.js';
-import type { CommandObserver } from '../pkg/runner/command-runner.js';
 import { runService } from '../pkg/service/run-service.js';
 
 /**
@@ -39,19 +37,6 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const logger = createLogger(loaded.config.log.level);
-  // Benchmark-only, read here and nowhere else: EVE's domainmgr's strategy, to measure against it
-  // (npm run bench). Not a configuration key: it is never meant for a real node.
-  const benchEveStyle = process.env.DOMAINMGR_BENCH_EVE_STYLE === '1';
-  if (benchEveStyle) logger.warn('DOMAINMGR_BENCH_EVE_STYLE=1: benchmark-only EVE-style mode');
-  // Benchmark-only: one line per command, "<start ms since epoch, sub-ms> <argv...>".
-  const spawnLogPath = process.env.DOMAINMGR_BENCH_SPAWN_LOG;
-  const spawnLog = spawnLogPath ? createWriteStream(spawnLogPath, { flags: 'a' }) : null;
-  const commandObserver: CommandObserver | undefined = spawnLog
-    ? (e) => {
-        const start = performance.timeOrigin + performance.now() - e.durationMs;
-        spawnLog.write(`${start.toFixed(3)} ${e.argv.join(' ')}\n`);
-      }
-    : undefined;
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) {
@@ -70,14 +55,11 @@ async function main(argv: string[]): Promise<number> {
       logger,
       version: packageVersion,
       signal: stop.signal,
-      benchEveStyle,
-      ...(commandObserver === undefined ? {} : { commandObserver }),
     });
   } catch (e) {
     logger.fatal({ err: e instanceof Error ? e.message : String(e) }, 'domainmgr failed');
     return 1;
   } finally {
-    spawnLog?.end();
     logger.flush();
   }
 }

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { projectRoot } from '../../pkg/project-files.js';
 import { BENCH_IMAGES } from './domains.js';
 import { cpuMs, mainThreadCpuMs, memoryMiB } from './proc.js';
@@ -13,22 +14,25 @@ export interface ManagerOptions {
   prefix: string;
   nodeId: string;
   stateDir: string;
-  eveStyle?: boolean;
+  /**
+   * What bench/domainmgr-main.ts injects into the service (see there). Without it, domainmgr runs
+   * as shipped: bin/domainmgr.js.
+   */
+  inject?: { eveStyle?: boolean; noSpawn?: boolean; spawnLog?: string };
   logLevel?: string;
   probeIntervalMs?: number;
   restartBackoffInitialMs?: number;
   createConcurrency?: number;
   /** Run node with --cpu-prof, profiles into this folder (written when the manager exits). */
   cpuProfDir?: string;
-  /** Log every spawn with its start time (DOMAINMGR_BENCH_SPAWN_LOG) to this file. */
-  spawnLog?: string;
   /** More node options (e.g. --heapsnapshot-signal=SIGUSR2, --trace-gc) for bench/burst-memory.ts. */
   nodeArgs?: readonly string[];
-  /** The script to run instead of bin/domainmgr.js (bench/domainmgr-no-spawn-main.js). */
-  entry?: string;
 }
 
-/** domainmgr as a real child process: `node bin/domainmgr.js ...` with sim/bin first on PATH. */
+/**
+ * domainmgr as a real child process: `node bin/domainmgr.js ...` (or bench/domainmgr-main.js with
+ * what the scenario injects) with sim/bin first on PATH.
+ */
 export interface Manager {
   pid: number;
   port: number;
@@ -43,6 +47,9 @@ export interface Manager {
   heap(): Promise<{ usedMiB: number; totalMiB: number }>;
   stop(): Promise<void>;
 }
+
+/** dist/bench, where this module's compiled self lives in dist/bench/lib. */
+const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -65,9 +72,20 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     ...(o.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`]),
     ...(o.nodeArgs ?? []),
   ];
+  const inject = o.inject ?? {};
+  const entry =
+    o.inject === undefined
+      ? [join(projectRoot, 'bin', 'domainmgr.js')]
+      : [
+          join(benchDir, 'domainmgr-main.js'),
+          ...(inject.eveStyle ? ['--eve-style'] : []),
+          ...(inject.noSpawn ? ['--no-spawn'] : []),
+          ...(inject.spawnLog === undefined ? [] : ['--spawn-log', inject.spawnLog]),
+          '--',
+        ];
   const args = [
     ...nodeArgs,
-    o.entry ?? join(projectRoot, 'bin', 'domainmgr.js'),
+    ...entry,
     '--backend',
     'xl',
     '--node-id',
@@ -90,10 +108,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     String(o.restartBackoffInitialMs ?? 100),
     ...(o.createConcurrency === undefined ? [] : ['--create-concurrency', String(o.createConcurrency)]),
   ];
-  const env: NodeJS.ProcessEnv = { ...o.sim.env };
-  if (o.eveStyle) env.DOMAINMGR_BENCH_EVE_STYLE = '1';
-  if (o.spawnLog !== undefined) env.DOMAINMGR_BENCH_SPAWN_LOG = o.spawnLog;
-  const child: ChildProcess = spawn(process.execPath, args, { env, stdio: ['ignore', out, out] });
+  const child: ChildProcess = spawn(process.execPath, args, { env: o.sim.env, stdio: ['ignore', out, out] });
   const pid = child.pid as number;
   let exited = false;
   child.on('exit', () => {

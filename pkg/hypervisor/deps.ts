@@ -10,9 +10,4 @@ export interface BackendDeps {
   logger: Logger;
   config: DomainmgrConfig;
   clock: Clock;
-  /**
-   * Benchmark-only: behave like EVE's domainmgr (see `benchEveStyle` in cmd/domainmgr.ts, the one
-   * place it is read). Never set in production; the xl backend is the only one that knows it.
-   */
-  benchEveStyle?: boolean;
 }

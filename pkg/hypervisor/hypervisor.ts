@@ -109,13 +109,6 @@ export interface Hypervisor {
   list(): Promise<Listing>;
 
   /**
-   * Benchmark-only (EVE-style mode, xl): the named domains probed one by one, two processes each
-   * (`xl domid <name>`, then `xl list -v <name>` for the state), as EVE's domainmgr polled.
-   * Domains not found are not in the listing. Never used outside that mode.
-   */
-  listNamed?(names: readonly string[]): Promise<Listing>;
-
-  /**
    * Backend-specific checks of a valid spec (e.g. xl pv/pvh needs a kernel; rkt needs an image).
    * Pure; returns readable problems, empty when the spec can be created.
    */

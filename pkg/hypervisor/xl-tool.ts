@@ -14,9 +14,6 @@ export const OFFLOAD_KEYS = [
   'feature-ipv6-csum-offload',
 ] as const;
 
-/** EVE's list: the four above plus the IPv4 checksum offload. */
-export const EVE_OFFLOAD_KEYS = [...OFFLOAD_KEYS, 'feature-ipv4-csum-offload'] as const;
-
 export interface XlToolOptions {
   runner: CommandRunner;
   logger: Logger;
@@ -74,42 +71,6 @@ export class XlTool {
       for (const key of OFFLOAD_KEYS) args.push(`/local/domain/0/backend/vif/${domid}/${devid}/${key}`, '0');
     }
     await this.#o.runner.run([this.#o.xenstoreWrite, ...args], { timeoutMs: this.#o.commandMs });
-  }
-
-  /**
-   * Benchmark-only (EVE-style mode): what EVE's domainmgr did instead of zeroOffload, one
-   * xenstore-write process per key: the four offload keys and `feature-ipv4-csum-offload`, under
-   * netback's directory in dom0 and under the guest's device directory, so 10 processes per vif.
-   */
-  async zeroOffloadEachKey(domid: number, vifCount: number): Promise<void> {
-    for (let devid = 0; devid < vifCount; devid++) {
-      for (const dir of [
-        `/local/domain/0/backend/vif/${domid}/${devid}`,
-        `/local/domain/${domid}/device/vif/${devid}`,
-      ]) {
-        for (const key of EVE_OFFLOAD_KEYS) {
-          await this.#o.runner.run([this.#o.xenstoreWrite, `${dir}/${key}`, '0'], {
-            timeoutMs: this.#o.commandMs,
-          });
-        }
-      }
-    }
-  }
-
-  /** `xl domid <name>`, null when there is no such domain (exit 1). */
-  async domidOrNull(name: string): Promise<number | null> {
-    const r = await this.#run(['domid', name], { acceptExitCodes: [1] });
-    if (r.exitCode !== 0) return null;
-    const text = r.stdout.trim();
-    if (!/^\d+$/.test(text)) throw new Error(`xl domid ${name} printed ${JSON.stringify(text)}, not a domid`);
-    return Number(text);
-  }
-
-  /** `xl list -v <name>`: that one domain's row, null when it is gone (exit 1). */
-  async listOne(name: string): Promise<XlListRow | null> {
-    const r = await this.#run(['list', '-v', name], { acceptExitCodes: [1] });
-    if (r.exitCode !== 0) return null;
-    return parseXlList(r.stdout).find((row) => row.name === name) ?? null;
   }
 
   /** `xl unpause <name>`. Exit 0 does not prove it worked: confirm with a listing. */

@@ -32,11 +32,9 @@ export class XlBackend implements Hypervisor {
   readonly #deps: BackendDeps;
   readonly #xl: XlTool;
   readonly #log: Logger;
-  readonly #eveStyle: boolean;
 
   constructor(deps: BackendDeps) {
     this.#deps = deps;
-    this.#eveStyle = deps.benchEveStyle === true;
     this.#log = deps.logger.child({ backend: 'xl' });
     this.#xl = xlToolFor(deps, this.#log);
   }
@@ -61,18 +59,6 @@ export class XlBackend implements Hypervisor {
   async list(): Promise<Listing> {
     const rows = await asHypervisorError('list', () => this.#xl.list());
     return { domains: rows.map(observed), takenAt: this.#deps.clock.now() };
-  }
-
-  /** Benchmark-only (EVE-style mode): see Hypervisor.listNamed. */
-  async listNamed(names: readonly string[]): Promise<Listing> {
-    const domains: Listing['domains'] = [];
-    for (const name of names) {
-      const domid = await asHypervisorError('list', () => this.#xl.domidOrNull(name));
-      if (domid === null) continue;
-      const row = await asHypervisorError('list', () => this.#xl.listOne(name));
-      if (row !== null) domains.push(observed(row));
-    }
-    return { domains, takenAt: this.#deps.clock.now() };
   }
 
   checkSpec(spec: DomainSpec): string[] {
@@ -118,8 +104,7 @@ export class XlBackend implements Hypervisor {
     const domid = created.domainId;
     if (domid === null) throw new HypervisorError('disableVifOffload', `${created.domainName} has no domid`);
     try {
-      if (this.#eveStyle) await this.#xl.zeroOffloadEachKey(domid, created.vifs.length);
-      else await this.#xl.zeroOffload(domid, created.vifs.length);
+      await this.#xl.zeroOffload(domid, created.vifs.length);
     } catch (error) {
       // Part of the build: a domain whose offload could not be set is not started half-configured.
       const cleanup = await this.#abandon(nameOf(created, 'disableVifOffload'), created.uuid);

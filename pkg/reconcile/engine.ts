@@ -38,13 +38,6 @@ export interface EngineDeps {
   random?: () => number;
   /** Told about every config message and hypervisor operation (metrics); optional. */
   observer?: EngineObserver;
-  /**
-   * Benchmark-only: do what EVE's domainmgr did, to measure against it (`npm run bench`). Creates
-   * one at a time; every probe tick probes each domain by name with the backend's listNamed
-   * (two processes per domain) instead of one listing; a domain that asks for a probe (a create
-   * to confirm) is probed alone. Set only from DOMAINMGR_BENCH_EVE_STYLE=1 in cmd/domainmgr.ts.
-   */
-  benchEveStyle?: boolean;
 }
 
 export interface EngineObserver {
@@ -81,19 +74,11 @@ export class Engine {
   #epoch = 0;
   #lastListingEpoch = 0;
   readonly #orphansReported = new Set<string>();
-  readonly #eveStyle: boolean;
-  /** EVE-style mode: domains waiting for a probe of their own. */
-  readonly #eveSoloProbes = new Set<string>();
 
   constructor(deps: EngineDeps) {
     this.#d = deps;
     this.#log = deps.logger.child({ component: 'engine' });
     this.#startedAt = deps.clock.now();
-    this.#eveStyle = deps.benchEveStyle === true;
-    if (this.#eveStyle && deps.hypervisor.listNamed === undefined)
-      throw new Error(
-        `the EVE-style benchmark mode needs a backend with listNamed (${deps.hypervisor.name} has none)`,
-      );
     this.#resources = new HostResources(() => deps.hypervisor.hostInfo());
     const c = deps.config;
     this.#workerDeps = {
@@ -103,13 +88,14 @@ export class Engine {
       logger: deps.logger.child({ component: 'worker' }),
       ledger: deps.ledger,
       resources: this.#resources,
-      createSlots: new Semaphore(this.#eveStyle ? 1 : c.createConcurrency),
+      createSlots: new Semaphore(c.createConcurrency),
       shutdownGraceMs: c.shutdownGraceMs,
       restartBackoff: c.restartBackoff,
       operationTimeoutMs: c.timeouts.commandMs * 3 + c.timeouts.killGraceMs,
       createTimeoutMs: c.timeouts.createMs * 2 + c.timeouts.commandMs + c.timeouts.killGraceMs,
       publish: (s) => deps.status.publishDomainStatus(s),
-      requestProbe: (ms, uuid) => this.requestProbe(ms, uuid),
+      // Every listing is of all domains: which domain asks does not matter.
+      requestProbe: (ms) => this.requestProbe(ms),
       onForgotten: (uuid) => {
         this.#workers.delete(uuid);
         this.#remembered.delete(uuid);
@@ -203,16 +189,9 @@ export class Engine {
     this.#nodeStatusChanged();
   }
 
-  /**
-   * Asks for a listing within delayMs (coalesced with any listing already due sooner). `uuid`,
-   * the domain that asks, matters only in the EVE-style benchmark mode (a probe of its own).
-   */
-  requestProbe(delayMs: number, uuid?: string): void {
+  /** Asks for a listing within delayMs (coalesced with any listing already due sooner). */
+  requestProbe(delayMs: number): void {
     if (this.#stopping) return;
-    if (this.#eveStyle && uuid !== undefined) {
-      this.#eveSoloProbe(uuid, delayMs);
-      return;
-    }
     const now = this.#d.clock.now();
     const at = Math.max(now + delayMs, this.#lastProbeEnd + this.#probeGap());
     if (this.#probing) {
@@ -359,7 +338,7 @@ export class Engine {
     const started = this.#d.clock.now();
     try {
       const epoch = ++this.#epoch;
-      const listing = this.#eveStyle ? await this.#eveListAll() : await this.#d.hypervisor.list();
+      const listing = await this.#d.hypervisor.list();
       this.#lastListing = listing;
       this.#lastListingEpoch = epoch;
       const byUuid = new Map<string, (typeof listing.domains)[number][]>();
@@ -376,32 +355,6 @@ export class Engine {
       this.#lastProbeEnd = this.#d.clock.now();
       this.#lastProbeMs = this.#lastProbeEnd - started;
     }
-  }
-
-  /** EVE-style mode: every domain with a name probed by itself (listNamed). */
-  #eveListAll(): Promise<Listing> {
-    const names = [...this.#workers.values()].map((w) => w.name).filter((n) => n !== '');
-    return (this.#d.hypervisor.listNamed as NonNullable<Hypervisor['listNamed']>)(names);
-  }
-
-  /** EVE-style mode: one domain probed by itself, without waiting for the tick. */
-  #eveSoloProbe(uuid: string, delayMs: number): void {
-    if (this.#eveSoloProbes.has(uuid)) return;
-    this.#eveSoloProbes.add(uuid);
-    this.#d.clock.schedule(Math.max(delayMs, MIN_PROBE_GAP_MS), () => {
-      this.#eveSoloProbes.delete(uuid);
-      const w = this.#workers.get(uuid);
-      if (w === undefined || this.#stopping || w.name === '') return;
-      const epoch = ++this.#epoch;
-      (this.#d.hypervisor.listNamed as NonNullable<Hypervisor['listNamed']>)([w.name]).then(
-        (listing) =>
-          w.observe(
-            listing.domains.filter((d) => d.uuid === uuid),
-            epoch,
-          ),
-        (e: unknown) => this.#log.warn({ uuid, err: errText(e) }, 'probing the domain failed'),
-      );
-    });
   }
 
   /**

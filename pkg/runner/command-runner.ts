@@ -1,7 +1,7 @@
 /**
  * How domainmgr starts processes. The reconcile logic and the backends see only this interface;
- * exec-runner.ts implements it with execa (the only module that imports execa) and
- * fake-runner.ts with scripted answers for unit tests.
+ * exec-runner.ts implements it with execa (the only module that imports execa); unit tests use
+ * test/support/fake-runner.ts, which answers from a script.
  */
 export interface RunOptions {
   /** Kill the command (SIGTERM, then SIGKILL after the runner's grace) after this long. */

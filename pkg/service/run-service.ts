@@ -2,14 +2,15 @@ import { mkdir } from 'node:fs/promises';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import { ConfigFeed, connectBus, ensureStreams, JetStreamStatusSink, StreamError } from '../bus/mod.js';
 import { type Clock, systemClock } from '../clock.js';
-import { createHypervisor } from '../hypervisor/registry.js';
+import type { Hypervisor } from '../hypervisor/hypervisor.js';
+import { type BackendDeps, createHypervisor } from '../hypervisor/registry.js';
 import { confineStorage } from '../hypervisor/storage-confinement.js';
 import type { Logger } from '../log/logger.js';
 import { startHttpServer } from '../observe/http-server.js';
 import { Metrics } from '../observe/metrics.js';
 import { Engine } from '../reconcile/engine.js';
 import { FileLedger } from '../reconcile/ledger.js';
-import type { CommandObserver, CommandRunner } from '../runner/command-runner.js';
+import type { CommandRunner } from '../runner/command-runner.js';
 import { ExecRunner, type ExecRunnerOptions } from '../runner/exec-runner.js';
 
 export interface ServiceOptions {
@@ -19,15 +20,14 @@ export interface ServiceOptions {
   /** Aborting it is SIGTERM: stop taking work, finish what is in flight, publish, return. */
   signal: AbortSignal;
   clock?: Clock;
-  /** Extra observer of every command (benchmarks count spawns with it). */
-  commandObserver?: CommandObserver;
-  /** Benchmark-only EVE-style mode (see EngineDeps.benchEveStyle); from cmd/domainmgr.ts. */
-  benchEveStyle?: boolean;
   /**
-   * Builds the command runner from the options the ExecRunner would get (default: the ExecRunner).
-   * Benchmark-only: bench/domainmgr-no-spawn-main.ts passes a runner that spawns nothing.
+   * Injection points for tests and benchmarks (cmd/domainmgr.ts sets neither). makeRunner builds
+   * the command runner from the options the ExecRunner would get (default: the ExecRunner);
+   * wrapHypervisor gets the configured backend and what it was built from, and returns the
+   * Hypervisor the engine uses (default: the backend itself).
    */
   makeRunner?: (options: ExecRunnerOptions) => CommandRunner;
+  wrapHypervisor?: (backend: Hypervisor, deps: BackendDeps) => Hypervisor;
 }
 
 /** How long the final statuses may take to reach the stream on the way out. */
@@ -48,15 +48,11 @@ export async function runService(o: ServiceOptions): Promise<number> {
   await mkdir(config.stateDir, { recursive: true });
   let engine: Engine | null = null;
   const metrics = new Metrics({ version: o.version, domainCounts: () => engine?.nodeStatus().domains ?? {} });
-  const extra = o.commandObserver;
   const runnerOptions: ExecRunnerOptions = {
     logger: log.child({ component: 'runner' }),
     defaultTimeoutMs: config.timeouts.commandMs,
     killGraceMs: config.timeouts.killGraceMs,
-    observer: (e) => {
-      metrics.commandObserver(e);
-      extra?.(e);
-    },
+    observer: metrics.commandObserver,
   };
   const runner = o.makeRunner?.(runnerOptions) ?? new ExecRunner(runnerOptions);
   const http =
@@ -72,14 +68,17 @@ export async function runService(o: ServiceOptions): Promise<number> {
           },
         });
   if (http !== null) log.info({ address: http.address }, 'metrics and health listening');
-  const backend = createHypervisor(config.backend, {
+  const backendDeps: BackendDeps = {
     runner,
     logger: log.child({ component: config.backend }),
     config,
     clock,
-    ...(o.benchEveStyle === true ? { benchEveStyle: true } : {}),
-  });
-  const hypervisor = confineStorage(backend, config.storage.allowedRoots);
+  };
+  const backend = createHypervisor(config.backend, backendDeps);
+  const hypervisor = confineStorage(
+    o.wrapHypervisor?.(backend, backendDeps) ?? backend,
+    config.storage.allowedRoots,
+  );
 
   let conn: Awaited<ReturnType<typeof connectBus>>;
   try {
@@ -121,7 +120,6 @@ export async function runService(o: ServiceOptions): Promise<number> {
     status,
     connection: conn,
     version: o.version,
-    ...(o.benchEveStyle === true ? { benchEveStyle: true } : {}),
     observer: {
       config: (outcome) => metrics.countConfig(outcome),
       operation: (op, ms, ok) => metrics.observeOperation(op, ms, ok),

@@ -7,8 +7,8 @@ import type { BackendName } from '../../pkg/hypervisor/hypervisor.js';
 import { createHypervisor } from '../../pkg/hypervisor/registry.js';
 import { silentLogger } from '../../pkg/log/logger.js';
 import { projectRoot } from '../../pkg/project-files.js';
-import { FakeRunner } from '../../pkg/runner/fake-runner.js';
 import { decodeConfigMessage } from '../../pkg/schema/domain-config-message.js';
+import { FakeRunner } from '../support/fake-runner.js';
 
 const backends: BackendName[] = ['xl', 'rkt', 'vmadm'];
 const cases = backends.flatMap((backend) =>

@@ -2,8 +2,8 @@ import { createHypervisor } from '../../pkg/hypervisor/registry.js';
 import { RktBackend } from '../../pkg/hypervisor/rkt.js';
 import { VmadmBackend } from '../../pkg/hypervisor/vmadm.js';
 import { XlBackend } from '../../pkg/hypervisor/xl.js';
-import { FakeRunner } from '../../pkg/runner/fake-runner.js';
 import { testDeps } from '../support/backend-fixtures.js';
+import { FakeRunner } from '../support/fake-runner.js';
 
 test.each([
   ['xl', XlBackend],

@@ -6,8 +6,8 @@ import { RktBackend } from '../../pkg/hypervisor/rkt.js';
 import { RKT_SEED } from '../../pkg/hypervisor/xl.js';
 import { renderXlConfig } from '../../pkg/hypervisor/xl-config.js';
 import type { RunOptions } from '../../pkg/runner/command-runner.js';
-import { FakeRunner } from '../../pkg/runner/fake-runner.js';
 import { containerSpec, testConfig, testDeps, vifs } from '../support/backend-fixtures.js';
+import { FakeRunner } from '../support/fake-runner.js';
 
 const POD = '6f1c8f2e-9a8b-4c1d-8e2f-3a4b5c6d7e8f';
 const exists = (path: string) =>

@@ -1,8 +1,8 @@
 import { HypervisorError, UnsupportedError } from '../../pkg/hypervisor/hypervisor.js';
 import { VmadmBackend } from '../../pkg/hypervisor/vmadm.js';
 import { checkVmadmSpec, vmadmCreatePayload } from '../../pkg/hypervisor/vmadm-payload.js';
-import { FakeRunner } from '../../pkg/runner/fake-runner.js';
 import { containerSpec, testConfig, testDeps, vmSpec } from '../support/backend-fixtures.js';
+import { FakeRunner } from '../support/fake-runner.js';
 
 const IMAGE = '1d05e788-5409-11eb-b12f-037bd7fee4ee';
 

@@ -6,8 +6,8 @@ import { XlBackend } from '../../pkg/hypervisor/xl.js';
 import { renderXlConfig } from '../../pkg/hypervisor/xl-config.js';
 import { projectRoot } from '../../pkg/project-files.js';
 import { CommandFailedError } from '../../pkg/runner/errors.js';
-import { FakeRunner } from '../../pkg/runner/fake-runner.js';
 import { testConfig, testDeps, vifs, vmSpec } from '../support/backend-fixtures.js';
+import { FakeRunner } from '../support/fake-runner.js';
 
 const exists = (path: string) =>
   access(path).then(

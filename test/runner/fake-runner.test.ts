@@ -1,5 +1,5 @@
 import { CommandFailedError, CommandNotFoundError, CommandTimeoutError } from '../../pkg/runner/errors.js';
-import { FakeRunner } from '../../pkg/runner/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 
 describe('FakeRunner', () => {
   test('answers by argv prefix, later rules first, and records calls', async () => {

@@ -1,17 +1,21 @@
 /**
- * The benchmark-only EVE-style mode (DOMAINMGR_BENCH_EVE_STYLE=1, `npm run bench`): the engine and
- * the xl backend do what EVE's domainmgr did, exactly, and nothing of it leaks into the normal
- * path. Runs the real engine over the real XlBackend and a scripted xl host.
+ * The benchmark's EVE-style strategy (bench/lib/eve-style-hypervisor.ts, injected by
+ * bench/domainmgr-main.ts with --create-concurrency 1): the real engine over the real XlBackend
+ * wrapped in it does what EVE's domainmgr did, exactly; without it, nothing of it happens. Runs on
+ * a scripted xl host.
  */
 import { readFileSync } from 'node:fs';
+import { EveStyleHypervisor } from '../../bench/lib/eve-style-hypervisor.js';
 import { ManualClock } from '../../pkg/clock.js';
 import { loadConfig } from '../../pkg/config/load-config.js';
+import type { BackendDeps } from '../../pkg/hypervisor/deps.js';
+import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { XlBackend } from '../../pkg/hypervisor/xl.js';
 import { silentLogger } from '../../pkg/log/logger.js';
 import { Engine } from '../../pkg/reconcile/engine.js';
 import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/command-runner.js';
-import { FakeRunner } from '../../pkg/runner/fake-runner.js';
-import { testConfig } from '../support/backend-fixtures.js';
+import { testConfig, vmSpec } from '../support/backend-fixtures.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { MemoryLedger } from '../support/memory-ledger.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
 
@@ -93,19 +97,25 @@ class ScriptedXl implements CommandRunner {
   }
 }
 
-async function scenario(benchEveStyle: boolean) {
+async function scenario(eveStyle: boolean) {
   const clock = new ManualClock();
   const runner = new ScriptedXl();
   const config = {
     ...loadConfig([], {}).config,
     ...testConfig(),
     nodeId: 'node-1',
-    probeIntervalMs: 5000,
+    // Longer than the create phase (at most 30 s of the manual clock): no tick or polling round
+    // confirms a start; only the probe a start asks for can.
+    probeIntervalMs: 60_000,
     probeJitter: 0,
-    createConcurrency: 4,
+    // As bench/run.ts runs the EVE-style strategy: one create at a time.
+    createConcurrency: eveStyle ? 1 : 4,
     storage: { allowedRoots: ['/persist'] },
   };
-  const hypervisor = new XlBackend({ runner, logger: silentLogger, config, clock, benchEveStyle });
+  const deps: BackendDeps = { runner, logger: silentLogger, config, clock };
+  const backend = new XlBackend(deps);
+  const eve = eveStyle ? new EveStyleHypervisor(backend, deps) : null;
+  const hypervisor = eve ?? backend;
   const sink = new MemoryStatusSink();
   const engine = new Engine({
     config,
@@ -117,7 +127,6 @@ async function scenario(benchEveStyle: boolean) {
     connection: new FixedConnection(),
     version: '0.0.0-test',
     random: () => 0.5,
-    benchEveStyle,
   });
   await engine.start();
   engine.markSynced();
@@ -149,18 +158,19 @@ async function scenario(benchEveStyle: boolean) {
     quiet = runner.argvs.length === n ? quiet + 1 : 0;
   }
   const before = runner.argvs.length;
-  const perTick = benchEveStyle ? 2 * UUIDS.length : 1;
-  for (let i = 0; i < 5000; i++) {
+  const perTick = eveStyle ? 2 * UUIDS.length : 1;
+  for (let i = 0; i < 30_000; i++) {
     if (runner.argvs.slice(before).filter((a) => a[1] !== 'info').length >= 3 * perTick) break;
     await clock.advance(10);
   }
   // (NodeStatus's periodic `xl info` is not a probe.)
   const later = runner.argvs.slice(before).filter((a) => a[1] !== 'info');
   await engine.stop();
+  eve?.close();
   return { runner, createPhase, later };
 }
 
-describe('benchmark-only EVE-style mode', () => {
+describe('the EVE-style strategy', () => {
   test('creates one at a time, one xenstore-write per key (10 per vif), a probe per domain per tick', async () => {
     const { runner, createPhase, later } = await scenario(true);
     expect(runner.maxInFlightCreates).toBe(1);
@@ -181,6 +191,14 @@ describe('benchmark-only EVE-style mode', () => {
     }
     // No listing of all domains at any time: every probe names its domain; each tick probes all.
     expect([...createPhase, ...later].filter((a) => a[1] === 'list' && a.length === 3)).toEqual([]);
+    // Each start was confirmed (RUNNING before any polling round) by a probe of that domain alone.
+    for (const name of runner.domains.keys()) {
+      const started = createPhase.findIndex((a) => a[1] === 'unpause' && a[2] === name);
+      expect(started).toBeGreaterThanOrEqual(0);
+      expect(createPhase.slice(started).map((a) => a.join(' '))).toEqual(
+        expect.arrayContaining([`xl domid ${name}`, `xl list -v ${name}`]),
+      );
+    }
     const tick = ['vm0', 'vm1', 'vm2'].flatMap((n) => [
       ['xl', 'domid', n],
       ['xl', 'list', '-v', n],
@@ -188,7 +206,7 @@ describe('benchmark-only EVE-style mode', () => {
     expect(later).toEqual([...tick, ...tick, ...tick]);
   });
 
-  test('without it: creates in parallel, one xenstore-write per create, one listing per tick', async () => {
+  test('without it (domainmgr as shipped): creates in parallel, one xenstore-write per create, one listing per tick', async () => {
     const { runner, createPhase, later } = await scenario(false);
     expect(runner.maxInFlightCreates).toBeGreaterThan(1);
     expect(createPhase.filter((a) => a[0] === 'xenstore-write')).toHaveLength(3);
@@ -198,5 +216,58 @@ describe('benchmark-only EVE-style mode', () => {
       ['xl', 'list', '-v'],
       ['xl', 'list', '-v'],
     ]);
+  });
+});
+
+describe('EveStyleHypervisor alone', () => {
+  const created = { uuid: UUIDS[0] as string, domainName: 'vm0', domainId: 7, vifs: [] };
+
+  test('a failed xenstore-write destroys the half-built domain and names the command', async () => {
+    const fake = new FakeRunner()
+      .on(['xenstore-write'], { exitCode: 1, stderr: 'write failed\n' })
+      .on(['xl', 'destroy'], {});
+    const clock = new ManualClock();
+    const deps: BackendDeps = { runner: fake, logger: silentLogger, config: testConfig(), clock };
+    const eve = new EveStyleHypervisor(new XlBackend(deps), deps);
+    const vif = { vifName: 'vif7.0', mac: '00:16:3e:00:00:01', bridge: 'br0' };
+    const failure = eve.disableVifOffload({ ...created, vifs: [vif] });
+    await expect(failure).rejects.toThrow(HypervisorError);
+    await expect(failure).rejects.toThrow(/xenstore-write .*feature-sg 0.* failed \(exit 1\): write failed/);
+    expect(fake.argvs.map((a) => a.slice(0, 2))).toEqual([
+      ['xenstore-write', '/local/domain/0/backend/vif/7/0/feature-sg'],
+      ['xl', 'destroy'],
+    ]);
+    eve.close();
+  });
+
+  test('list() answers from the last probe and probes only what an operation changed', async () => {
+    const host = new ScriptedXl();
+    const clock = new ManualClock();
+    const config = { ...testConfig(), probeIntervalMs: 1000 };
+    const deps: BackendDeps = { runner: host, logger: silentLogger, config, clock };
+    const eve = new EveStyleHypervisor(new XlBackend(deps), deps);
+    host.domains.set('vm0', { domid: 7, uuid: UUIDS[0] as string, paused: true });
+    host.domains.set('vm1', { domid: 8, uuid: UUIDS[1] as string, paused: false });
+    // Known from the config (checkSpec), not probed yet: not in the listing.
+    for (const name of ['vm0', 'vm1']) expect(eve.checkSpec(vmSpec({ name }))).toEqual([]);
+    expect((await eve.list()).domains).toEqual([]);
+    expect(host.argvs).toEqual([]);
+    // The polling round probes each by name.
+    await clock.advance(1000);
+    for (let i = 0; i < 100 && host.argvs.length < 4; i++) await new Promise((r) => setImmediate(r));
+    expect(host.argvs.map((a) => a.join(' '))).toEqual([
+      'xl domid vm0',
+      'xl list -v vm0',
+      'xl domid vm1',
+      'xl list -v vm1',
+    ]);
+    const states = async () => (await eve.list()).domains.map((d) => `${d.name} ${d.state}`);
+    expect(await states()).toEqual(['vm0 paused', 'vm1 running']);
+    expect(host.argvs).toHaveLength(4);
+    // vm0 unpaused: the next listing probes vm0 alone.
+    await eve.unpause({ uuid: UUIDS[0] as string, domainName: 'vm0', domainId: 7 });
+    expect(await states()).toEqual(['vm0 running', 'vm1 running']);
+    expect(host.argvs.slice(5).map((a) => a.join(' '))).toEqual(['xl domid vm0', 'xl list -v vm0']);
+    eve.close();
   });
 });

@@ -1,5 +1,10 @@
-import type { CommandResult, CommandRunner, RunOptions } from './command-runner.js';
-import { CommandFailedError, CommandNotFoundError, CommandTimeoutError, formatArgv } from './errors.js';
+import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/command-runner.js';
+import {
+  CommandFailedError,
+  CommandNotFoundError,
+  CommandTimeoutError,
+  formatArgv,
+} from '../../pkg/runner/errors.js';
 
 /** A scripted answer of the fake runner. */
 export type FakeAnswer =

@@ -1,0 +1,28 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/command-runner.js';
+
+/**
+ * A CommandRunner that writes a line for every command it is given, then hands the command to
+ * `inner`: "<start, ms since the epoch with sub-ms digits> <argv...>". The idle scenario of
+ * bench/run.ts reads it to time a config's publish to its first command.
+ */
+export class SpawnLogRunner implements CommandRunner {
+  readonly #inner: CommandRunner;
+  readonly #out: WriteStream;
+
+  constructor(inner: CommandRunner, file: string) {
+    this.#inner = inner;
+    this.#out = createWriteStream(file, { flags: 'a' });
+  }
+
+  run(argv: readonly string[], options?: RunOptions): Promise<CommandResult> {
+    const start = performance.timeOrigin + performance.now();
+    this.#out.write(`${start.toFixed(3)} ${argv.join(' ')}\n`);
+    return this.#inner.run(argv, options);
+  }
+
+  /** Resolves once every line is written. */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#out.end(resolve));
+  }
+}
