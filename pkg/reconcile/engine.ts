@@ -109,7 +109,7 @@ export class Engine {
       operationTimeoutMs: c.timeouts.commandMs * 3 + c.timeouts.killGraceMs,
       createTimeoutMs: c.timeouts.createMs * 2 + c.timeouts.commandMs + c.timeouts.killGraceMs,
       publish: (s) => deps.status.publishDomainStatus(s),
-      requestProbe: (ms, uuid) => this.requestProbe(ms, uuid),
+      requestProbe: (ms) => this.requestProbe(ms),
       onForgotten: (uuid) => {
         this.#workers.delete(uuid);
         this.#remembered.delete(uuid);
@@ -213,7 +213,7 @@ export class Engine {
       this.#eveSoloProbe(uuid, delayMs);
       return;
     }
-    const now = this.#d.clock.now();
+    const now = this.#d.clock.monotonic();
     const at = Math.max(now + delayMs, this.#lastProbeEnd + this.#probeGap());
     if (this.#probing) {
       this.#probeAgain = true;
@@ -325,7 +325,7 @@ export class Engine {
   #scheduleProbe(delayMs: number): void {
     if (this.#stopping) return;
     if (this.#probeTimer !== null) this.#d.clock.cancel(this.#probeTimer.handle);
-    const at = this.#d.clock.now() + delayMs;
+    const at = this.#d.clock.monotonic() + delayMs;
     this.#probeTimer = {
       at,
       handle: this.#d.clock.schedule(delayMs, () => {
@@ -356,7 +356,7 @@ export class Engine {
       return;
     }
     this.#probing = true;
-    const started = this.#d.clock.now();
+    const started = this.#d.clock.monotonic();
     try {
       const epoch = ++this.#epoch;
       const listing = this.#eveStyle ? await this.#eveListAll() : await this.#d.hypervisor.list();
@@ -373,7 +373,7 @@ export class Engine {
       if (this.#synced) this.#handleOrphans();
     } finally {
       this.#probing = false;
-      this.#lastProbeEnd = this.#d.clock.now();
+      this.#lastProbeEnd = this.#d.clock.monotonic();
       this.#lastProbeMs = this.#lastProbeEnd - started;
     }
   }
@@ -442,8 +442,8 @@ export class Engine {
       if (s.state === 'HALTED' || s.state === 'DELETED' || s.state === 'REJECTED') continue;
       halting.push(w.haltForStop());
     }
-    const deadline = this.#d.clock.now() + grace + this.#d.config.timeouts.commandMs * 2;
-    while (this.#d.clock.now() < deadline) {
+    const deadline = this.#d.clock.monotonic() + grace + this.#d.config.timeouts.commandMs * 2;
+    while (this.#d.clock.monotonic() < deadline) {
       const busy = [...this.#workers.values()].some(
         (w) => !['HALTED', 'DELETED', 'REJECTED', 'BROKEN'].includes(w.state),
       );

@@ -1,4 +1,3 @@
-import { ManualClock } from '../../pkg/clock.js';
 import { loadConfig } from '../../pkg/config/load-config.js';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { silentLogger } from '../../pkg/log/logger.js';
@@ -6,6 +5,7 @@ import { Engine } from '../../pkg/reconcile/engine.js';
 import { type LedgerEntry, MemoryLedger } from '../../pkg/reconcile/ledger.js';
 import { CommandFailedError } from '../../pkg/runner/errors.js';
 import { FakeHypervisor } from '../support/fake-hypervisor.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
 
 const U1 = '11111111-1111-4111-8111-111111111111';

@@ -4,7 +4,6 @@
  * path. Runs the real engine over the real XlBackend and a scripted xl host.
  */
 import { readFileSync } from 'node:fs';
-import { ManualClock } from '../../pkg/clock.js';
 import { loadConfig } from '../../pkg/config/load-config.js';
 import { XlBackend } from '../../pkg/hypervisor/xl.js';
 import { silentLogger } from '../../pkg/log/logger.js';
@@ -13,6 +12,7 @@ import { MemoryLedger } from '../../pkg/reconcile/ledger.js';
 import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/command-runner.js';
 import { FakeRunner } from '../../pkg/runner/fake-runner.js';
 import { testConfig } from '../support/backend-fixtures.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
 
 const UUIDS = [1, 2, 3].map(
