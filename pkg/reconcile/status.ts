@@ -1,7 +1,7 @@
 import type { DomainStatus } from '../../types/generated/domain-status.js';
 import type { CreatedDomain, DomainRef } from '../hypervisor/hypervisor.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
-import { type Actual, pendingChanges } from './decide.js';
+import { type Actual, type Desired, pendingChanges } from './decide.js';
 import type { StatusError } from './errors.js';
 
 /** Everything a DomainStatus is made of, as the worker holds it. */
@@ -52,4 +52,56 @@ export function buildDomainStatus(f: StatusFacts): DomainStatus {
     pendingChanges: f.desiredSpec === null || absent ? [] : pendingChanges(f.desiredSpec, f.runningSpec),
     error: f.error,
   };
+}
+
+/** What the worker knows when its decision is to wait. */
+export interface SettleFacts {
+  state: DomainStatus['state'];
+  desired: Desired['kind'];
+  /** The accepted spec asks for paused. */
+  paused: boolean;
+  actual: Actual;
+  /** A graceful shutdown is in progress. */
+  halting: boolean;
+  booting: boolean;
+  /** The guest stopped and the restart policy left it stopped. */
+  stoppedByGuest: boolean;
+  /** A retry (failed create, restart) is due later. */
+  retrying: boolean;
+  /** The backend said it cannot pause this domain. */
+  pauseUnsupported: boolean;
+}
+
+export interface Settled {
+  /** The state to report (possibly the current one). */
+  state: DomainStatus['state'];
+  /** Confirmed running: a pending retry is over. */
+  clearRetry: boolean;
+  /** Confirmed running: the error of past failures is over. */
+  clearError: boolean;
+}
+
+/** Pure: the state a situation with nothing to do amounts to. */
+export function settledState(f: SettleFacts): Settled {
+  const keep = { state: f.state, clearRetry: false, clearError: false };
+  // A graceful shutdown in progress stays HALTING (or DELETING) until the guest left or the grace ran out.
+  if (f.desired === 'delete' || f.halting) return keep;
+  switch (f.actual) {
+    case 'absent':
+      if (f.desired === 'halt' || f.stoppedByGuest) {
+        // A guest stopped by a crash the policy does not restart stays BROKEN (with its error).
+        return { ...keep, state: f.state !== 'BROKEN' || f.desired === 'halt' ? 'HALTED' : f.state };
+      }
+      // Waiting to retry a failed create or a restart: BROKEN with error.retryAt.
+      if (f.retrying) return { ...keep, state: f.state !== 'HALTED' ? 'BROKEN' : f.state };
+      return { ...keep, state: 'PENDING' };
+    case 'paused':
+      return { ...keep, state: 'PAUSED' };
+    case 'running':
+      if (f.booting) return { ...keep, state: 'BOOTING' };
+      // Confirmed running: past failures are over, except a pause this backend cannot do.
+      return { state: 'RUNNING', clearRetry: true, clearError: !(f.pauseUnsupported && f.paused) };
+    default:
+      return keep;
+  }
 }

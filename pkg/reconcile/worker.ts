@@ -5,13 +5,13 @@ import { UnsupportedError } from '../hypervisor/hypervisor.js';
 import type { Logger } from '../log/logger.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
 import { type CreateParty, createTransaction, letPublishesOut } from './create-transaction.js';
-import { backoffDelay, type Desired, decide, type ExitKind, policyRestarts } from './decide.js';
+import { backoffDelay, type Desired, decide, type ExitKind, exitOutcome } from './decide.js';
 import { type StatusError, statusErrorFrom, withTimeout } from './errors.js';
 import type { HostResources } from './host-resources.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
 import { changesNothing, type Knowledge, type ObservationContext, observeListing } from './observation.js';
 import type { Semaphore } from './semaphore.js';
-import { buildDomainStatus } from './status.js';
+import { buildDomainStatus, settledState } from './status.js';
 
 export type DomainState = DomainStatus['state'];
 
@@ -439,36 +439,23 @@ export class DomainWorker {
     }
   }
 
-  /** Nothing to do for now: report the state the situation amounts to. */
+  /** Nothing to do for now: report the state the situation amounts to (status.ts settledState). */
   #settle(desired: Desired, until: number | null): void {
     if (until !== null) this.#scheduleWake(until);
-    // A graceful shutdown in progress stays HALTING (or DELETING) until the guest left or the grace ran out.
-    if (desired.kind === 'delete' || this.#k.haltingUntil !== null) return;
-    switch (this.#k.actual) {
-      case 'absent':
-        if (desired.kind === 'halt' || this.#stoppedByGuest) {
-          if (this.#state !== 'BROKEN' || desired.kind === 'halt') this.#setState('HALTED');
-        } else if (this.#retryAt !== null) {
-          // Waiting to retry a failed create or a restart: BROKEN with error.retryAt.
-          if (this.#state !== 'HALTED') this.#setState('BROKEN');
-        } else {
-          this.#setState('PENDING');
-        }
-        return;
-      case 'paused':
-        this.#setState('PAUSED');
-        return;
-      case 'running':
-        this.#setState(this.#k.booting ? 'BOOTING' : 'RUNNING');
-        if (!this.#k.booting) {
-          // Confirmed running: past failures are over, except a pause this backend cannot do.
-          this.#retryAt = null;
-          if (!(this.#unsupported.has('pause') && desired.spec.paused)) this.#error = null;
-        }
-        return;
-      default:
-        return;
-    }
+    const settled = settledState({
+      state: this.#state,
+      desired: desired.kind,
+      paused: desired.kind !== 'delete' && desired.spec.paused,
+      actual: this.#k.actual,
+      halting: this.#k.haltingUntil !== null,
+      booting: this.#k.booting,
+      stoppedByGuest: this.#stoppedByGuest,
+      retrying: this.#retryAt !== null,
+      pauseUnsupported: this.#unsupported.has('pause'),
+    });
+    this.#setState(settled.state);
+    if (settled.clearRetry) this.#retryAt = null;
+    if (settled.clearError) this.#error = null;
   }
 
   async #create(spec: DomainSpec): Promise<void> {
@@ -627,46 +614,32 @@ export class DomainWorker {
     this.#d.requestProbe(0);
   }
 
-  /** The domain stopped without being asked: apply the restart policy. */
+  /** The domain stopped without being asked: apply the restart policy (decide.ts exitOutcome). */
   #exited(kind: ExitKind): void {
-    const d = this.#d;
     const desired = this.#desired;
     if (desired === null || desired.kind !== 'run') return;
-    const time = new Date(d.clock.now()).toISOString();
-    const what =
-      kind === 'crash'
-        ? 'the domain crashed'
-        : kind === 'poweroff'
-          ? 'the guest powered off'
-          : 'the domain disappeared';
-    this.#log.warn({ exit: kind, policy: desired.spec.restartPolicy }, what);
+    const time = new Date(this.#d.clock.now()).toISOString();
+    const outcome = exitOutcome(kind, desired.spec.restartPolicy);
+    this.#log.warn({ exit: kind, policy: desired.spec.restartPolicy }, outcome.what);
     this.#k.bootTime = null;
-    if (policyRestarts(desired.spec.restartPolicy, kind)) {
+    if (outcome.restart) {
       this.#retryAt = this.#backoffDeadline();
       this.#restartCount++;
-      this.#error = {
-        message: `${what}; restarting (restartPolicy ${desired.spec.restartPolicy})`,
-        source: 'hypervisor',
-        time,
-        retryAt: this.#wallTimeOf(this.#retryAt),
-      };
-      this.#setState('BROKEN');
-      this.#scheduleWake(this.#retryAt);
     } else {
       this.#stoppedByGuest = true;
       this.#retryAt = null;
-      if (kind === 'poweroff') {
-        this.#error = null;
-        this.#setState('HALTED');
-      } else {
-        this.#error = {
-          message: `${what} (restartPolicy ${desired.spec.restartPolicy})`,
-          source: 'hypervisor',
-          time,
-        };
-        this.#setState('BROKEN');
-      }
     }
+    this.#error =
+      outcome.message === null
+        ? null
+        : {
+            message: outcome.message,
+            source: 'hypervisor',
+            time,
+            ...(this.#retryAt === null ? {} : { retryAt: this.#wallTimeOf(this.#retryAt) }),
+          };
+    this.#setState(outcome.state);
+    if (this.#retryAt !== null) this.#scheduleWake(this.#retryAt);
   }
 
   async #forget(): Promise<void> {

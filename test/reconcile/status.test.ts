@@ -1,4 +1,10 @@
-import { buildDomainStatus, type StatusFacts } from '../../pkg/reconcile/status.js';
+import {
+  buildDomainStatus,
+  type Settled,
+  type SettleFacts,
+  type StatusFacts,
+  settledState,
+} from '../../pkg/reconcile/status.js';
 import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
 import { check, validateDomainStatusSchema } from '../../pkg/schema/validators.js';
 import type { DomainStatus } from '../../types/generated/domain-status.js';
@@ -136,5 +142,64 @@ describe('buildDomainStatus', () => {
     const status = buildDomainStatus(facts(over));
     expect(status).toEqual({ ...running, ...expected });
     expect(check(validateDomainStatusSchema, status)).toEqual({ ok: true, value: status });
+  });
+});
+
+const settle = (over: Partial<SettleFacts> = {}): SettleFacts => ({
+  state: 'CREATING',
+  desired: 'run',
+  paused: false,
+  actual: 'running',
+  halting: false,
+  booting: false,
+  stoppedByGuest: false,
+  retrying: false,
+  pauseUnsupported: false,
+  ...over,
+});
+const keep = (state: Settled['state']): Settled => ({ state, clearRetry: false, clearError: false });
+
+describe('settledState', () => {
+  test.each<[string, Partial<SettleFacts>, Settled]>([
+    [
+      'running, confirmed: RUNNING, past failures over',
+      {},
+      { state: 'RUNNING', clearRetry: true, clearError: true },
+    ],
+    ['running, not confirmed yet: BOOTING', { booting: true }, keep('BOOTING')],
+    [
+      'running, asked paused where the backend cannot pause: RUNNING, the error stays',
+      { paused: true, pauseUnsupported: true },
+      { state: 'RUNNING', clearRetry: true, clearError: false },
+    ],
+    ['paused: PAUSED', { actual: 'paused' }, keep('PAUSED')],
+    ['absent, run, nothing pending: PENDING', { actual: 'absent' }, keep('PENDING')],
+    ['absent, retry due later: BROKEN', { actual: 'absent', retrying: true }, keep('BROKEN')],
+    [
+      'absent, retry due later, already HALTED: stays',
+      { actual: 'absent', retrying: true, state: 'HALTED' },
+      keep('HALTED'),
+    ],
+    ['absent, halt: HALTED', { actual: 'absent', desired: 'halt', state: 'BROKEN' }, keep('HALTED')],
+    [
+      'absent, stopped by the guest (poweroff): HALTED',
+      { actual: 'absent', stoppedByGuest: true },
+      keep('HALTED'),
+    ],
+    [
+      'absent, stopped by a crash the policy keeps down: stays BROKEN',
+      { actual: 'absent', stoppedByGuest: true, state: 'BROKEN' },
+      keep('BROKEN'),
+    ],
+    ['shutting down: stays HALTING', { halting: true, state: 'HALTING', desired: 'halt' }, keep('HALTING')],
+    [
+      'deleting: stays as it is',
+      { desired: 'delete', state: 'DELETING', actual: 'absent' },
+      keep('DELETING'),
+    ],
+    ['unknown: stays as it is', { actual: 'unknown', state: 'BROKEN' }, keep('BROKEN')],
+    ['between states: stays as it is', { actual: 'transitional', state: 'RUNNING' }, keep('RUNNING')],
+  ])('%s', (_name, over, expected) => {
+    expect(settledState(settle(over))).toEqual(expected);
   });
 });
