@@ -8,6 +8,7 @@ import { type CreateParty, createTransaction, letPublishesOut } from './create-t
 import { backoffDelay, type Desired, decide, type ExitKind, exitOutcome } from './decide.js';
 import { type StatusError, statusErrorFrom, withTimeout } from './errors.js';
 import type { HostResources } from './host-resources.js';
+import { intake } from './intake.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
 import { changesNothing, type Knowledge, type ObservationContext, observeListing } from './observation.js';
 import type { Semaphore } from './semaphore.js';
@@ -140,33 +141,31 @@ export class DomainWorker {
    */
   setDesired(desired: Desired): boolean {
     if (this.#stopped) return false;
+    const taken = intake(
+      {
+        acceptedGeneration: this.#acceptedGeneration,
+        desired: this.#desired,
+        actedRestartCounter: this.#actedRestartCounter,
+        actedPurgeCounter: this.#actedPurgeCounter,
+      },
+      desired,
+    );
+    if (taken.kind === 'stale') {
+      this.#configError = this.#configErrorOf(taken.message);
+      this.#publish();
+      return false;
+    }
+    if (taken.kind === 'redelivery') return true;
     if (desired.kind !== 'delete') {
-      const g = desired.spec.generation;
-      if (g < this.#acceptedGeneration) {
-        this.#configError = this.#configErrorOf(
-          `stale config: generation ${g} is older than the accepted generation ${this.#acceptedGeneration}`,
-        );
-        this.#publish();
-        return false;
-      }
-      const before = this.#desired;
-      if (g === this.#acceptedGeneration && before !== null && before.kind !== 'delete') {
-        // A redelivery of what we already act on: nothing new.
-        if (JSON.stringify(before.spec) === JSON.stringify(desired.spec)) return true;
-      }
-      this.#acceptedGeneration = g;
+      this.#acceptedGeneration = desired.spec.generation;
       this.#name = desired.spec.name;
-      const startIntent =
-        before === null ||
-        before.kind !== 'run' ||
-        desired.spec.restartCounter > (this.#actedRestartCounter ?? desired.spec.restartCounter);
-      if (desired.kind === 'run' && startIntent) this.#stoppedByGuest = false;
-      if (this.#actedRestartCounter === null) this.#actedRestartCounter = desired.spec.restartCounter;
-      if (this.#actedPurgeCounter === null) this.#actedPurgeCounter = desired.spec.purgeCounter;
-      if (desired.kind === 'run' && before?.kind !== 'run') {
-        this.#retryAt = null;
-        this.#k.attempt = 0;
-      }
+    }
+    if (taken.clearsStoppedByGuest) this.#stoppedByGuest = false;
+    this.#actedRestartCounter = taken.actedRestartCounter;
+    this.#actedPurgeCounter = taken.actedPurgeCounter;
+    if (taken.resetsRetry) {
+      this.#retryAt = null;
+      this.#k.attempt = 0;
     }
     this.#configError = null;
     this.#desired = desired;
