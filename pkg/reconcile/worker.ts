@@ -347,7 +347,13 @@ export class DomainWorker {
   }
 
   async #step(): Promise<void> {
+    const interrupted = this.#k.interruptedCreate;
     this.#takeObservation();
+    if (interrupted && !this.#k.interruptedCreate) {
+      // An interrupted create found running got as far as the start: the ledger says so, or the
+      // next restart would take the domain (paused by then, say) for a half-built one.
+      await this.#remember('created');
+    }
     if (this.#strays.length > 0) {
       await this.#destroyStrays();
       return;

@@ -725,6 +725,8 @@ describe('engine: restart without harm', () => {
     await s.send(U1, vm(U1));
     s.engine.markSynced();
     await s.clock.advance(100);
+    // The ledger no longer says 'creating': a later restart must not take it for half-built.
+    expect((await s.ledger.load()).get(U1)?.phase).toBe('created');
     await s.send(U1, vm(U1, { generation: 2, paused: true }));
     await s.clock.advance(6000);
     expect(s.hv.calls.filter((c) => /^(destroy|create)/.test(c))).toEqual([]);
