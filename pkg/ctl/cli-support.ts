@@ -57,12 +57,12 @@ export function parseDuration(text: string, flag: string): number {
   return Math.round(ms);
 }
 
-/** The command's time budget, counted from its start. */
+/** The command's time budget, counted from its start on the monotonic clock (a wall clock step moves it not). */
 export class Deadline {
   readonly #end: number;
   constructor(
     readonly totalMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.#end = now() + totalMs;
   }

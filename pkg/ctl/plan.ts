@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../clock.js';
 import type { DomainmgrConfig } from '../config/load-config.js';
-import type { BackendName, Hypervisor } from '../hypervisor/hypervisor.js';
+import type { BackendName } from '../hypervisor/hypervisor.js';
 import { createHypervisor } from '../hypervisor/registry.js';
 import { silentLogger } from '../log/logger.js';
+import { runStartSteps, type StartStep, startSteps } from '../reconcile/start-sequence.js';
 import type { CommandResult, CommandRunner, RunOptions } from '../runner/command-runner.js';
 import { formatArgv } from '../runner/errors.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
@@ -14,21 +15,21 @@ import type { DomainSpec } from '../schema/domain-spec.js';
 /**
  * `domainctl plan`: what a node would run to start a domain, found by running it.
  *
- * The real backend (the same class the service builds, from the same configuration) performs the
- * service's start sequence (see runStartSequence) against a PlanRunner: a CommandRunner that
+ * The real backend (the same class the service builds, from the same configuration) runs the
+ * service's own start sequence (pkg/reconcile/start-sequence.ts) against a PlanRunner: a CommandRunner that
  * runs nothing, records every argv with its environment and stdin, and answers each command
  * the way the tool answers a success (`xl domid` prints a domid, `rkt run` saves a pod uuid).
  * The backend's state directory is a temporary one; the files the backend writes there (xl.cfg,
  * rkt seed, pod map) are read back and shown under the node's state directory. So the plan is
- * the backend's own output, not a second rendering that could drift from it; the one thing
- * repeated here is the order of the steps, and test/domainctl/plan-matches-engine.test.ts runs
- * the real engine on the simulated host and compares what it ran with the plan.
+ * the backend's own output, not a second rendering that could drift from it, and the steps are the
+ * ones the worker's create transaction runs. test/domainctl/plan-matches-engine.test.ts runs the
+ * real engine on the simulated host and compares what it ran with the plan.
  */
 
 /** The domid the PlanRunner answers `xl domid` with; shown as <domid>. Xen's real ones stay below 32752. */
 export const PLAN_DOMID = 32760;
 
-export type PlanStep = 'pci-prepare' | 'create' | 'disable-vif-offload' | 'unpause';
+export type PlanStep = StartStep;
 
 export interface PlannedCommand {
   step: PlanStep;
@@ -57,25 +58,14 @@ export interface Plan {
   files: PlannedFile[];
 }
 
-/** The steps of a start, in the order the worker runs them (pkg/reconcile/worker.ts #create). */
-export async function runStartSequence(
-  hv: Hypervisor,
-  spec: DomainSpec,
-  onStep: (step: PlanStep) => void,
-): Promise<void> {
-  if (spec.pciDevices.length > 0) {
-    onStep('pci-prepare');
-    await hv.pciPrepare(spec.pciDevices.map((p) => p.bdf));
-  }
-  onStep('create');
-  const created = await hv.createPaused(spec);
-  if (spec.disableVifOffload && spec.vifs.length > 0) {
-    onStep('disable-vif-offload');
-    await hv.disableVifOffload(created);
-  }
-  if (!spec.paused) {
-    onStep('unpause');
-    await hv.unpause({ uuid: created.uuid, domainName: created.domainName, domainId: created.domainId });
+/** The backend refuses the spec (its checkSpec), as a node would with a REJECTED status. */
+export class PlanRefusedError extends Error {
+  constructor(
+    readonly backend: BackendName,
+    readonly problems: string[],
+  ) {
+    super(`the ${backend} backend refuses this domain: ${problems.join('; ')}`);
+    this.name = 'PlanRefusedError';
   }
 }
 
@@ -119,7 +109,9 @@ export class PlanRunner implements CommandRunner {
 
 /**
  * Plans the start of `spec` (already validated) on `backend`, configured by `config`; the node's
- * state directory is `config.stateDir`. Nothing outside a temporary directory is touched.
+ * state directory is `config.stateDir`. Nothing outside a temporary directory is touched. Rejects
+ * with PlanRefusedError where the backend's checkSpec refuses the spec (the engine rejects such a
+ * config before anything runs).
  */
 export async function planStart(
   spec: DomainSpec,
@@ -135,11 +127,13 @@ export async function planStart(
     config: { ...config, backend, stateDir: scratch },
     clock: systemClock,
   });
-  const steps: PlanStep[] = [];
+  const steps = startSteps(spec, hv);
   try {
-    await runStartSequence(hv, spec, (step) => {
-      steps.push(step);
+    const problems = hv.checkSpec(spec);
+    if (problems.length > 0) throw new PlanRefusedError(backend, problems);
+    await runStartSteps(hv, spec, steps, (step, call) => {
       runner.step = step;
+      return call();
     });
     const show = (text: string): string =>
       text.split(scratch).join(config.stateDir).split(podUuid).join('<pod-uuid>');
@@ -203,8 +197,7 @@ export function renderPlan(plan: Plan): string {
     out.push(
       '# activate is false: the node defines the domain HALTED and runs this when activate becomes true',
     );
-  const paused = plan.paused ? ' and left paused (paused: true)' : '';
-  out.push(`# created paused, then ${plan.steps.slice(1).join(', ') || 'nothing more'}${paused}`);
+  out.push(`# steps: ${plan.steps.join(', ')} (create leaves it paused)${pausedNote(plan)}`);
   out.push(`# files are written under the node's state directory ${plan.stateDir}`);
   for (const f of plan.files) {
     out.push('', `## file ${f.path}`, f.content.trimEnd());
@@ -223,4 +216,10 @@ export function renderPlan(plan: Plan): string {
   if (plan.commands.some((c) => c.argv.some((a) => a.includes('<pod-uuid>'))))
     out.push('# <pod-uuid> is the pod uuid rkt assigns at run (saved by --uuid-file-save)');
   return out.join('\n');
+}
+
+function pausedNote(plan: Plan): string {
+  if (!plan.paused) return '';
+  if (!plan.steps.includes('unpause')) return ' and left paused (paused: true)';
+  return `; paused: true, but the ${plan.backend} backend cannot pause: it is started, and its status reports the pause as unsupported`;
 }

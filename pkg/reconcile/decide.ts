@@ -156,6 +156,31 @@ export function policyRestarts(policy: DomainSpec['restartPolicy'], exit: ExitKi
   }
 }
 
+/** What an exit the domain was not asked for comes to, under the restart policy. */
+export interface ExitOutcome {
+  /** What happened, in words (the log line). */
+  what: string;
+  /** Restart after the backoff (BROKEN with error.retryAt meanwhile). */
+  restart: boolean;
+  state: 'BROKEN' | 'HALTED';
+  /** The status error's message; null for a guest poweroff that is not restarted (no error). */
+  message: string | null;
+}
+
+/** Pure: the state and error an exit leaves, and whether it is restarted. */
+export function exitOutcome(kind: ExitKind, policy: DomainSpec['restartPolicy']): ExitOutcome {
+  const what =
+    kind === 'crash'
+      ? 'the domain crashed'
+      : kind === 'poweroff'
+        ? 'the guest powered off'
+        : 'the domain disappeared';
+  if (policyRestarts(policy, kind))
+    return { what, restart: true, state: 'BROKEN', message: `${what}; restarting (restartPolicy ${policy})` };
+  if (kind === 'poweroff') return { what, restart: false, state: 'HALTED', message: null };
+  return { what, restart: false, state: 'BROKEN', message: `${what} (restartPolicy ${policy})` };
+}
+
 /** Exponential backoff: initial, 2x, 4x ... capped at max. attempt counts from 0. */
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
   return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));

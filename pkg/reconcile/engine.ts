@@ -192,7 +192,7 @@ export class Engine {
   /** Asks for a listing within delayMs (coalesced with any listing already due sooner). */
   requestProbe(delayMs: number): void {
     if (this.#stopping) return;
-    const now = this.#d.clock.now();
+    const now = this.#d.clock.monotonic();
     const at = Math.max(now + delayMs, this.#lastProbeEnd + this.#probeGap());
     if (this.#probing) {
       this.#probeAgain = true;
@@ -304,7 +304,7 @@ export class Engine {
   #scheduleProbe(delayMs: number): void {
     if (this.#stopping) return;
     if (this.#probeTimer !== null) this.#d.clock.cancel(this.#probeTimer.handle);
-    const at = this.#d.clock.now() + delayMs;
+    const at = this.#d.clock.monotonic() + delayMs;
     this.#probeTimer = {
       at,
       handle: this.#d.clock.schedule(delayMs, () => {
@@ -335,7 +335,7 @@ export class Engine {
       return;
     }
     this.#probing = true;
-    const started = this.#d.clock.now();
+    const started = this.#d.clock.monotonic();
     try {
       const epoch = ++this.#epoch;
       const listing = await this.#d.hypervisor.list();
@@ -352,7 +352,7 @@ export class Engine {
       if (this.#synced) this.#handleOrphans();
     } finally {
       this.#probing = false;
-      this.#lastProbeEnd = this.#d.clock.now();
+      this.#lastProbeEnd = this.#d.clock.monotonic();
       this.#lastProbeMs = this.#lastProbeEnd - started;
     }
   }
@@ -395,8 +395,8 @@ export class Engine {
       if (s.state === 'HALTED' || s.state === 'DELETED' || s.state === 'REJECTED') continue;
       halting.push(w.haltForStop());
     }
-    const deadline = this.#d.clock.now() + grace + this.#d.config.timeouts.commandMs * 2;
-    while (this.#d.clock.now() < deadline) {
+    const deadline = this.#d.clock.monotonic() + grace + this.#d.config.timeouts.commandMs * 2;
+    while (this.#d.clock.monotonic() < deadline) {
       const busy = [...this.#workers.values()].some(
         (w) => !['HALTED', 'DELETED', 'REJECTED', 'BROKEN'].includes(w.state),
       );

@@ -4,19 +4,15 @@ import type { CreatedDomain, DomainRef, Hypervisor, ObservedDomain } from '../hy
 import { UnsupportedError } from '../hypervisor/hypervisor.js';
 import type { Logger } from '../log/logger.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
-import {
-  type Actual,
-  backoffDelay,
-  type Desired,
-  decide,
-  type ExitKind,
-  pendingChanges,
-  policyRestarts,
-} from './decide.js';
+import { type CreateParty, createTransaction, letPublishesOut } from './create-transaction.js';
+import { backoffDelay, type Desired, decide, type ExitKind, exitOutcome } from './decide.js';
 import { type StatusError, statusErrorFrom, withTimeout } from './errors.js';
 import type { HostResources } from './host-resources.js';
+import { intake } from './intake.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
+import { changesNothing, type Knowledge, type ObservationContext, observeListing } from './observation.js';
 import type { Semaphore } from './semaphore.js';
+import { buildDomainStatus, settledState } from './status.js';
 
 export type DomainState = DomainStatus['state'];
 
@@ -35,8 +31,8 @@ export interface WorkerDeps {
   operationTimeoutMs: number;
   createTimeoutMs: number;
   publish: (status: DomainStatus) => void;
-  /** Ask for a listing soon (a create or shutdown wants confirming); `uuid` is the asking domain. */
-  requestProbe: (delayMs: number, uuid: string) => void;
+  /** Ask for a listing within delayMs (a create or shutdown wants confirming). */
+  requestProbe: (delayMs: number) => void;
   /** The worker has published DELETED and may be dropped. */
   onForgotten: (uuid: string) => void;
   /** Called whenever the worker's state changes, for NodeStatus counts. */
@@ -66,7 +62,17 @@ export class DomainWorker {
   #name = '';
   #configError: StatusError | null = null;
 
-  #actual: Actual = 'unknown';
+  /** What the worker knows of its domain on the hypervisor (see observation.ts). */
+  #k: Knowledge = {
+    actual: 'unknown',
+    ref: null,
+    booting: false,
+    runningSince: null,
+    haltingUntil: null,
+    bootTime: null,
+    interruptedCreate: false,
+    attempt: 0,
+  };
   #mutatedAt = Number.NEGATIVE_INFINITY;
   /** The newest listing not yet taken in (one slot: a newer listing replaces it). */
   #pendingObservation: { listed: readonly ObservedDomain[]; epoch: number } | null = null;
@@ -74,27 +80,22 @@ export class DomainWorker {
   #strays: ObservedDomain[] = [];
   /** The last step decided to wait: nothing is due until something changes or a timer fires. */
   #settled = false;
-  #ref: DomainRef | null = null;
   #vifs: CreatedDomain['vifs'] = [];
   #runningSpec: DomainSpec | null = null;
   #currentMemoryMiB: number | null = null;
-  #booting = false;
-  #runningSince: number | null = null;
-  #haltingUntil: number | null = null;
-  #interruptedCreate = false;
   /** Operations the backend said it cannot do for this domain (UnsupportedError): not retried. */
   #unsupported = new Set<string>();
 
   #actedRestartCounter: number | null = null;
   #actedPurgeCounter: number | null = null;
   #stoppedByGuest = false;
+  /** Monotonic time before which a failed create or a restart is not retried. */
   #retryAt: number | null = null;
-  #attempt = 0;
   #restartCount = 0;
 
   #state: DomainState = 'PENDING';
+  /** Wall time, for the status. */
   #lastTransitionTime: number;
-  #bootTime: number | null = null;
   #error: StatusError | null = null;
   #lastPublished = '';
 
@@ -116,7 +117,7 @@ export class DomainWorker {
       this.#restartCount = remembered.restartCount;
       this.#runningSpec = remembered.runningSpec;
       this.#currentMemoryMiB = remembered.currentMemoryMiB;
-      this.#interruptedCreate = remembered.phase === 'creating';
+      this.#k.interruptedCreate = remembered.phase === 'creating';
     }
   }
 
@@ -140,33 +141,31 @@ export class DomainWorker {
    */
   setDesired(desired: Desired): boolean {
     if (this.#stopped) return false;
+    const taken = intake(
+      {
+        acceptedGeneration: this.#acceptedGeneration,
+        desired: this.#desired,
+        actedRestartCounter: this.#actedRestartCounter,
+        actedPurgeCounter: this.#actedPurgeCounter,
+      },
+      desired,
+    );
+    if (taken.kind === 'stale') {
+      this.#configError = this.#configErrorOf(taken.message);
+      this.#publish();
+      return false;
+    }
+    if (taken.kind === 'redelivery') return true;
     if (desired.kind !== 'delete') {
-      const g = desired.spec.generation;
-      if (g < this.#acceptedGeneration) {
-        this.#configError = this.#configErrorOf(
-          `stale config: generation ${g} is older than the accepted generation ${this.#acceptedGeneration}`,
-        );
-        this.#publish();
-        return false;
-      }
-      const before = this.#desired;
-      if (g === this.#acceptedGeneration && before !== null && before.kind !== 'delete') {
-        // A redelivery of what we already act on: nothing new.
-        if (JSON.stringify(before.spec) === JSON.stringify(desired.spec)) return true;
-      }
-      this.#acceptedGeneration = g;
+      this.#acceptedGeneration = desired.spec.generation;
       this.#name = desired.spec.name;
-      const startIntent =
-        before === null ||
-        before.kind !== 'run' ||
-        desired.spec.restartCounter > (this.#actedRestartCounter ?? desired.spec.restartCounter);
-      if (desired.kind === 'run' && startIntent) this.#stoppedByGuest = false;
-      if (this.#actedRestartCounter === null) this.#actedRestartCounter = desired.spec.restartCounter;
-      if (this.#actedPurgeCounter === null) this.#actedPurgeCounter = desired.spec.purgeCounter;
-      if (desired.kind === 'run' && before?.kind !== 'run') {
-        this.#retryAt = null;
-        this.#attempt = 0;
-      }
+    }
+    if (taken.clearsStoppedByGuest) this.#stoppedByGuest = false;
+    this.#actedRestartCounter = taken.actedRestartCounter;
+    this.#actedPurgeCounter = taken.actedPurgeCounter;
+    if (taken.resetsRetry) {
+      this.#retryAt = null;
+      this.#k.attempt = 0;
     }
     this.#configError = null;
     this.#desired = desired;
@@ -200,93 +199,51 @@ export class DomainWorker {
   }
 
   /**
-   * True when taking `seen` in would change nothing: the worker is idle (its last decision was to
-   * wait, with a timer for anything due later) and the listing shows exactly what it believes.
-   * Then a step would decide the same wait again, so it is skipped: with 1,000 settled domains a
-   * listing costs one comparison per domain instead of a reconcile step and a status rebuild each
-   * (profile: a third of domainmgr's non-spawn CPU in a 1,000-domain create went there).
+   * True when taking the listing in would change nothing: it is out of date, or the worker is
+   * idle (its last decision was to wait, with a timer for anything due later) and the listing,
+   * read by the same observeListing() a step uses, leaves all it knows as it is. Then a step
+   * would decide the same wait again, so it is skipped: with 1,000 settled domains a listing
+   * costs one comparison per domain instead of a reconcile step and a status rebuild each.
+   * Changes nothing itself.
    */
   #changesNothing(listed: readonly ObservedDomain[], epoch: number): boolean {
     if (epoch <= this.#mutatedAt) return true; // out of date: #takeObservation would ignore it
-    if (!this.#settled) return false;
-    // Two domains with our uuid (a stray to destroy) always need a step.
-    if (listed.length > 1 || this.#strays.length > 0) return false;
-    const seen = listed[0] ?? null;
-    if (this.#booting) return false;
-    if (seen === null) return this.#actual === 'absent' && this.#ref === null && this.#haltingUntil === null;
-    const ref = this.#ref;
-    if (
-      this.#actual !== seen.state ||
-      ref === null ||
-      ref.domainName !== seen.name ||
-      ref.domainId !== seen.domainId
-    )
-      return false;
-    if (seen.state === 'running') {
-      if (this.#runningSince === null) return false;
-      // As #takeObservation: a domain that ran long enough earns a fresh backoff.
-      if (this.#d.clock.now() - this.#runningSince >= this.#d.restartBackoff.maxMs) this.#attempt = 0;
-    } else if (this.#runningSince !== null) return false;
-    return true;
+    if (!this.#settled || this.#strays.length > 0) return false;
+    return changesNothing(this.#k, observeListing(this.#k, listed, this.#observationContext()));
+  }
+
+  #observationContext(): ObservationContext {
+    return {
+      uuid: this.uuid,
+      desired: this.#desired?.kind ?? null,
+      now: this.#d.clock.monotonic(),
+      wallNow: this.#d.clock.now(),
+      restartBackoff: this.#d.restartBackoff,
+    };
   }
 
   #takeObservation(): void {
     const o = this.#pendingObservation;
     this.#pendingObservation = null;
     if (o === null || o.epoch <= this.#mutatedAt) return;
-    const { listed } = o;
-    const mine = this.#ref?.domainName;
-    const seen =
-      listed.find((d) => d.name === mine) ?? listed.find((d) => d.state === 'running') ?? listed[0] ?? null;
-    // A domain between states (dying) is on its way out; only settled extras are strays.
-    this.#strays = listed.filter((d) => d !== seen && d.state !== 'transitional');
-    const before = this.#actual;
-    const now = this.#d.clock.now();
-    if (seen === null) {
-      this.#actual = 'absent';
-      if (
-        (before === 'running' || before === 'paused') &&
-        this.#haltingUntil === null &&
-        this.#desired?.kind === 'run'
-      ) {
-        this.#exited('vanished');
-      }
-      if (this.#haltingUntil !== null) this.#haltingUntil = null;
-      this.#ref = null;
-      // No domain, no boot time: the next boot sets it anew.
-      this.#bootTime = null;
-    } else {
-      if (this.#booting && seen.state === 'paused') {
-        // xl unpause exits 0 even when it failed: only the listing tells. Retry with backoff.
-        this.#booting = false;
-        const delay = backoffDelay(
-          this.#attempt++,
-          this.#d.restartBackoff.initialMs,
-          this.#d.restartBackoff.maxMs,
-        );
-        this.#retryAt = now + delay;
-        this.#error = {
-          message: 'the domain is still paused after unpause',
-          source: 'hypervisor',
-          time: new Date(now).toISOString(),
-          retryAt: new Date(this.#retryAt).toISOString(),
-        };
-        this.#scheduleWake(this.#retryAt);
-      }
-      this.#actual = seen.state;
-      this.#ref = { uuid: this.uuid, domainName: seen.name, domainId: seen.domainId };
-      if (seen.state === 'running') {
-        // Seen running: whatever create was interrupted got as far as the start, it is a domain.
-        this.#interruptedCreate = false;
-        if (this.#booting) {
-          this.#booting = false;
-          this.#bootTime ??= now;
-        }
-        this.#runningSince ??= now;
-        // A domain that ran long enough earns a fresh backoff.
-        if (now - this.#runningSince >= this.#d.restartBackoff.maxMs) this.#attempt = 0;
-      } else {
-        this.#runningSince = null;
+    const seen = observeListing(this.#k, o.listed, this.#observationContext());
+    this.#k = seen.knowledge;
+    this.#strays = seen.strays;
+    for (const event of seen.events) {
+      switch (event.type) {
+        case 'vanished':
+          this.#exited('vanished');
+          break;
+        case 'still-paused':
+          this.#retryAt = event.retryAt;
+          this.#error = {
+            message: 'the domain is still paused after unpause',
+            source: 'hypervisor',
+            time: new Date(this.#d.clock.now()).toISOString(),
+            retryAt: this.#wallTimeOf(event.retryAt),
+          };
+          this.#scheduleWake(event.retryAt);
+          break;
       }
     }
   }
@@ -318,31 +275,25 @@ export class DomainWorker {
 
   /** The current DomainStatus (also what was last published, but for updatedAt). */
   status(): DomainStatus {
-    const now = new Date(this.#d.clock.now()).toISOString();
-    const desiredSpec = this.#desired !== null && this.#desired.kind !== 'delete' ? this.#desired.spec : null;
-    const error = this.#configError ?? this.#error;
-    return {
+    const desired = this.#desired;
+    return buildDomainStatus({
       uuid: this.uuid,
       name: this.#name,
       nodeId: this.#d.nodeId,
       backend: this.#d.hypervisor.name,
       state: this.#state,
       observedGeneration: this.#acceptedGeneration,
-      domainName: this.#ref?.domainName ?? null,
-      domainId: this.#actual === 'absent' ? null : (this.#ref?.domainId ?? null),
-      activated: this.#state === 'RUNNING' || this.#state === 'PAUSED' || this.#state === 'BOOTING',
-      bootTime: this.#bootTime === null ? null : new Date(this.#bootTime).toISOString(),
-      lastTransitionTime: new Date(this.#lastTransitionTime).toISOString(),
-      updatedAt: now,
+      actual: this.#k.actual,
+      ref: this.#k.ref,
+      vifs: this.#vifs,
+      runningSpec: this.#runningSpec,
+      desiredSpec: desired !== null && desired.kind !== 'delete' ? desired.spec : null,
+      bootTime: this.#k.bootTime,
+      lastTransitionTime: this.#lastTransitionTime,
+      updatedAt: this.#d.clock.now(),
       restartCount: this.#restartCount,
-      vifs: this.#actual === 'absent' ? [] : this.#vifs,
-      pciDevices: this.#actual === 'absent' || this.#runningSpec === null ? [] : this.#runningSpec.pciDevices,
-      pendingChanges:
-        desiredSpec === null || this.#actual === 'absent'
-          ? []
-          : pendingChanges(desiredSpec, this.#runningSpec),
-      error,
-    };
+      error: this.#configError ?? this.#error,
+    });
   }
 
   /** Publishes the status when anything but updatedAt changed. */
@@ -396,22 +347,28 @@ export class DomainWorker {
   }
 
   async #step(): Promise<void> {
+    const interrupted = this.#k.interruptedCreate;
     this.#takeObservation();
+    if (interrupted && !this.#k.interruptedCreate) {
+      // An interrupted create found running got as far as the start: the ledger says so, or the
+      // next restart would take the domain (paused by then, say) for a half-built one.
+      await this.#remember('created');
+    }
     if (this.#strays.length > 0) {
       await this.#destroyStrays();
       return;
     }
     const desired = this.#desired;
     if (desired === null) return;
-    const now = this.#d.clock.now();
+    const now = this.#d.clock.monotonic();
     const spec = desired.kind === 'delete' ? null : desired.spec;
     const action = decide({
       now,
       desired,
-      actual: this.#actual,
-      booting: this.#booting,
-      haltingUntil: this.#haltingUntil,
-      interruptedCreate: this.#interruptedCreate,
+      actual: this.#k.actual,
+      booting: this.#k.booting,
+      haltingUntil: this.#k.haltingUntil,
+      interruptedCreate: this.#k.interruptedCreate,
       restartRequested:
         spec !== null &&
         this.#actedRestartCounter !== null &&
@@ -423,7 +380,7 @@ export class DomainWorker {
       runningSpec: this.#runningSpec,
       currentMemoryMiB: this.#currentMemoryMiB,
     });
-    this.#log.debug({ action, actual: this.#actual }, 'decide');
+    this.#log.debug({ action, actual: this.#k.actual }, 'decide');
     if (this.#unsupported.has(action.type)) {
       // The backend cannot do it (a vmadm zone cannot pause): the status says so; nothing to do.
       this.#settled = true;
@@ -443,16 +400,16 @@ export class DomainWorker {
       case 'unpause':
         await this.#mutate('unpause', async (ref) => {
           await this.#d.hypervisor.unpause(ref);
-          this.#booting = true;
-          this.#actual = 'running';
+          this.#k.booting = true;
+          this.#k.actual = 'running';
           this.#setState('BOOTING');
-          this.#d.requestProbe(0, this.uuid);
+          this.#d.requestProbe(0);
         });
         return;
       case 'pause':
         await this.#mutate('pause', async (ref) => {
           await this.#d.hypervisor.pause(ref);
-          this.#actual = 'paused';
+          this.#k.actual = 'paused';
           this.#setState('PAUSED');
         });
         return;
@@ -468,10 +425,10 @@ export class DomainWorker {
           const force = spec?.virtualizationMode === 'hvm' && spec.type === 'vm';
           this.#setState(desired.kind === 'delete' ? 'DELETING' : 'HALTING');
           await this.#d.hypervisor.shutdown(ref, { force });
-          this.#haltingUntil = this.#d.clock.now() + this.#d.shutdownGraceMs;
-          this.#scheduleWake(this.#haltingUntil);
+          this.#k.haltingUntil = this.#d.clock.monotonic() + this.#d.shutdownGraceMs;
+          this.#scheduleWake(this.#k.haltingUntil);
           // Listings confirm the guest left; ask for one soon rather than at the next period.
-          this.#d.requestProbe(Math.min(1000, this.#d.shutdownGraceMs), this.uuid);
+          this.#d.requestProbe(Math.min(1000, this.#d.shutdownGraceMs));
         });
         return;
       case 'destroy':
@@ -487,155 +444,94 @@ export class DomainWorker {
     }
   }
 
-  /** Nothing to do for now: report the state the situation amounts to. */
+  /** Nothing to do for now: report the state the situation amounts to (status.ts settledState). */
   #settle(desired: Desired, until: number | null): void {
     if (until !== null) this.#scheduleWake(until);
-    // A graceful shutdown in progress stays HALTING (or DELETING) until the guest left or the grace ran out.
-    if (desired.kind === 'delete' || this.#haltingUntil !== null) return;
-    switch (this.#actual) {
-      case 'absent':
-        if (desired.kind === 'halt' || this.#stoppedByGuest) {
-          if (this.#state !== 'BROKEN' || desired.kind === 'halt') this.#setState('HALTED');
-        } else if (this.#retryAt !== null) {
-          // Waiting to retry a failed create or a restart: BROKEN with error.retryAt.
-          if (this.#state !== 'HALTED') this.#setState('BROKEN');
-        } else {
-          this.#setState('PENDING');
-        }
-        return;
-      case 'paused':
-        this.#setState('PAUSED');
-        return;
-      case 'running':
-        this.#setState(this.#booting ? 'BOOTING' : 'RUNNING');
-        if (!this.#booting) {
-          // Confirmed running: past failures are over, except a pause this backend cannot do.
-          this.#retryAt = null;
-          if (!(this.#unsupported.has('pause') && desired.spec.paused)) this.#error = null;
-        }
-        return;
-      default:
-        return;
-    }
+    const settled = settledState({
+      state: this.#state,
+      desired: desired.kind,
+      paused: desired.kind !== 'delete' && desired.spec.paused,
+      actual: this.#k.actual,
+      halting: this.#k.haltingUntil !== null,
+      booting: this.#k.booting,
+      stoppedByGuest: this.#stoppedByGuest,
+      retrying: this.#retryAt !== null,
+      pauseUnsupported: this.#unsupported.has('pause'),
+    });
+    this.#setState(settled.state);
+    if (settled.clearRetry) this.#retryAt = null;
+    if (settled.clearError) this.#error = null;
   }
 
   async #create(spec: DomainSpec): Promise<void> {
-    const d = this.#d;
     if (this.#state !== 'PENDING' && this.#state !== 'BROKEN' && this.#state !== 'HALTED')
       this.#setState('PENDING');
-    // PENDING is published only when the create must wait for a slot. With a slot free, CREATING
-    // follows within microseconds, and publishing PENDING first would hold CREATING back behind
-    // PENDING's ack (one publish per subject in flight): 3-5 ms at idle, measured (npm run bench,
-    // idle scenario, changeToStored by state).
-    let release = d.createSlots.tryAcquire();
-    if (release === null) {
-      this.#publish();
-      release = await d.createSlots.acquire();
-    }
-    let created: CreatedDomain | null = null;
-    try {
-      if (this.#stopped) return;
-      const memory = await d.resources.reserveMemory(this.uuid, spec.memoryMiB);
-      if (memory !== null) throw new HostProblem(memory);
-      const conflicts = d.resources.claimPci(
-        this.uuid,
-        spec.pciDevices.map((p) => p.bdf),
-      );
-      if (conflicts.length > 0) {
-        throw new HostProblem(
-          conflicts.map((c) => `PCI device ${c.bdf} is held by domain ${c.holder}`).join('; '),
-        );
-      }
-      this.#setState('CREATING');
-      this.#error = null;
-      this.#publish();
-      await letPublishesOut();
-      await this.#rememberSpec('creating', spec);
-      if (spec.pciDevices.length > 0) {
-        await this.#call('pci-prepare', () => d.hypervisor.pciPrepare(spec.pciDevices.map((p) => p.bdf)));
-      }
-      created = await this.#call('create', () => d.hypervisor.createPaused(spec), d.createTimeoutMs);
-      this.#ref = { uuid: this.uuid, domainName: created.domainName, domainId: created.domainId };
-      this.#vifs = created.vifs;
-      this.#runningSpec = spec;
-      this.#currentMemoryMiB = null;
-      this.#actual = 'paused';
-      this.#interruptedCreate = false;
-      if (spec.disableVifOffload && spec.vifs.length > 0) {
-        const c = created;
-        await this.#call('disable-vif-offload', () => d.hypervisor.disableVifOffload(c));
-      }
-      // A backend that cannot pause left the domain stopped, not paused: a domain asked for
-      // paused is started too (the pause that follows fails as unsupported and says so), never
-      // left stopped, where a listing would read it as a guest that powered off.
-      if (!spec.paused || !d.hypervisor.canPause) {
-        const ref = this.#ref;
-        await this.#call('unpause', () => d.hypervisor.unpause(ref));
-        this.#actual = 'running';
-        this.#booting = true;
-        this.#setState('BOOTING');
-      } else {
-        this.#setState('PAUSED');
-      }
-      this.#mutatedAt = d.tick();
-      d.resources.commitMemory(this.uuid);
-      this.#actedPurgeCounter = spec.purgeCounter;
-      this.#actedRestartCounter = spec.restartCounter;
-      this.#publish();
-      await letPublishesOut();
-      await this.#remember('created');
-      d.requestProbe(0, this.uuid);
-    } catch (e) {
-      d.resources.releaseMemory(this.uuid);
-      await this.#failCreate(e, created, spec);
-    } finally {
-      release();
-    }
+    await createTransaction(this.#createParty(), spec);
   }
 
-  /** A create failed: nothing half-built stays behind; retry with backoff. */
-  async #failCreate(e: unknown, created: CreatedDomain | null, spec: DomainSpec): Promise<void> {
+  /** The worker's side of the create transaction (create-transaction.ts). */
+  #createParty(): CreateParty {
     const d = this.#d;
-    const now = d.clock.now();
-    const time = new Date(now).toISOString();
-    this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'create failed');
-    const error: StatusError =
-      e instanceof HostProblem ? { message: e.message, source: 'host', time } : statusErrorFrom(e, time);
-    if (created !== null) {
-      try {
-        await this.#call('destroy', () => d.hypervisor.destroy(created));
-        this.#actual = 'absent';
-      } catch (cleanup) {
-        // The half-built domain may still be there; the next listing tells, and decide() acts.
-        this.#actual = 'unknown';
-        this.#log.error(
-          { err: cleanup instanceof Error ? cleanup.message : String(cleanup) },
-          'cleanup after failed create failed',
-        );
-      }
-    } else if (!(e instanceof HostProblem)) {
-      // createPaused cleans up after itself; a timeout may leave something: let a listing tell.
-      this.#actual = e instanceof Error && e.name === 'OperationTimeoutError' ? 'unknown' : 'absent';
-    }
-    if (this.#actual === 'absent') {
-      d.resources.releasePci(this.uuid);
-      this.#ref = null;
-      this.#runningSpec = null;
-      if (spec.pciDevices.length > 0 && !(e instanceof HostProblem)) {
-        await this.#call('pci-release', () =>
-          d.hypervisor.pciRelease(spec.pciDevices.map((p) => p.bdf)),
-        ).catch(() => {});
-      }
-    }
-    this.#mutatedAt = d.tick();
-    const delay = backoffDelay(this.#attempt++, d.restartBackoff.initialMs, d.restartBackoff.maxMs);
-    this.#retryAt = now + delay;
-    error.retryAt = new Date(this.#retryAt).toISOString();
-    this.#error = error;
-    this.#booting = false;
-    this.#setState('BROKEN');
-    await this.#remember('stopped');
-    this.#scheduleWake(this.#retryAt);
+    return {
+      uuid: this.uuid,
+      hypervisor: d.hypervisor,
+      resources: d.resources,
+      createSlots: d.createSlots,
+      createTimeoutMs: d.createTimeoutMs,
+      logger: this.#log,
+      call: (operation, fn, timeoutMs) => this.#call(operation, fn, timeoutMs),
+      stopped: () => this.#stopped,
+      wallNow: () => d.clock.now(),
+      // PENDING is published only when the create must wait for a slot. With a slot free,
+      // CREATING follows within microseconds, and publishing PENDING first would hold CREATING
+      // back behind PENDING's ack (one publish per subject in flight).
+      waiting: () => this.#publish(),
+      creating: () => {
+        this.#setState('CREATING');
+        this.#error = null;
+        this.#publish();
+      },
+      remember: (phase, spec) =>
+        spec === undefined ? this.#remember(phase) : this.#rememberSpec(phase, spec),
+      created: (created, spec) => {
+        this.#k.ref = { uuid: this.uuid, domainName: created.domainName, domainId: created.domainId };
+        this.#vifs = created.vifs;
+        this.#runningSpec = spec;
+        this.#currentMemoryMiB = null;
+        this.#k.actual = 'paused';
+        this.#k.interruptedCreate = false;
+      },
+      done: async (spec, unpaused) => {
+        if (unpaused) {
+          this.#k.actual = 'running';
+          this.#k.booting = true;
+          this.#setState('BOOTING');
+        } else {
+          this.#setState('PAUSED');
+        }
+        this.#mutatedAt = d.tick();
+        this.#actedPurgeCounter = spec.purgeCounter;
+        this.#actedRestartCounter = spec.restartCounter;
+        this.#publish();
+        await letPublishesOut();
+        await this.#remember('created');
+        d.requestProbe(0);
+      },
+      failed: async (error, left) => {
+        this.#k.actual = left;
+        if (left === 'absent') {
+          this.#k.ref = null;
+          this.#runningSpec = null;
+        }
+        this.#mutatedAt = d.tick();
+        this.#retryAt = this.#backoffDeadline();
+        this.#error = { ...error, retryAt: this.#wallTimeOf(this.#retryAt) };
+        this.#k.booting = false;
+        this.#setState('BROKEN');
+        await this.#remember('stopped');
+        this.#scheduleWake(this.#retryAt);
+      },
+    };
   }
 
   async #destroy(
@@ -643,7 +539,7 @@ export class DomainWorker {
     desired: Desired,
   ): Promise<void> {
     const d = this.#d;
-    const ref = this.#ref ?? {
+    const ref = this.#k.ref ?? {
       uuid: this.uuid,
       domainName: this.#runningSpec?.name ?? this.#name,
       domainId: null,
@@ -663,16 +559,16 @@ export class DomainWorker {
     }
     d.resources.releasePci(this.uuid);
     d.resources.releaseMemory(this.uuid);
-    this.#actual = 'absent';
-    this.#ref = null;
+    this.#k.actual = 'absent';
+    this.#k.ref = null;
     this.#vifs = [];
     this.#runningSpec = null;
     this.#currentMemoryMiB = null;
-    this.#booting = false;
-    this.#bootTime = null;
-    this.#runningSince = null;
-    this.#haltingUntil = null;
-    this.#interruptedCreate = false;
+    this.#k.booting = false;
+    this.#k.bootTime = null;
+    this.#k.runningSince = null;
+    this.#k.haltingUntil = null;
+    this.#k.interruptedCreate = false;
     const spec = desired.kind === 'delete' ? null : desired.spec;
     if (reason === 'restart' && spec !== null) {
       this.#actedRestartCounter = spec.restartCounter;
@@ -702,7 +598,7 @@ export class DomainWorker {
       this.#log.warn(
         {
           stray: { name: s.name, domainId: s.domainId, state: s.state },
-          managed: this.#ref?.domainName ?? null,
+          managed: this.#k.ref?.domainName ?? null,
         },
         'a second domain with this uuid: destroying it',
       );
@@ -720,51 +616,35 @@ export class DomainWorker {
     this.#mutatedAt = this.#d.tick();
     // What we believe of our own domain is unchanged; a fresh listing confirms it.
     this.#dirty = true;
-    this.#d.requestProbe(0, this.uuid);
+    this.#d.requestProbe(0);
   }
 
-  /** The domain stopped without being asked: apply the restart policy. */
+  /** The domain stopped without being asked: apply the restart policy (decide.ts exitOutcome). */
   #exited(kind: ExitKind): void {
-    const d = this.#d;
     const desired = this.#desired;
     if (desired === null || desired.kind !== 'run') return;
-    const now = d.clock.now();
-    const time = new Date(now).toISOString();
-    const what =
-      kind === 'crash'
-        ? 'the domain crashed'
-        : kind === 'poweroff'
-          ? 'the guest powered off'
-          : 'the domain disappeared';
-    this.#log.warn({ exit: kind, policy: desired.spec.restartPolicy }, what);
-    this.#bootTime = null;
-    if (policyRestarts(desired.spec.restartPolicy, kind)) {
-      const delay = backoffDelay(this.#attempt++, d.restartBackoff.initialMs, d.restartBackoff.maxMs);
-      this.#retryAt = now + delay;
+    const time = new Date(this.#d.clock.now()).toISOString();
+    const outcome = exitOutcome(kind, desired.spec.restartPolicy);
+    this.#log.warn({ exit: kind, policy: desired.spec.restartPolicy }, outcome.what);
+    this.#k.bootTime = null;
+    if (outcome.restart) {
+      this.#retryAt = this.#backoffDeadline();
       this.#restartCount++;
-      this.#error = {
-        message: `${what}; restarting (restartPolicy ${desired.spec.restartPolicy})`,
-        source: 'hypervisor',
-        time,
-        retryAt: new Date(this.#retryAt).toISOString(),
-      };
-      this.#setState('BROKEN');
-      this.#scheduleWake(this.#retryAt);
     } else {
       this.#stoppedByGuest = true;
       this.#retryAt = null;
-      if (kind === 'poweroff') {
-        this.#error = null;
-        this.#setState('HALTED');
-      } else {
-        this.#error = {
-          message: `${what} (restartPolicy ${desired.spec.restartPolicy})`,
-          source: 'hypervisor',
-          time,
-        };
-        this.#setState('BROKEN');
-      }
     }
+    this.#error =
+      outcome.message === null
+        ? null
+        : {
+            message: outcome.message,
+            source: 'hypervisor',
+            time,
+            ...(this.#retryAt === null ? {} : { retryAt: this.#wallTimeOf(this.#retryAt) }),
+          };
+    this.#setState(outcome.state);
+    if (this.#retryAt !== null) this.#scheduleWake(this.#retryAt);
   }
 
   async #forget(): Promise<void> {
@@ -781,9 +661,9 @@ export class DomainWorker {
 
   /** Runs a mutation on the current domain; failure becomes the status error. */
   async #mutate(operation: string, fn: (ref: DomainRef) => Promise<void>): Promise<void> {
-    const ref = this.#ref;
+    const ref = this.#k.ref;
     if (ref === null) {
-      this.#actual = 'unknown';
+      this.#k.actual = 'unknown';
       return;
     }
     try {
@@ -809,8 +689,8 @@ export class DomainWorker {
   #fail(e: unknown): void {
     this.#log.warn({ err: e instanceof Error ? e.message : String(e) }, 'operation failed');
     this.#error = statusErrorFrom(e, new Date(this.#d.clock.now()).toISOString());
-    this.#actual = 'unknown';
-    this.#d.requestProbe(0, this.uuid);
+    this.#k.actual = 'unknown';
+    this.#d.requestProbe(0);
   }
 
   async #call<T>(
@@ -836,10 +716,21 @@ export class DomainWorker {
 
   #scheduleWake(at: number): void {
     if (this.#wake !== null) this.#d.clock.cancel(this.#wake);
-    this.#wake = this.#d.clock.schedule(Math.max(0, at - this.#d.clock.now()), () => {
+    this.#wake = this.#d.clock.schedule(Math.max(0, at - this.#d.clock.monotonic()), () => {
       this.#wake = null;
       this.#kick();
     });
+  }
+
+  /** The monotonic time of the next retry after a failure: exponential backoff, counted here. */
+  #backoffDeadline(): number {
+    const { initialMs, maxMs } = this.#d.restartBackoff;
+    return this.#d.clock.monotonic() + backoffDelay(this.#k.attempt++, initialMs, maxMs);
+  }
+
+  /** A monotonic deadline as the wall time it falls at now, for a status (error.retryAt). */
+  #wallTimeOf(monotonicAt: number): string {
+    return new Date(this.#d.clock.now() + (monotonicAt - this.#d.clock.monotonic())).toISOString();
   }
 
   async #rememberSpec(phase: LedgerEntry['phase'], spec: DomainSpec): Promise<void> {
@@ -866,23 +757,5 @@ export class DomainWorker {
       runningSpec: this.#runningSpec,
       currentMemoryMiB: this.#currentMemoryMiB,
     });
-  }
-}
-
-/**
- * Lets the statuses just published leave before synchronous work (the ledger's file write) holds
- * the thread: the NATS client writes what was published in a microtask queued at publish time,
- * which runs before this one resolves. Without it a status waited for the write (a quarter to half
- * a millisecond on the bench machine) before its first byte was sent.
- */
-function letPublishesOut(): Promise<void> {
-  return Promise.resolve();
-}
-
-/** A create refused before any tool ran: memory or PCI devices are not available. */
-class HostProblem extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HostProblem';
   }
 }

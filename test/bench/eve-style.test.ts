@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { EveStyleHypervisor } from '../../bench/lib/eve-style-hypervisor.js';
-import { ManualClock } from '../../pkg/clock.js';
 import { loadConfig } from '../../pkg/config/load-config.js';
 import type { BackendDeps } from '../../pkg/hypervisor/deps.js';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
@@ -16,6 +15,7 @@ import { Engine } from '../../pkg/reconcile/engine.js';
 import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/command-runner.js';
 import { testConfig, vmSpec } from '../support/backend-fixtures.js';
 import { FakeRunner } from '../support/fake-runner.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { MemoryLedger } from '../support/memory-ledger.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
 

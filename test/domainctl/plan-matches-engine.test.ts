@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../pkg/clock.js';
-import { PLAN_DOMID, type Plan, planStart } from '../../pkg/ctl/plan.js';
+import { PLAN_DOMID, type Plan, PlanRefusedError, planStart } from '../../pkg/ctl/plan.js';
 import type { BackendName } from '../../pkg/hypervisor/hypervisor.js';
 import { createHypervisor } from '../../pkg/hypervisor/registry.js';
 import { silentLogger } from '../../pkg/log/logger.js';
@@ -148,6 +148,11 @@ function filledIn(plan: Plan, domid: number | null, pod: string | null): Recorde
 let n = 0;
 const nextUuid = () => `9a000000-0000-4000-8000-${(++n).toString(16).padStart(12, '0')}`;
 
+/**
+ * Every backend, with and without paused, with vifs and with PCI devices. vmadm cannot pause:
+ * asked for paused, the node starts the domain (and reports the pause as unsupported), and the
+ * plan says so. Each case takes its own PCI device: domains stay on the host after a case.
+ */
 test.each<[string, BackendName, Record<string, unknown>, string]>([
   [
     'xl: pvh vm with two vifs (offload step), unpaused',
@@ -174,9 +179,51 @@ test.each<[string, BackendName, Record<string, unknown>, string]>([
     'PAUSED',
   ],
   [
+    'xl: a PCI device and a vif, paused: pci-prepare, create, offload, no unpause',
+    'xl',
+    {
+      type: 'vm',
+      memoryMiB: 64,
+      kernel: '/persist/k',
+      paused: true,
+      vifs: [{ bridge: 'xenbr0' }],
+      pciDevices: [{ bdf: '0000:03:00.0' }],
+    },
+    'PAUSED',
+  ],
+  [
+    'xl: a PCI device, no vifs, unpaused',
+    'xl',
+    { type: 'vm', memoryMiB: 64, kernel: '/persist/k', pciDevices: [{ bdf: '0000:03:00.1' }] },
+    'RUNNING',
+  ],
+  [
     'rkt: container with a vif',
     'rkt',
     { type: 'container', memoryMiB: 64, image: 'sha512-0123456789abcdef', vifs: [{ bridge: 'xenbr0' }] },
+    'RUNNING',
+  ],
+  [
+    'rkt: container with a vif, paused',
+    'rkt',
+    {
+      type: 'container',
+      memoryMiB: 64,
+      image: 'sha512-0123456789abcdef',
+      paused: true,
+      vifs: [{ bridge: 'xenbr0' }],
+    },
+    'PAUSED',
+  ],
+  [
+    'rkt: container with a PCI device',
+    'rkt',
+    {
+      type: 'container',
+      memoryMiB: 64,
+      image: 'sha512-0123456789abcdef',
+      pciDevices: [{ bdf: '0000:04:00.0' }],
+    },
     'RUNNING',
   ],
   [
@@ -187,6 +234,18 @@ test.each<[string, BackendName, Record<string, unknown>, string]>([
       memoryMiB: 256,
       image: '1d05e788-5409-11eb-b12f-037bd7fee4ee',
       vifs: [{ bridge: 'admin', ip: '10.1.1.5' }],
+    },
+    'RUNNING',
+  ],
+  [
+    'vmadm: paused, which vmadm cannot do: started all the same (vmadm start)',
+    'vmadm',
+    {
+      type: 'container',
+      memoryMiB: 256,
+      image: '1d05e788-5409-11eb-b12f-037bd7fee4ee',
+      paused: true,
+      vifs: [{ bridge: 'admin', ip: '10.1.1.6' }],
     },
     'RUNNING',
   ],
@@ -203,4 +262,32 @@ test.each<[string, BackendName, Record<string, unknown>, string]>([
   expect(JSON.stringify(calls)).not.toContain(String(PLAN_DOMID));
   if (backend === 'xl')
     expect(plan.files.map((f) => f.path)).toEqual([join(config.stateDir, 'xl', `${uuid}.cfg`)]);
+  // A paused domain is left paused only where the backend can pause; vmadm says it could not.
+  expect(plan.steps.includes('unpause')).toBe(goal === 'RUNNING');
+  if (backend === 'vmadm' && fields.paused === true) expect(status?.error?.message).toMatch(/cannot pause/);
+});
+
+test('vmadm with a PCI device: the plan and the engine refuse it alike, and nothing runs', async () => {
+  const config = configFor('vmadm');
+  const uuid = nextUuid();
+  const doc = {
+    uuid,
+    name: `plan${n}`,
+    generation: 1,
+    activate: true,
+    type: 'container',
+    memoryMiB: 256,
+    image: '1d05e788-5409-11eb-b12f-037bd7fee4ee',
+    pciDevices: [{ bdf: '0000:05:00.0' }],
+  };
+  const refused = await planFor(config, doc).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(refused).toBeInstanceOf(PlanRefusedError);
+  const problems = (refused as PlanRefusedError).problems;
+  expect(problems.join('; ')).toMatch(/pciDevices/);
+  const { calls, status } = await engineRun(config, doc, 'REJECTED');
+  expect(calls).toEqual([]);
+  expect(status?.error?.message).toBe(`invalid config: ${problems.join('; ')}`);
 });

@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../pkg/config/load-config.js';
-import { commandLine, type Plan, PlanRunner, planStart, renderPlan } from '../../pkg/ctl/plan.js';
+import {
+  commandLine,
+  type Plan,
+  PlanRefusedError,
+  PlanRunner,
+  planStart,
+  renderPlan,
+} from '../../pkg/ctl/plan.js';
 import { vmadmCreatePayload } from '../../pkg/hypervisor/vmadm-payload.js';
 import { RKT_SEED } from '../../pkg/hypervisor/xl.js';
 import { renderXlConfig } from '../../pkg/hypervisor/xl-config.js';
@@ -108,7 +115,27 @@ describe('planStart', () => {
     );
   });
 
+  test('vmadm, paused: true: vmadm cannot pause, so the node starts it (vmadm start) and the plan says so', async () => {
+    const { plan: p } = await plan({ ...container, paused: true }, 'vmadm');
+    // disable-vif-offload is a no-op on vmadm: a step with no command.
+    expect(p.steps).toEqual(['create', 'disable-vif-offload', 'unpause']);
+    expect(p.commands.map((c) => [c.step, ...c.argv])).toEqual([
+      ['create', 'vmadm', 'create'],
+      ['unpause', 'vmadm', 'start', UUID],
+    ]);
+    expect(renderPlan(p)).toContain('paused: true, but the vmadm backend cannot pause: it is started');
+  });
+
+  test('xl, paused: true: left paused after create and offload, no unpause', async () => {
+    const { plan: p } = await plan({ ...vm, paused: true }, 'xl');
+    expect(p.steps).toEqual(['pci-prepare', 'create', 'disable-vif-offload']);
+    expect(renderPlan(p)).toContain(
+      '# steps: pci-prepare, create, disable-vif-offload (create leaves it paused) and left paused (paused: true)',
+    );
+  });
+
   test('a spec the backend refuses is not planned', async () => {
+    await expect(plan(vm, 'rkt')).rejects.toThrow(PlanRefusedError);
     await expect(plan(vm, 'rkt')).rejects.toThrow(/needs the xl or vmadm backend/);
   });
 

@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ManualClock } from '../../pkg/clock.js';
 import { loadConfig } from '../../pkg/config/load-config.js';
 import type { BackendName } from '../../pkg/hypervisor/hypervisor.js';
 import { createHypervisor } from '../../pkg/hypervisor/registry.js';
@@ -9,6 +8,7 @@ import { silentLogger } from '../../pkg/log/logger.js';
 import { projectRoot } from '../../pkg/project-files.js';
 import { decodeConfigMessage } from '../../pkg/schema/domain-config-message.js';
 import { FakeRunner } from '../support/fake-runner.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 const backends: BackendName[] = ['xl', 'rkt', 'vmadm'];
 const cases = backends.flatMap((backend) =>

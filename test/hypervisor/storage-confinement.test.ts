@@ -2,7 +2,6 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
-import { ManualClock } from '../../pkg/clock.js';
 import {
   confineStorage,
   resolveStoragePaths,
@@ -12,6 +11,7 @@ import {
 import type { DomainSpec } from '../../pkg/schema/domain-spec.js';
 import { vmSpec } from '../support/backend-fixtures.js';
 import { FakeHypervisor } from '../support/fake-hypervisor.js';
+import { ManualClock } from '../support/manual-clock.js';
 
 // A host folder of images (the allowed root), a secret beside it, and links between them.
 let base: string;

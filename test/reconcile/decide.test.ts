@@ -2,6 +2,8 @@ import {
   type Action,
   backoffDelay,
   decide,
+  type ExitOutcome,
+  exitOutcome,
   liveMemoryTarget,
   pendingChanges,
   policyRestarts,
@@ -271,4 +273,69 @@ describe('pendingChanges and live memory', () => {
     number | null,
     number | null,
   ][])('liveMemoryTarget %#', (d, r, cur, out) => expect(liveMemoryTarget(d, r, cur)).toBe(out));
+});
+
+describe('exitOutcome', () => {
+  test.each<
+    [string, Parameters<typeof exitOutcome>[0], Parameters<typeof exitOutcome>[1], Omit<ExitOutcome, 'what'>]
+  >([
+    [
+      'crash, on-failure: restart',
+      'crash',
+      'on-failure',
+      {
+        restart: true,
+        state: 'BROKEN',
+        message: 'the domain crashed; restarting (restartPolicy on-failure)',
+      },
+    ],
+    [
+      'crash, always: restart',
+      'crash',
+      'always',
+      { restart: true, state: 'BROKEN', message: 'the domain crashed; restarting (restartPolicy always)' },
+    ],
+    [
+      'crash, never: BROKEN, says why',
+      'crash',
+      'never',
+      { restart: false, state: 'BROKEN', message: 'the domain crashed (restartPolicy never)' },
+    ],
+    [
+      'poweroff, on-failure: HALTED, no error',
+      'poweroff',
+      'on-failure',
+      { restart: false, state: 'HALTED', message: null },
+    ],
+    [
+      'poweroff, always: restart',
+      'poweroff',
+      'always',
+      { restart: true, state: 'BROKEN', message: 'the guest powered off; restarting (restartPolicy always)' },
+    ],
+    [
+      'poweroff, never: HALTED, no error',
+      'poweroff',
+      'never',
+      { restart: false, state: 'HALTED', message: null },
+    ],
+    [
+      'vanished, on-failure: restart',
+      'vanished',
+      'on-failure',
+      {
+        restart: true,
+        state: 'BROKEN',
+        message: 'the domain disappeared; restarting (restartPolicy on-failure)',
+      },
+    ],
+    [
+      'vanished, never: BROKEN, says why',
+      'vanished',
+      'never',
+      { restart: false, state: 'BROKEN', message: 'the domain disappeared (restartPolicy never)' },
+    ],
+  ])('%s', (_name, kind, policy, expected) => {
+    expect(exitOutcome(kind, policy)).toMatchObject(expected);
+  });
 });

@@ -1,4 +1,3 @@
-import { ManualClock } from '../../pkg/clock.js';
 import { loadConfig } from '../../pkg/config/load-config.js';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { silentLogger } from '../../pkg/log/logger.js';
@@ -6,6 +5,7 @@ import { Engine } from '../../pkg/reconcile/engine.js';
 import type { LedgerEntry } from '../../pkg/reconcile/ledger.js';
 import { CommandFailedError } from '../../pkg/runner/errors.js';
 import { FakeHypervisor } from '../support/fake-hypervisor.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { MemoryLedger } from '../support/memory-ledger.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
 
@@ -309,6 +309,73 @@ describe('engine: a backend that cannot pause (vmadm)', () => {
     await s.send(U1, vm(U1, { generation: 2 }));
     await s.clock.advance(100);
     expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', observedGeneration: 2, error: null });
+  });
+});
+
+const HOUR = 3_600_000;
+
+describe('engine: deadlines run on the monotonic clock (NTP steps the wall clock)', () => {
+  test.each([
+    ['forward', 3 * HOUR],
+    ['backward', -3 * HOUR],
+  ])('a wall clock stepped %s by hours during HALTING: no destroy before the grace, destroy after it', async (_way, step) => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    s.hv.hang(U1);
+    await s.send(U1, vm(U1, { generation: 2, activate: false }));
+    await s.clock.advance(10);
+    expect(s.sink.last(U1)?.state).toBe('HALTING');
+    s.clock.stepWall(step);
+    // A config redelivered mid-grace makes the worker decide again at once, after the step.
+    await s.send(U1, vm(U1, { generation: 3, activate: false }));
+    await s.clock.advance(8000);
+    expect(s.hv.count('destroy')).toBe(0);
+    expect(s.sink.last(U1)?.state).toBe('HALTING');
+    // The grace (10 s) ends 10 s of monotonic time after the shutdown, however the wall clock moved.
+    await s.clock.advance(2500);
+    expect(s.hv.calls).toContain('destroy vm-1111');
+    const halted = s.sink.last(U1);
+    expect(halted?.state).toBe('HALTED');
+    // Statuses carry wall time: the stepped one.
+    const wall = Date.parse(halted?.lastTransitionTime ?? '');
+    expect(Math.abs(wall - (Date.UTC(2026, 0, 1) + step))).toBeLessThan(60_000);
+  });
+
+  test('a wall clock stepped back by hours does not delay a restart: the backoff holds in monotonic time', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    s.hv.crash(U1);
+    s.engine.requestProbe(0);
+    await s.clock.advance(60);
+    const broken = s.sink.last(U1);
+    expect(broken).toMatchObject({ state: 'BROKEN', restartCount: 1 });
+    // Shown as wall time: the 1 s backoff after the error.
+    expect(Date.parse(broken?.error?.retryAt ?? '') - Date.parse(broken?.error?.time ?? '')).toBe(1000);
+    s.clock.stepWall(-3 * HOUR);
+    await s.clock.advance(500);
+    expect(s.hv.count('create')).toBe(1);
+    await s.clock.advance(600);
+    expect(s.hv.count('create')).toBe(2);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', restartCount: 1, error: null });
+  });
+
+  test('a wall clock stepped forward by hours does not cut a restart backoff short', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    s.hv.crash(U1);
+    s.engine.requestProbe(0);
+    await s.clock.advance(60);
+    expect(s.sink.last(U1)?.state).toBe('BROKEN');
+    s.clock.stepWall(3 * HOUR);
+    // A redelivered config makes the worker decide again at once: still inside the backoff.
+    await s.send(U1, vm(U1, { generation: 2 }));
+    await s.clock.advance(500);
+    expect(s.hv.count('create')).toBe(1);
+    await s.clock.advance(600);
+    expect(s.hv.count('create')).toBe(2);
   });
 });
 
@@ -659,6 +726,8 @@ describe('engine: restart without harm', () => {
     await s.send(U1, vm(U1));
     s.engine.markSynced();
     await s.clock.advance(100);
+    // The ledger no longer says 'creating': a later restart must not take it for half-built.
+    expect((await s.ledger.load()).get(U1)?.phase).toBe('created');
     await s.send(U1, vm(U1, { generation: 2, paused: true }));
     await s.clock.advance(6000);
     expect(s.hv.calls.filter((c) => /^(destroy|create)/.test(c))).toEqual([]);

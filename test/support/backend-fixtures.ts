@@ -1,7 +1,6 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock } from '../../pkg/clock.js';
 import type { BackendDeps } from '../../pkg/hypervisor/deps.js';
 import { silentLogger } from '../../pkg/log/logger.js';
 import { readProjectJson } from '../../pkg/project-files.js';
@@ -9,6 +8,7 @@ import type { CommandRunner } from '../../pkg/runner/command-runner.js';
 import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { DomainConfig } from '../../types/generated/domain-config.js';
+import { ManualClock } from './manual-clock.js';
 
 /** The shipped default configuration with a fresh temporary state directory and `overrides`. */
 export function testConfig(overrides: Partial<DomainmgrConfig> = {}): DomainmgrConfig {

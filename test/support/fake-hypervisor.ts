@@ -114,7 +114,7 @@ export class FakeHypervisor implements Hypervisor {
   }
 
   #tick(): void {
-    const now = this.#clock.now();
+    const now = this.#clock.monotonic();
     for (const [id, d] of this.domains) if (d.leavesAt !== null && now >= d.leavesAt) this.domains.delete(id);
   }
 
@@ -226,7 +226,7 @@ export class FakeHypervisor implements Hypervisor {
     this.#fail('shutdown');
     const d = this.#find(ref);
     if (d === undefined) return;
-    if (!d.hung) d.leavesAt = this.#clock.now() + this.shutdownDelayMs;
+    if (!d.hung) d.leavesAt = this.#clock.monotonic() + this.shutdownDelayMs;
   }
 
   async destroy(ref: DomainRef): Promise<void> {

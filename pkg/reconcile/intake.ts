@@ -1,0 +1,72 @@
+import type { Desired } from './decide.js';
+
+/**
+ * Taking in desired state, as a pure function: whether a validated config (or a delete) is stale,
+ * a redelivery of what is already acted on, or news, and for news what of the worker's
+ * bookkeeping it resets.
+ */
+
+/** The worker's bookkeeping a config is judged against. */
+export interface IntakeState {
+  acceptedGeneration: number;
+  desired: Desired | null;
+  /** The counters last acted on (null before any config). */
+  actedRestartCounter: number | null;
+  actedPurgeCounter: number | null;
+}
+
+export type Intake =
+  /** Older than the accepted generation: refused, the domain stays as it is. */
+  | { kind: 'stale'; message: string }
+  /** The same generation and spec as the one acted on: nothing new. */
+  | { kind: 'redelivery' }
+  | {
+      kind: 'accept';
+      /** An intent to start (a first config, from halt to run, a raised restartCounter): a guest stop no longer holds. */
+      clearsStoppedByGuest: boolean;
+      /** From not running to run: a pending retry and its backoff start afresh. */
+      resetsRetry: boolean;
+      actedRestartCounter: number | null;
+      actedPurgeCounter: number | null;
+    };
+
+export function intake(state: IntakeState, desired: Desired): Intake {
+  if (desired.kind === 'delete') {
+    return {
+      kind: 'accept',
+      clearsStoppedByGuest: false,
+      resetsRetry: false,
+      actedRestartCounter: state.actedRestartCounter,
+      actedPurgeCounter: state.actedPurgeCounter,
+    };
+  }
+  const spec = desired.spec;
+  const g = spec.generation;
+  if (g < state.acceptedGeneration) {
+    return {
+      kind: 'stale',
+      message: `stale config: generation ${g} is older than the accepted generation ${state.acceptedGeneration}`,
+    };
+  }
+  const before = state.desired;
+  if (
+    g === state.acceptedGeneration &&
+    before !== null &&
+    before.kind !== 'delete' &&
+    JSON.stringify(before.spec) === JSON.stringify(spec)
+  ) {
+    return { kind: 'redelivery' };
+  }
+  const startIntent =
+    before === null ||
+    before.kind !== 'run' ||
+    spec.restartCounter > (state.actedRestartCounter ?? spec.restartCounter);
+  return {
+    kind: 'accept',
+    clearsStoppedByGuest: desired.kind === 'run' && startIntent,
+    resetsRetry: desired.kind === 'run' && before?.kind !== 'run',
+    // The first config's counters are taken as acted on: raising them later is what asks.
+    actedRestartCounter: state.actedRestartCounter ?? spec.restartCounter,
+    actedPurgeCounter: state.actedPurgeCounter ?? spec.purgeCounter,
+  };
+}
