@@ -229,10 +229,13 @@ describe('JetStreamStatusSink against the shared nats-server', () => {
   test('a missing stream is retried until it exists; flush times out meanwhile', async () => {
     await deleteStreams(jsm, streamName(prefix, 'status'));
     const { logger, lines } = captureLogger();
-    const sink = newSink({ logger });
+    const attempts: string[] = [];
+    const sink = newSink({ logger, onAttempt: (kind, ok) => attempts.push(`${kind} ${ok}`) });
     const a = randomUUID();
     sink.publishDomainStatus(domainStatus(a, 1));
     await expect(sink.flush(300)).resolves.toBe(false);
+    expect(attempts.length).toBeGreaterThan(1);
+    expect(new Set(attempts)).toEqual(new Set(['domain false']));
     const warn = lines.find((l) => l.msg === 'cannot publish status, retrying');
     expect(warn?.level).toBe('warn');
     expect(String(warn?.err)).toMatch(/no responders|503/i);
@@ -243,8 +246,11 @@ describe('JetStreamStatusSink against the shared nats-server', () => {
     expect(lines.filter((l) => l.msg === 'cannot publish status, retrying').length).toBeGreaterThan(1);
 
     await ensureStreams(jsm, { prefix, manageStreams: true, logger: silentLogger });
+    sink.publishNodeStatus(nodeStatus(1));
     await expect(sink.flush(5_000)).resolves.toBe(true);
     expect((await storedDomainStatus(jsm, prefix, a)).uuid).toBe(a);
+    // Each attempt is reported once: failures until the stream exists, then one stored per kind.
+    expect(attempts.filter((x) => x.endsWith('true')).sort()).toEqual(['domain true', 'node true']);
     expect(lines.some((l) => l.msg === 'status publishing recovered')).toBe(true);
   });
 
