@@ -11,4 +11,10 @@ export default {
   // jest reported an open handle after some runs that --detectOpenHandles did not name; CI must
   // not hang on that.
   forceExit: true,
+  // Skips are loud: a run that could not boot, or whose service did not come up, ends with a
+  // banner saying what was skipped and why (the test writes the reason to this file).
+  reporters: [
+    'default',
+    ['<rootDir>/test/xen/skip-reporter.mjs', { reasonFile: 'test/xen/artifacts/skip-reason.txt' }],
+  ],
 };

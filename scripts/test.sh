@@ -38,9 +38,12 @@ files=("$results")
 # (test/xen/README.md). Installs QEMU and friends from Debian's packages when missing and caches
 # the images under ~/.cache/domainmgr-xen. DOMAINMGR_SKIP_REAL_XEN=1 leaves it out of a local
 # run (CI never sets it).
+xen_note=""
 if [ "${DOMAINMGR_SKIP_REAL_XEN:-0}" = 1 ]; then
+  xen_note="the real-Xen suite was SKIPPED (DOMAINMGR_SKIP_REAL_XEN=1); its tests are not counted below"
   step "real Xen 4.17 in QEMU: SKIPPED (DOMAINMGR_SKIP_REAL_XEN=1)"
 elif [ $# -gt 0 ]; then
+  xen_note="the real-Xen suite was not run (jest arguments given); its tests are not counted below"
   step "real Xen 4.17 in QEMU: not run (jest arguments given)"
 else
   step "real Xen 4.17 in QEMU (test/xen)"
@@ -53,18 +56,23 @@ else
   }
 fi
 
+if [ -n "$xen_note" ]; then echo; echo "$xen_note"; fi
+# The closing line: every test of both jest runs as passed, failed or skipped (jest's pending and
+# todo tests). A run that wrote no results (it crashed before the end) counts as one failure.
 node -e '
   const fs = require("fs");
-  let passed = 0, failed = 0;
+  let passed = 0, failed = 0, skipped = 0;
   for (const f of process.argv.slice(1)) {
     try {
       const r = JSON.parse(fs.readFileSync(f, "utf8"));
       passed += r.numPassedTests;
       failed += r.numFailedTests;
+      skipped += r.numPendingTests + r.numTodoTests;
+      if (r.numRuntimeErrorTestSuites > 0) failed += r.numRuntimeErrorTestSuites; // suites that could not run
     } catch {
-      failed += 1; // a run that wrote no results (crashed before the end) counts as a failure
+      failed += 1;
     }
   }
-  console.log(`${passed} passed, ${failed} failed`);
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "${files[@]}" || true
 exit $rc

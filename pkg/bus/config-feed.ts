@@ -65,8 +65,9 @@ export interface ConfigFeedOptions {
  * (a lost ack, a nak racing a newer message) of a sequence at or below the last one handled for
  * its subject are acked without calling the handler, so a subject never goes back in time.
  *
- * Subjects whose last token is not a valid uuid are delivered as any other: the engine answers
- * them with a REJECTED status, which is how the controller learns of its mistake.
+ * Subjects whose last token is not a valid uuid are delivered as any other: the engine logs a
+ * warning and publishes no status (there is no uuid to publish it under), and the message is
+ * acknowledged.
  */
 export class ConfigFeed implements DesiredStateSource {
   readonly consumerName: string;

@@ -1,6 +1,7 @@
 import type { DomainStatus } from '../../types/generated/domain-status.js';
 import type { NodeStatus } from '../../types/generated/node-status.js';
 import type { Logger } from '../log/logger.js';
+import type { StatusKind } from '../observe/metrics.js';
 import type { StatusSink } from '../reconcile/ports.js';
 import { check, validateDomainStatusSchema, validateNodeStatusSchema } from '../schema/validators.js';
 import { type BackoffPolicy, backoffDelay } from './backoff.js';
@@ -26,6 +27,11 @@ export interface StatusSinkOptions {
    * costs microseconds against a publish's round trip.
    */
   validate?: boolean;
+  /**
+   * Told of every publish attempt as it ends: ok when the stream stored it, else a failure that
+   * will be retried (the service counts both in its metrics).
+   */
+  onAttempt?: (kind: StatusKind, ok: boolean) => void;
 }
 
 interface Slot {
@@ -55,7 +61,10 @@ interface FlushWaiter {
  * connection is down nothing is sent, and everything waiting goes out as soon as it is back.
  */
 export class JetStreamStatusSink implements StatusSink {
-  readonly #o: Required<Omit<StatusSinkOptions, 'conn' | 'logger'>> & { conn: BusConnection };
+  readonly #o: Required<Omit<StatusSinkOptions, 'conn' | 'logger' | 'onAttempt'>> & {
+    conn: BusConnection;
+    onAttempt?: StatusSinkOptions['onAttempt'];
+  };
   readonly #subjects: NodeSubjects;
   readonly #log: Logger;
   readonly #slots = new Map<string, Slot>();
@@ -166,6 +175,10 @@ export class JetStreamStatusSink implements StatusSink {
     this.#pump();
   }
 
+  #kind(subject: string): StatusKind {
+    return subject === this.#subjects.node ? 'node' : 'domain';
+  }
+
   #pump(): void {
     if (!this.#o.conn.connected) return;
     for (const subject of this.#ready) {
@@ -185,10 +198,12 @@ export class JetStreamStatusSink implements StatusSink {
       await this.#o.conn.js.publish(subject, slot.payload, { timeout: this.#o.publishTimeoutMs });
     } catch (err) {
       this.#inFlight.delete(subject);
+      this.#o.onAttempt?.(this.#kind(subject), false);
       this.#failed(subject, err);
       return;
     }
     this.#inFlight.delete(subject);
+    this.#o.onAttempt?.(this.#kind(subject), true);
     if (this.#failing > 0) {
       this.#log.info({ failures: this.#failing }, 'status publishing recovered');
       this.#failing = 0;

@@ -1,5 +1,6 @@
 /**
- * The subject and stream names of the wire contract (shared/CONTRACT.md), as pure functions:
+ * The subject and stream names of the wire contract (docs/contract.md says where it is kept), as
+ * pure functions:
  *
  *   <prefix>.<nodeId>.config.<uuid>   controller -> node, DomainConfig (empty payload = delete)
  *   <prefix>.<nodeId>.status.<uuid>   node -> everyone, DomainStatus
@@ -84,8 +85,8 @@ export function nodeSubjects(prefix: string, nodeId: string): NodeSubjects {
     throw new SubjectError(`invalid node id ${JSON.stringify(nodeId)}: must match ${NODE_ID.source}`);
   const base = `${prefix}.${nodeId}`;
   const leaf = (kind: string, uuid: string): string => {
-    // Any single token is accepted, not only a valid uuid: a config published under a bad
-    // token must still get its REJECTED status on the matching status subject.
+    // Any single token is accepted, not only a valid uuid: which uuids get a status is the
+    // engine's decision (it ignores a config whose subject does not end in a uuid).
     if (!isSubjectToken(uuid))
       throw new SubjectError(`invalid domain uuid ${JSON.stringify(uuid)}: not a single subject token`);
     return `${base}.${kind}.${uuid}`;
@@ -107,7 +108,7 @@ export type ParsedSubject =
 /**
  * Reads a subject of the contract under `prefix`; null for any other subject. The uuid token is
  * returned as it is, with `validUuid` telling whether it is a lower-case RFC 4122 uuid: deciding
- * what to do with a bad one is the engine's business (it answers with a REJECTED status).
+ * what to do with a bad one is the engine's business (it logs it and publishes no status).
  */
 export function parseSubject(prefix: string, subject: string): ParsedSubject | null {
   if (!subject.startsWith(`${prefix}.`)) return null;

@@ -140,7 +140,7 @@ export class Metrics {
       this.#statusPublishFailures.inc({ kind }, 0);
     }
     // Event-loop lag is sampled every 100 ms, not prom-client's default 10 ms: at 10 ms its timer
-    // alone woke an idle domainmgr 100 times a second (bench: about half of its idle CPU).
+    // alone would wake an idle domainmgr 100 times a second.
     if (options.defaultMetrics ?? true)
       collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
   }

@@ -111,8 +111,8 @@ export class HostResources {
 
   /**
    * Free memory as `except` sees it: the last reading minus every other domain's reservation.
-   * (A loop over the reservations here made a burst of N creates cost O(N^2): 1,000 creates
-   * between two host readings, 0.3% of domainmgr's samples.)
+   * Kept as a running total, not a loop over the reservations, so that a burst of N creates
+   * between two host readings costs O(N), not O(N^2).
    */
   #free(except: string): number {
     const info = this.#info;

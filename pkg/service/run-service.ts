@@ -88,6 +88,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     if (o.signal.aborted) return 0;
     throw e;
   }
+  const unfollowConnection = metrics.followConnection(conn);
   try {
     await ensureStreams(await conn.jsm(), {
       prefix: config.nats.prefix,
@@ -96,6 +97,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     });
   } catch (e) {
     await conn.close();
+    unfollowConnection();
     await http?.close();
     if (e instanceof StreamError) {
       log.fatal({ err: e.message }, 'the NATS streams are not usable');
@@ -109,6 +111,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     prefix: config.nats.prefix,
     nodeId: config.nodeId,
     logger: log,
+    onAttempt: (kind, ok) => metrics.countStatusPublish(kind, ok),
   });
   const ledger = new FileLedger(config.stateDir, { logger: log.child({ component: 'ledger' }) });
   const running = new Engine({
@@ -148,6 +151,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
   if (!flushed) log.warn({ timeoutMs: FINAL_FLUSH_MS }, 'some final statuses were not stored before exit');
   await status.close();
   await conn.close();
+  unfollowConnection();
   await http?.close();
   log.info('stopped');
   return 0;

@@ -9,12 +9,10 @@ import { projectRoot, readProjectJson } from '../../pkg/project-files.js';
  */
 
 const DOC = join(projectRoot, 'docs/asyncapi.yaml');
-/** The contract lives in the steering repo's shared/ beside the project; read when present. */
-// A copy of the wire contract (v1) the project implements, kept with the fixtures so the test
-// runs on any clone.
+/** The project's copy of the wire contract (v1), as docs/contract.md names it. */
 const CONTRACT = join(projectRoot, 'test', 'fixtures', 'contract', 'CONTRACT.md');
 
-/** The subjects of the contract (v1), in its notation; checked against CONTRACT.md below. */
+/** The subjects of the contract (v1), in its notation; checked against the contract file below. */
 const CONTRACT_SUBJECTS = [
   '<prefix>.<nodeId>.config.<uuid>',
   '<prefix>.<nodeId>.status.<uuid>',

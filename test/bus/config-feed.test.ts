@@ -310,27 +310,22 @@ describe('ConfigFeed against the shared nats-server', () => {
       () => lines.filter((l) => l.msg === 'cannot recreate config consumer').length > n,
       20_000,
     );
-    const t0 = Date.now();
     await feed.stop();
-    expect(Date.now() - t0).toBeLessThan(1_000);
     const after = lines.length;
     await new Promise((res) => setTimeout(res, 500));
     expect(lines.slice(after).filter((l) => l.msg === 'cannot recreate config consumer')).toEqual([]);
   }, 60_000);
 
-  test('throughput: a backlog of 1,000 domains', async () => {
+  test('a backlog of 1,000 domains: all handled by start(), in stream order', async () => {
     const uuids = Array.from({ length: 1000 }, () => randomUUID());
     await Promise.all(uuids.map((u) => publish(u, config(u, 1))));
     const r = recorder();
     const feed = await newFeed();
-    const t0 = performance.now();
     await feed.start(r.handler);
-    const ms = performance.now() - t0;
     expect(r.seen).toHaveLength(1000);
     expect(new Set(r.seen.map((s) => s.uuid))).toEqual(new Set(uuids));
     const seqs = r.seen.map((s) => s.seq);
     expect([...seqs].sort((x, y) => x - y)).toEqual(seqs);
-    process.stdout.write(`config feed: 1000-config backlog handled in ${ms.toFixed(0)} ms\n`);
   });
 });
 
@@ -368,16 +363,13 @@ describe('ConfigFeed across a nats-server restart', () => {
     await waitFor('feed disconnected', () => !feedConn.connected);
     await server.start();
     await waitFor('both reconnected', () => feedConn.connected && admin.connected);
-    const back = Date.now();
     await admin.js.publish(s.config(b), config(b, 1));
     await admin.js.publish(s.config(a), config(a, 2));
     await admin.js.publish(s.config(c), config(c, 1));
     await waitFor('changes after the restart', () => r.seen.length >= 4, 60_000);
-    const recoveryMs = Date.now() - back;
 
     expect(r.seen.map((x) => x.text)).toEqual([config(a, 1), config(b, 1), config(a, 2), config(c, 1)]);
     expect(lines.filter((l) => l.level === 'error')).toEqual([]);
-    process.stdout.write(`config feed: delivery resumed ${recoveryMs} ms after the server came back\n`);
     await feed.stop();
   }, 90_000);
 });

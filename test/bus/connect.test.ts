@@ -90,7 +90,10 @@ describe('connectBus against an own nats-server', () => {
     await server.stop();
     await waitFor('disconnected', () => conn?.connected === false);
     // Some reconnect attempts fail while the server is down.
-    await new Promise((r) => setTimeout(r, 400));
+    await waitFor(
+      'two reconnect attempts',
+      () => lines.filter((l) => l.msg === 'reconnecting to NATS').length >= 2,
+    );
     await server.start();
     await waitFor('reconnected', () => conn?.connected === true);
 

@@ -229,10 +229,13 @@ describe('JetStreamStatusSink against the shared nats-server', () => {
   test('a missing stream is retried until it exists; flush times out meanwhile', async () => {
     await deleteStreams(jsm, streamName(prefix, 'status'));
     const { logger, lines } = captureLogger();
-    const sink = newSink({ logger });
+    const attempts: string[] = [];
+    const sink = newSink({ logger, onAttempt: (kind, ok) => attempts.push(`${kind} ${ok}`) });
     const a = randomUUID();
     sink.publishDomainStatus(domainStatus(a, 1));
     await expect(sink.flush(300)).resolves.toBe(false);
+    expect(attempts.length).toBeGreaterThan(1);
+    expect(new Set(attempts)).toEqual(new Set(['domain false']));
     const warn = lines.find((l) => l.msg === 'cannot publish status, retrying');
     expect(warn?.level).toBe('warn');
     expect(String(warn?.err)).toMatch(/no responders|503/i);
@@ -243,8 +246,11 @@ describe('JetStreamStatusSink against the shared nats-server', () => {
     expect(lines.filter((l) => l.msg === 'cannot publish status, retrying').length).toBeGreaterThan(1);
 
     await ensureStreams(jsm, { prefix, manageStreams: true, logger: silentLogger });
+    sink.publishNodeStatus(nodeStatus(1));
     await expect(sink.flush(5_000)).resolves.toBe(true);
     expect((await storedDomainStatus(jsm, prefix, a)).uuid).toBe(a);
+    // Each attempt is reported once: failures until the stream exists, then one stored per kind.
+    expect(attempts.filter((x) => x.endsWith('true')).sort()).toEqual(['domain true', 'node true']);
     expect(lines.some((l) => l.msg === 'status publishing recovered')).toBe(true);
   });
 
@@ -272,21 +278,14 @@ describe('JetStreamStatusSink against the shared nats-server', () => {
     expect(lines.some((l) => l.level === 'error' && l.uuid === 'a.b')).toBe(true);
   });
 
-  test('latency: publish -> stored, one status at a time', async () => {
+  test('one status at a time, 200 times: each flush resolves once that status is stored', async () => {
     const sink = newSink();
     const a = randomUUID();
-    const samples: number[] = [];
     for (let g = 1; g <= 200; g++) {
-      const t0 = performance.now();
       sink.publishDomainStatus(domainStatus(a, g));
       expect(await sink.flush(5_000)).toBe(true);
-      samples.push(performance.now() - t0);
+      if (g % 50 === 0) expect((await storedDomainStatus(jsm, prefix, a)).observedGeneration).toBe(g);
     }
-    samples.sort((x, y) => x - y);
-    const p50 = samples[100] ?? 0;
-    const p99 = samples[198] ?? 0;
-    expect((await storedDomainStatus(jsm, prefix, a)).observedGeneration).toBe(200);
-    process.stdout.write(`status sink: publish->stored p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms\n`);
   });
 });
 
@@ -326,9 +325,7 @@ describe('JetStreamStatusSink across a nats-server restart', () => {
     expect(await sink.flush(300)).toBe(false);
 
     await server.start();
-    const back = performance.now();
     expect(await sink.flush(30_000)).toBe(true);
-    const ms = performance.now() - back;
 
     // A fresh connection reads back what the stream holds after the restart.
     const reader = await testConnection(server.url);
@@ -339,6 +336,5 @@ describe('JetStreamStatusSink across a nats-server restart', () => {
     expect(await storedNodeStatus(jsm, prefix)).toEqual(nodeStatus(2));
     expect(lines.filter((l) => l.level === 'error')).toEqual([]);
     sink.close();
-    process.stdout.write(`status sink: stored ${ms.toFixed(0)} ms after the server was back\n`);
   }, 60_000);
 });

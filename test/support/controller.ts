@@ -16,7 +16,7 @@ import type { NodeStatus } from '../../types/generated/node-status.js';
 
 export type StatusPredicate = (s: DomainStatus) => boolean;
 
-/** Upper-cased, every non-alphanumeric as `_` (CONTRACT.md, "Subjects and streams"). */
+/** Upper-cased, every non-alphanumeric as `_` (the wire contract, "Subjects and streams"). */
 export function contractStreamName(prefix: string, kind: 'config' | 'status'): string {
   return `${prefix.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${kind.toUpperCase()}`;
 }

@@ -85,6 +85,26 @@ export class OwnNatsServer {
     return res.json();
   }
 
+  /**
+   * Freezes the server (SIGSTOP): its sockets stay open, so clients still count themselves
+   * connected, but nothing they send is answered until thaw(). A hung server, as a client sees one.
+   */
+  freeze(): void {
+    this.#running('freeze').kill('SIGSTOP');
+  }
+
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(): void {
+    this.#running('thaw').kill('SIGCONT');
+  }
+
+  #running(what: string): ChildProcess {
+    const proc = this.#proc;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`cannot ${what}: nats-server is not running`);
+    return proc;
+  }
+
   /** Stops the server (SIGTERM, as an operator's restart would) and waits for it to exit. */
   async stop(): Promise<void> {
     const proc = this.#proc;
@@ -93,6 +113,7 @@ export class OwnNatsServer {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
     proc.kill('SIGTERM');
+    proc.kill('SIGCONT'); // a frozen server takes its SIGTERM only once it runs again
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);
