@@ -1,6 +1,6 @@
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { CommandResult, RunOptions } from '../runner/command-runner.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
@@ -92,12 +92,12 @@ export class RktBackend implements Hypervisor {
   }
 
   checkSpec(spec: DomainSpec): string[] {
-    return rktSpecCheck(spec).problems;
+    return rktSpecCheck(spec, this.#deps.config.storage.allowedRoots).problems;
   }
 
   async createPaused(spec: DomainSpec): Promise<CreatedDomain> {
-    const { problems, cfgText } = rktSpecCheck(spec);
-    if (problems.length > 0 || cfgText === null)
+    const { problems, cfgText } = rktSpecCheck(spec, this.#deps.config.storage.allowedRoots);
+    if (problems.length > 0 || cfgText === null || spec.image === undefined)
       throw new HypervisorError('create', `cannot create ${spec.name}: ${problems.join('; ')}`);
     const existing = await asHypervisorError('create', () => this.#pods.podOf(spec.uuid));
     if (existing !== undefined) {
@@ -124,7 +124,10 @@ export class RktBackend implements Hypervisor {
       `--stage1-path=${config.rkt.stage1Path}`,
       `--uuid-file-save=${uuidFile}`,
       ...(config.rkt.insecureOptions === '' ? [] : [`--insecure-options=${config.rkt.insecureOptions}`]),
-      spec.image ?? '',
+      // Last, and checked by rktImageProblem to be a sha512- hash or an absolute path: it cannot
+      // start with -, so rkt cannot read it as a flag. (No `--` before it: rkt run reads a `--`
+      // after the image as the start of the app's arguments, and does not document one before.)
+      spec.image,
     ];
     try {
       await this.#deps.runner.run(argv, {
@@ -351,12 +354,41 @@ export const RKT_SEED = { includeName: false, includeType: false } as const;
  * The problems of a spec on the rkt backend, and its stage1-xen seed cfg (null when it cannot be
  * rendered): rkt runs containers, named by their pod uuid. Pure.
  */
-export function rktSpecCheck(spec: DomainSpec): { problems: string[]; cfgText: string | null } {
+export function rktSpecCheck(
+  spec: DomainSpec,
+  allowedRoots: readonly string[],
+): { problems: string[]; cfgText: string | null } {
   const problems: string[] = [];
   if (spec.type !== 'container') {
     problems.push('/type "vm" needs the xl or vmadm backend; the rkt backend runs type "container" only');
   }
-  if (spec.image === undefined || spec.image === '') problems.push('/image is required by rkt');
+  const imageProblem = rktImageProblem(spec.image, allowedRoots);
+  if (imageProblem !== null) problems.push(imageProblem);
   const rendered = renderXenConfig(spec, RKT_SEED);
   return { problems: [...problems, ...rendered.problems], cfgText: rendered.cfgText };
+}
+
+/** An rkt image id as `rkt image list` prints it and `rkt run` takes it (a prefix is enough). */
+const IMAGE_HASH = /^sha512-[0-9a-f]+$/;
+
+/**
+ * What is wrong with `image` for rkt, or null. The contract allows an image hash or an ACI path;
+ * domainmgr never lets rkt fetch by name or URL. An ACI path must be absolute, normalised and
+ * under an allowed storage root, like a vm's disks. Nothing that starts with - passes (the schema
+ * refuses it too): it would reach rkt run's argv as a flag. Pure.
+ */
+export function rktImageProblem(image: string | undefined, allowedRoots: readonly string[]): string | null {
+  if (image === undefined || image === '') return '/image is required by rkt';
+  if (image.startsWith('-'))
+    return `/image ${JSON.stringify(image)} must not start with -: rkt run would read it as an option`;
+  if (IMAGE_HASH.test(image)) return null;
+  if (!image.startsWith('/'))
+    return `/image ${JSON.stringify(image)} must be an image hash (sha512-<hex>) or an absolute ACI path: domainmgr does not let rkt fetch images by name or URL`;
+  if (posix.normalize(image) !== image)
+    return `/image ${JSON.stringify(image)} must be a normalised ACI path (no ., .. or repeated /)`;
+  const roots = allowedRoots.length === 0 ? '(none configured)' : allowedRoots.join(', ');
+  const under = allowedRoots.some(
+    (root) => image === root || image.startsWith(root.endsWith('/') ? root : `${root}/`),
+  );
+  return under ? null : `/image ${image} must lie under an allowed storage root: ${roots}`;
 }
