@@ -13,6 +13,7 @@ import {
 import { isValidNodeId, isValidUuid, SubjectError } from '../bus/subjects.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { BackendName } from '../hypervisor/hypervisor.js';
+import { DOMAIN_UUID_RULE, isUuidText } from '../schema/uuid.js';
 import { check, validateDomainStatusSchema, validateNodeStatusSchema } from '../schema/validators.js';
 import { CliError, Deadline, EXIT, type Output, parseDuration, usageError } from './cli-support.js';
 import {
@@ -235,6 +236,18 @@ function ambiguous(ref: string, matches: DomainStatus[]): CliError {
   );
 }
 
+/**
+ * A reference that looks like a uuid but is not the contract's (upper case, or not RFC 4122) and
+ * named no domain: nodes ignore config subjects that do not end in a domain uuid, so a command on
+ * it could only wait in vain. Refused at once, as a usage error.
+ */
+function notADomainUuid(ref: string): CliError | null {
+  if (!isUuidText(ref.toLowerCase()) || isValidUuid(ref)) return null;
+  return usageError(
+    `${JSON.stringify(ref)} is not ${DOMAIN_UUID_RULE} and names no domain (nodes ignore configs on such a subject)`,
+  );
+}
+
 function where(ctx: CommandContext, nodeId: string | undefined): string {
   return `${nodeId === undefined ? '' : `node ${nodeId}, `}prefix ${ctx.loaded.config.nats.prefix}`;
 }
@@ -407,7 +420,7 @@ const apply: CommandSpec = {
       if (uuid === undefined || !isValidUuid(uuid))
         throw new CliError(
           EXIT.failed,
-          `${p.entry.where}: cannot publish ${p.label}: it has no valid uuid for the subject`,
+          `${p.entry.where}: cannot publish ${p.label}: its uuid is not ${DOMAIN_UUID_RULE}, and the uuid is the subject`,
         );
     }
     return withFleet(ctx, deadline, async (fleet) => {
@@ -513,7 +526,10 @@ const del: CommandSpec = {
           throw usageError(`${ref} has configs on nodes ${nodes.join(', ')}: give --node`);
         else throw new CliError(EXIT.failed, `no domain ${ref} on ${where(ctx, flagNode)}`);
       } else {
-        throw new CliError(EXIT.failed, `no domain named ${JSON.stringify(ref)} on ${where(ctx, flagNode)}`);
+        throw (
+          notADomainUuid(ref) ??
+          new CliError(EXIT.failed, `no domain named ${JSON.stringify(ref)} on ${where(ctx, flagNode)}`)
+        );
       }
       const baseline =
         ctx.values.wait === true ? await fleet.streamLastSeq('status', deadline.remaining()) : 0;
@@ -555,9 +571,12 @@ const get: CommandSpec = {
       } else {
         statuses = await resolveDomain(ctx, fleet, deadline, ref, nodeId);
         if (statuses.length === 0)
-          throw new CliError(
-            EXIT.failed,
-            `no domain ${isValidUuid(ref) ? ref : `named ${JSON.stringify(ref)}`} on ${where(ctx, nodeId)}`,
+          throw (
+            notADomainUuid(ref) ??
+            new CliError(
+              EXIT.failed,
+              `no domain ${isValidUuid(ref) ? ref : `named ${JSON.stringify(ref)}`} on ${where(ctx, nodeId)}`,
+            )
           );
         if (statuses.length > 1 && format !== 'table') throw ambiguous(ref, statuses);
       }

@@ -4,6 +4,7 @@ import { join, posix } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { CommandResult, RunOptions } from '../runner/command-runner.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
+import { isUuidText } from '../schema/uuid.js';
 import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from './command-failure.js';
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
@@ -21,7 +22,6 @@ import { PodMap } from './rkt-pod-map.js';
 import { removeFile, writeFileAtomic } from './state-files.js';
 import { renderXenConfig, XenHost, xenVifs } from './xen.js';
 
-const POD_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // rkt's answer when the pod named does not exist (exit 254).
 const NO_SUCH_POD = /no matches found/;
 
@@ -216,7 +216,7 @@ export class RktBackend implements Hypervisor {
    */
   async destroy(ref: DomainRef): Promise<void> {
     const pod = await asHypervisorError('destroy', () => this.#pods.podOf(ref.uuid));
-    if (POD_UUID.test(ref.domainName) && ref.domainName !== pod) {
+    if (isUuidText(ref.domainName) && ref.domainName !== pod) {
       const other = ref.domainName;
       let failure = await this.#teardownPod(ref.uuid, other);
       // No pod in the map at all: the files of the unrecorded create go too.
@@ -341,7 +341,7 @@ export class RktBackend implements Hypervisor {
 async function readPodUuid(path: string): Promise<string | null> {
   try {
     const text = (await readFile(path, 'utf8')).trim();
-    return POD_UUID.test(text) ? text : null;
+    return isUuidText(text) ? text : null;
   } catch {
     return null;
   }

@@ -4,13 +4,12 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { Hypervisor, Listing, VerifyResult } from '../hypervisor/hypervisor.js';
 import type { Logger } from '../log/logger.js';
 import { decodeConfigMessage } from '../schema/domain-config-message.js';
+import { isDomainUuid } from '../schema/uuid.js';
 import { HostResources } from './host-resources.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
 import type { ConfigDelivery, ConnectionState, StatusSink } from './ports.js';
 import { Semaphore } from './semaphore.js';
 import { type DomainState, DomainWorker, type WorkerDeps } from './worker.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** Expedited listings (to confirm a boot or a shutdown) are at least this far apart. */
 const MIN_PROBE_GAP_MS = 50;
@@ -154,7 +153,7 @@ export class Engine {
   async handleConfig(delivery: ConfigDelivery): Promise<void> {
     if (this.#stopping) throw new Error('engine is stopping');
     const { uuid } = delivery;
-    if (!UUID.test(uuid)) {
+    if (!isDomainUuid(uuid)) {
       // No status subject can be derived from a token that is not a uuid: say so in the log.
       this.#log.warn(
         { uuid, seq: delivery.seq },
