@@ -156,10 +156,8 @@ export function policyRestarts(policy: DomainSpec['restartPolicy'], exit: ExitKi
   }
 }
 
-/** Exponential backoff: initial, 2x, 4x ... capped at max. attempt counts from 0. */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
-  return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-}
+/** Exponential backoff (pkg/backoff.ts): initial, 2x, 4x ... capped at max. attempt counts from 0. */
+export { backoffDelay } from '../backoff.js';
 
 /** Config fields that change without a restart (acted on at once, or manager-side policy). */
 const LIVE_FIELDS = new Set([
