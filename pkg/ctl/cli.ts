@@ -8,7 +8,7 @@ import {
   type CommandSpec,
   GLOBAL_OPTIONS,
   type OptionDef,
-} from './commands.js';
+} from './commands/index.js';
 
 /**
  * domainctl's command line: `domainctl [global options] COMMAND [options] [args]`, global options
