@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load-config.js';
+import { errorText } from '../error-text.js';
 import { packageVersion } from '../project-files.js';
 import { CliError, EXIT, type Output, parseDuration, usageError } from './cli-support.js';
 import {
@@ -33,7 +34,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       output.err(`domainctl: ${e.message}`);
       return e.code;
     }
-    output.err(`domainctl: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    output.err(`domainctl: internal error: ${errorText(e)}`);
     return EXIT.failed;
   }
 }

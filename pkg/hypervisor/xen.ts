@@ -1,6 +1,7 @@
+import { errorText } from '../error-text.js';
 import type { Logger } from '../log/logger.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
-import { asHypervisorError, describeFailure } from './command-failure.js';
+import { asHypervisorError } from './command-failure.js';
 import type { BackendDeps } from './deps.js';
 import { type CreatedDomain, type HostInfo, HypervisorError, type ObservedDomain } from './hypervisor.js';
 import { hostInfoFromXlInfo } from './parse/xl-info.js';
@@ -56,7 +57,7 @@ export class XenHost {
       await this.#xl.info();
       return [];
     } catch (error) {
-      return [`xl info does not answer: ${describeFailure(error)}`];
+      return [`xl info does not answer: ${errorText(error)}`];
     }
   }
 

@@ -1,6 +1,7 @@
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { NodeStatus } from '../../types/generated/node-status.js';
 import type { Clock, TimerHandle } from '../clock.js';
+import { errorText } from '../error-text.js';
 import type { Hypervisor, Listing, VerifyResult } from '../hypervisor/hypervisor.js';
 import type { Logger } from '../log/logger.js';
 import { decodeConfigMessage } from '../schema/domain-config-message.js';
@@ -134,7 +135,7 @@ export class Engine {
       await this.#resources.refresh();
       await this.#probe();
     } catch (e) {
-      log.error({ err: errText(e) }, 'cannot read the hypervisor at start; will retry on every probe');
+      log.error({ err: errorText(e) }, 'cannot read the hypervisor at start; will retry on every probe');
     }
     this.#unsubscribe = this.#d.connection.onChange((up) => {
       log.info({ connected: up }, up ? 'NATS connected' : 'NATS disconnected');
@@ -338,7 +339,7 @@ export class Engine {
     try {
       await this.#probe();
     } catch (e) {
-      this.#log.warn({ err: errText(e) }, 'listing the domains failed');
+      this.#log.warn({ err: errorText(e) }, 'listing the domains failed');
     }
     if (this.#probeAgain) {
       this.#probeAgain = false;
@@ -398,7 +399,7 @@ export class Engine {
             listing.domains.filter((d) => d.uuid === uuid),
             epoch,
           ),
-        (e: unknown) => this.#log.warn({ uuid, err: errText(e) }, 'probing the domain failed'),
+        (e: unknown) => this.#log.warn({ uuid, err: errorText(e) }, 'probing the domain failed'),
       );
     });
   }
@@ -465,7 +466,7 @@ export class Engine {
       await this.#resources.refresh();
       if (!this.#verify.ok) this.#verify = await this.#d.hypervisor.verify();
     } catch (e) {
-      this.#log.warn({ err: errText(e) }, 'reading host information failed');
+      this.#log.warn({ err: errorText(e) }, 'reading host information failed');
     }
     this.#publishNodeStatus();
     this.#scheduleNodeStatus();
@@ -482,8 +483,4 @@ export class Engine {
   #publishNodeStatus(ready?: boolean): void {
     this.#d.status.publishNodeStatus(this.nodeStatus(ready));
   }
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
