@@ -34,7 +34,7 @@ import type {
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { parseXlList } from '../../pkg/hypervisor/parse/xl-list.js';
 import type { BackendDeps } from '../../pkg/hypervisor/registry.js';
-import { observed } from '../../pkg/hypervisor/xl.js';
+import { observed } from '../../pkg/hypervisor/xen.js';
 import type { Logger } from '../../pkg/log/logger.js';
 import type { DomainSpec } from '../../pkg/schema/domain-spec.js';
 

@@ -1,3 +1,5 @@
+import { backoffDelay as sharedBackoffDelay } from '../backoff.js';
+
 /** Exponential backoff with jitter, shared by the connection, the feed and the status sink. */
 export interface BackoffPolicy {
   /** Delay before the first retry. */
@@ -12,18 +14,16 @@ export interface BackoffPolicy {
 }
 
 /**
- * The delay before retry number `attempt` (1 for the first retry): initialMs doubled per attempt,
- * capped at maxMs, then shortened at random by up to `jitter` of itself.
+ * The delay before retry number `attempt` (1 for the first retry) under `policy`: the shared
+ * backoffDelay of pkg/backoff.ts (initialMs doubled per retry, capped at maxMs, shortened at
+ * random by up to `jitter` of itself).
  */
 export function backoffDelay(
   attempt: number,
   policy: BackoffPolicy,
   random: () => number = Math.random,
 ): number {
-  const exp = Math.min(Math.max(0, attempt - 1), 30);
-  const full = Math.min(policy.maxMs, policy.initialMs * 2 ** exp);
-  const jitter = Math.min(1, Math.max(0, policy.jitter));
-  return Math.round(full * (1 - jitter * random()));
+  return sharedBackoffDelay(attempt - 1, policy.initialMs, policy.maxMs, policy.jitter, random);
 }
 
 /**

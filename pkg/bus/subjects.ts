@@ -10,6 +10,8 @@
  * node id and the uuid are one token each.
  */
 
+import { isDomainUuid } from '../schema/uuid.js';
+
 /** A prefix, node id or uuid that cannot be used in a subject. */
 export class SubjectError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -20,8 +22,6 @@ export class SubjectError extends Error {
 
 /** The contract's node id syntax: one subject token, no dots. */
 const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
-/** RFC 4122 textual form, lower case, as the contract requires for domain uuids. */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /**
  * What NATS accepts as a literal subject token: not empty, no wildcard, no separator, no
  * whitespace or control character.
@@ -32,9 +32,8 @@ export function isValidNodeId(nodeId: string): boolean {
   return NODE_ID.test(nodeId);
 }
 
-export function isValidUuid(uuid: string): boolean {
-  return UUID.test(uuid);
-}
+/** A lower-case RFC 4122 uuid: the contract's domain uuid (the schema's definition). */
+export const isValidUuid: (uuid: string) => boolean = isDomainUuid;
 
 /** True when `token` can stand as one literal token of a subject. */
 export function isSubjectToken(token: string): boolean {

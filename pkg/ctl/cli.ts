@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, type LoadedConfig, loadConfig } from '../config/load-config.js';
+import { errorText } from '../error-text.js';
 import { redactSecrets } from '../log/redact.js';
 import { packageVersion } from '../project-files.js';
 import { CliError, EXIT, type Output, parseDuration, usageError } from './cli-support.js';
@@ -9,7 +10,7 @@ import {
   type CommandSpec,
   GLOBAL_OPTIONS,
   type OptionDef,
-} from './commands.js';
+} from './commands/index.js';
 
 /**
  * domainctl's command line: `domainctl [global options] COMMAND [options] [args]`, global options
@@ -34,7 +35,7 @@ export async function runCli(argv: readonly string[], environment: CliEnvironmen
       output.err(`domainctl: ${redactSecrets(e.message)}`);
       return e.code;
     }
-    output.err(`domainctl: internal error: ${redactSecrets(e instanceof Error ? e.message : String(e))}`);
+    output.err(`domainctl: internal error: ${redactSecrets(errorText(e))}`);
     return EXIT.failed;
   }
 }

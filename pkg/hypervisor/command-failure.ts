@@ -1,11 +1,6 @@
+import { errorText } from '../error-text.js';
 import type { CommandResult } from '../runner/command-runner.js';
-import {
-  CommandError,
-  CommandFailedError,
-  CommandTimeoutError,
-  excerpt,
-  formatArgv,
-} from '../runner/errors.js';
+import { CommandFailedError, excerpt, formatArgv } from '../runner/errors.js';
 import { HypervisorError } from './hypervisor.js';
 
 /**
@@ -17,18 +12,7 @@ import { HypervisorError } from './hypervisor.js';
 export function commandFailure(operation: string, error: unknown, what?: string): HypervisorError {
   if (error instanceof HypervisorError) return error;
   const prefix = what === undefined ? operation : `${operation}: ${what}`;
-  return new HypervisorError(operation, `${prefix}: ${describeFailure(error)}`, { cause: error });
-}
-
-/** One line (plus stderr) saying how a command, or anything else, failed. */
-export function describeFailure(error: unknown): string {
-  if (error instanceof CommandTimeoutError) return `${error.command} timed out after ${error.timeoutMs} ms`;
-  if (error instanceof CommandError) {
-    const code = error.exitCode === null ? 'no exit code' : `exit ${error.exitCode}`;
-    const stderr = error.stderr === '' ? '' : `: ${error.stderr}`;
-    return `${error.command} failed (${code})${stderr}`;
-  }
-  return error instanceof Error ? error.message : String(error);
+  return new HypervisorError(operation, `${prefix}: ${errorText(error)}`, { cause: error });
 }
 
 /** Runs `fn`, rethrowing any failure as a HypervisorError for `operation`. */
@@ -65,7 +49,7 @@ export function failedAfterAll(r: CommandResult): CommandFailedError {
 /** Adds a failed cleanup to the error the caller is about to throw, so neither is lost. */
 export function withCleanup(error: HypervisorError, cleanupFailure: unknown): HypervisorError {
   if (cleanupFailure === null || cleanupFailure === undefined) return error;
-  const why = describeFailure(cleanupFailure);
+  const why = errorText(cleanupFailure);
   return new HypervisorError(error.operation, `${error.message}; cleaning up failed too: ${why}`, {
     cause: error.cause,
   });

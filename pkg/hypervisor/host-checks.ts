@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import { errorText } from '../error-text.js';
 
 /**
  * Where `tool` would be run from: itself when it holds a slash, else the first executable match
@@ -46,6 +47,6 @@ export async function checkWritableDir(dir: string): Promise<string | null> {
     await access(dir, constants.W_OK);
     return null;
   } catch (error) {
-    return `state directory ${dir} is not writable: ${error instanceof Error ? error.message : String(error)}`;
+    return `state directory ${dir} is not writable: ${errorText(error)}`;
   }
 }

@@ -1,9 +1,10 @@
 import { constants } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { CommandResult, RunOptions } from '../runner/command-runner.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
+import { isUuidText } from '../schema/uuid.js';
 import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from './command-failure.js';
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
@@ -17,23 +18,10 @@ import {
   type VerifyResult,
 } from './hypervisor.js';
 import { parseRktStatus } from './parse/rkt-status.js';
-import { hostInfoFromXlInfo } from './parse/xl-info.js';
 import { PodMap } from './rkt-pod-map.js';
 import { removeFile, writeFileAtomic } from './state-files.js';
-import {
-  checkXenSpec,
-  nameOf,
-  observed,
-  pciPrepare,
-  pciRelease,
-  RKT_SEED,
-  xlAnswers,
-  xlToolFor,
-} from './xl.js';
-import { renderXlConfig } from './xl-config.js';
-import { type XlTool, xenVifs } from './xl-tool.js';
+import { renderXenConfig, XenHost, xenVifs } from './xen.js';
 
-const POD_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // rkt's answer when the pod named does not exist (exit 254).
 const NO_SUCH_POD = /no matches found/;
 
@@ -51,14 +39,14 @@ export class RktBackend implements Hypervisor {
   readonly name = 'rkt' as const;
   readonly canPause = true;
   readonly #deps: BackendDeps;
-  readonly #xl: XlTool;
+  readonly #xen: XenHost;
   readonly #log: Logger;
   readonly #pods: PodMap;
 
   constructor(deps: BackendDeps) {
     this.#deps = deps;
     this.#log = deps.logger.child({ backend: 'rkt' });
-    this.#xl = xlToolFor(deps, this.#log);
+    this.#xen = new XenHost(deps, this.#log);
     this.#pods = new PodMap(join(this.#dir, 'pods.json'));
   }
 
@@ -86,30 +74,30 @@ export class RktBackend implements Hypervisor {
     } catch {
       problems.push(`rkt.stage1Path ${rkt.stage1Path} cannot be read`);
     }
-    problems.push(...(await xlAnswers(this.#xl)));
+    problems.push(...(await this.#xen.answers()));
     return { ok: problems.length === 0, problems };
   }
 
-  async hostInfo(): Promise<HostInfo> {
-    return asHypervisorError('hostInfo', async () => hostInfoFromXlInfo(await this.#xl.info()));
+  hostInfo(): Promise<HostInfo> {
+    return this.#xen.hostInfo();
   }
 
   async list(): Promise<Listing> {
-    const rows = await asHypervisorError('list', () => this.#xl.list());
+    const domains = await this.#xen.list();
     const byPod = await asHypervisorError('list', () => this.#pods.byPod(), `reading ${this.#pods.path}`);
     return {
-      domains: rows.map((row) => ({ ...observed(row), uuid: byPod.get(row.name) ?? row.uuid })),
+      domains: domains.map((d) => ({ ...d, uuid: byPod.get(d.name) ?? d.uuid })),
       takenAt: this.#deps.clock.now(),
     };
   }
 
   checkSpec(spec: DomainSpec): string[] {
-    return checkXenSpec(spec, 'rkt');
+    return rktSpecCheck(spec, this.#deps.config.storage.allowedRoots).problems;
   }
 
   async createPaused(spec: DomainSpec): Promise<CreatedDomain> {
-    const problems = this.checkSpec(spec);
-    if (problems.length > 0)
+    const { problems, cfgText } = rktSpecCheck(spec, this.#deps.config.storage.allowedRoots);
+    if (problems.length > 0 || cfgText === null || spec.image === undefined)
       throw new HypervisorError('create', `cannot create ${spec.name}: ${problems.join('; ')}`);
     const existing = await asHypervisorError('create', () => this.#pods.podOf(spec.uuid));
     if (existing !== undefined) {
@@ -123,7 +111,7 @@ export class RktBackend implements Hypervisor {
     await asHypervisorError(
       'create',
       async () => {
-        await writeFileAtomic(cfg, renderXlConfig(spec, RKT_SEED));
+        await writeFileAtomic(cfg, cfgText);
         await removeFile(uuidFile);
       },
       `writing ${cfg}`,
@@ -136,7 +124,10 @@ export class RktBackend implements Hypervisor {
       `--stage1-path=${config.rkt.stage1Path}`,
       `--uuid-file-save=${uuidFile}`,
       ...(config.rkt.insecureOptions === '' ? [] : [`--insecure-options=${config.rkt.insecureOptions}`]),
-      spec.image ?? '',
+      // Last, and checked by rktImageProblem to be a sha512- hash or an absolute path: it cannot
+      // start with -, so rkt cannot read it as a flag. (No `--` before it: rkt run reads a `--`
+      // after the image as the start of the app's arguments, and does not document one before.)
+      spec.image,
     ];
     try {
       await this.#deps.runner.run(argv, {
@@ -163,7 +154,7 @@ export class RktBackend implements Hypervisor {
 
     let domid: number;
     try {
-      domid = await this.#xl.domid(pod);
+      domid = await this.#xen.domid({ domainName: pod, uuid: spec.uuid }, 'create');
     } catch (error) {
       // stage1-xen exits 0 even when its `xl create` failed (it leaves an empty pid file): no Xen
       // domain named by the pod uuid means the create failed.
@@ -192,7 +183,7 @@ export class RktBackend implements Hypervisor {
     const domid = created.domainId;
     if (domid === null) throw new HypervisorError('disableVifOffload', `${created.domainName} has no domid`);
     try {
-      await this.#xl.zeroOffload(domid, created.vifs.length);
+      await this.#xen.zeroOffload(domid, created.vifs.length);
     } catch (error) {
       const pod = await this.#pods.podOf(created.uuid).catch(() => undefined);
       const cleanup = pod === undefined ? null : await this.#teardown(created.uuid, pod);
@@ -202,19 +193,19 @@ export class RktBackend implements Hypervisor {
 
   async unpause(ref: DomainRef): Promise<void> {
     const pod = await this.#podOf(ref, 'unpause');
-    await asHypervisorError('unpause', () => this.#xl.unpause(pod));
+    await this.#xen.unpause({ domainName: pod, uuid: ref.uuid });
   }
 
   async pause(ref: DomainRef): Promise<void> {
     const pod = await this.#podOf(ref, 'pause');
-    await asHypervisorError('pause', () => this.#xl.pause(pod));
+    await this.#xen.pause({ domainName: pod, uuid: ref.uuid });
   }
 
   /** A graceful request to the pod's guest (`xl shutdown -F <pod>`); `rkt stop` is a destroy. */
   async shutdown(ref: DomainRef, _options: { force: boolean }): Promise<void> {
     const pod = await asHypervisorError('shutdown', () => this.#pods.podOf(ref.uuid));
     if (pod === undefined) return;
-    await asHypervisorError('shutdown', () => this.#xl.shutdown(pod));
+    await this.#xen.shutdown({ domainName: pod, uuid: ref.uuid });
   }
 
   /**
@@ -225,7 +216,7 @@ export class RktBackend implements Hypervisor {
    */
   async destroy(ref: DomainRef): Promise<void> {
     const pod = await asHypervisorError('destroy', () => this.#pods.podOf(ref.uuid));
-    if (POD_UUID.test(ref.domainName) && ref.domainName !== pod) {
+    if (isUuidText(ref.domainName) && ref.domainName !== pod) {
       const other = ref.domainName;
       let failure = await this.#teardownPod(ref.uuid, other);
       // No pod in the map at all: the files of the unrecorded create go too.
@@ -245,30 +236,30 @@ export class RktBackend implements Hypervisor {
 
   async reboot(ref: DomainRef): Promise<void> {
     const pod = await this.#podOf(ref, 'reboot');
-    await asHypervisorError('reboot', () => this.#xl.reboot(pod));
+    await this.#xen.reboot({ domainName: pod, uuid: ref.uuid });
   }
 
   async setMemory(ref: DomainRef, memoryMiB: number): Promise<void> {
     const pod = await this.#podOf(ref, 'setMemory');
-    await asHypervisorError('setMemory', () => this.#xl.memSet(pod, memoryMiB));
+    await this.#xen.setMemory({ domainName: pod, uuid: ref.uuid }, memoryMiB);
   }
 
-  async pciPrepare(bdfs: readonly string[]): Promise<void> {
-    await pciPrepare(this.#xl, bdfs);
+  pciPrepare(bdfs: readonly string[]): Promise<void> {
+    return this.#xen.pciPrepare(bdfs);
   }
 
-  async pciRelease(bdfs: readonly string[]): Promise<void> {
-    await pciRelease(this.#xl, bdfs);
+  pciRelease(bdfs: readonly string[]): Promise<void> {
+    return this.#xen.pciRelease(bdfs);
   }
 
   consoleCommand(ref: DomainRef): string[] {
-    return [this.#deps.config.tools.xl, 'console', ref.domainName];
+    return this.#xen.consoleCommand(ref.domainName);
   }
 
   async #podOf(ref: DomainRef, operation: string): Promise<string> {
     const pod = await asHypervisorError(operation, () => this.#pods.podOf(ref.uuid));
     if (pod === undefined) throw new HypervisorError(operation, `domain ${ref.uuid} has no pod`);
-    return nameOf({ domainName: pod, uuid: ref.uuid }, operation);
+    return pod;
   }
 
   #rkt(args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
@@ -313,7 +304,7 @@ export class RktBackend implements Hypervisor {
       if (r.exitCode !== 0 && !NO_SUCH_POD.test(r.stderr)) throw failedAfterAll(r);
     });
     await step(async () => {
-      if ((await this.#xl.destroy(nameOf({ domainName: pod, uuid }, 'destroy'))) === 'destroyed') {
+      if ((await this.#xen.destroyDomain({ domainName: pod, uuid })) === 'destroyed') {
         this.#log.warn({ uuid, pod }, 'rkt stop left the Xen domain behind; destroyed it with xl');
       }
     });
@@ -350,8 +341,54 @@ export class RktBackend implements Hypervisor {
 async function readPodUuid(path: string): Promise<string | null> {
   try {
     const text = (await readFile(path, 'utf8')).trim();
-    return POD_UUID.test(text) ? text : null;
+    return isUuidText(text) ? text : null;
   } catch {
     return null;
   }
+}
+
+/** stage1-xen appends its own name (the pod uuid), kernel, ramdisk and type choice to the seed. */
+export const RKT_SEED = { includeName: false, includeType: false } as const;
+
+/**
+ * The problems of a spec on the rkt backend, and its stage1-xen seed cfg (null when it cannot be
+ * rendered): rkt runs containers, named by their pod uuid. Pure.
+ */
+export function rktSpecCheck(
+  spec: DomainSpec,
+  allowedRoots: readonly string[],
+): { problems: string[]; cfgText: string | null } {
+  const problems: string[] = [];
+  if (spec.type !== 'container') {
+    problems.push('/type "vm" needs the xl or vmadm backend; the rkt backend runs type "container" only');
+  }
+  const imageProblem = rktImageProblem(spec.image, allowedRoots);
+  if (imageProblem !== null) problems.push(imageProblem);
+  const rendered = renderXenConfig(spec, RKT_SEED);
+  return { problems: [...problems, ...rendered.problems], cfgText: rendered.cfgText };
+}
+
+/** An rkt image id as `rkt image list` prints it and `rkt run` takes it (a prefix is enough). */
+const IMAGE_HASH = /^sha512-[0-9a-f]+$/;
+
+/**
+ * What is wrong with `image` for rkt, or null. The contract allows an image hash or an ACI path;
+ * domainmgr never lets rkt fetch by name or URL. An ACI path must be absolute, normalised and
+ * under an allowed storage root, like a vm's disks. Nothing that starts with - passes (the schema
+ * refuses it too): it would reach rkt run's argv as a flag. Pure.
+ */
+export function rktImageProblem(image: string | undefined, allowedRoots: readonly string[]): string | null {
+  if (image === undefined || image === '') return '/image is required by rkt';
+  if (image.startsWith('-'))
+    return `/image ${JSON.stringify(image)} must not start with -: rkt run would read it as an option`;
+  if (IMAGE_HASH.test(image)) return null;
+  if (!image.startsWith('/'))
+    return `/image ${JSON.stringify(image)} must be an image hash (sha512-<hex>) or an absolute ACI path: domainmgr does not let rkt fetch images by name or URL`;
+  if (posix.normalize(image) !== image)
+    return `/image ${JSON.stringify(image)} must be a normalised ACI path (no ., .. or repeated /)`;
+  const roots = allowedRoots.length === 0 ? '(none configured)' : allowedRoots.join(', ');
+  const under = allowedRoots.some(
+    (root) => image === root || image.startsWith(root.endsWith('/') ? root : `${root}/`),
+  );
+  return under ? null : `/image ${image} must lie under an allowed storage root: ${roots}`;
 }

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { DomainSpec } from '../schema/domain-spec.js';
+import { isUuidText } from '../schema/uuid.js';
 
 /**
  * The JSON that `vmadm create` reads on stdin for a DomainSpec. Pure.
@@ -55,10 +56,7 @@ export function vmadmCreatePayload(spec: DomainSpec): Record<string, unknown> {
 export function checkVmadmSpec(spec: DomainSpec): string[] {
   const problems: string[] = [];
   if (spec.type === 'container') {
-    if (
-      spec.image === undefined ||
-      !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(spec.image)
-    ) {
+    if (spec.image === undefined || !isUuidText(spec.image)) {
       problems.push('/image must be a SmartOS image uuid on the vmadm backend');
     }
     if (spec.disks.length > 0) problems.push('/disks: a vmadm zone takes no disks (its image is its root)');

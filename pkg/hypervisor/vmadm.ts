@@ -1,16 +1,11 @@
 import { cpus, freemem, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { errorText } from '../error-text.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandResult, RunOptions } from '../runner/command-runner.js';
 import { CommandFailedError, CommandTimeoutError } from '../runner/errors.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
-import {
-  asHypervisorError,
-  commandFailure,
-  describeFailure,
-  failedAfterAll,
-  withCleanup,
-} from './command-failure.js';
+import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from './command-failure.js';
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
 import {
@@ -62,7 +57,7 @@ export class VmadmBackend implements Hypervisor {
     try {
       await this.list();
     } catch (error) {
-      problems.push(`vmadm list does not answer: ${describeFailure(error)}`);
+      problems.push(`vmadm list does not answer: ${errorText(error)}`);
     }
     return { ok: problems.length === 0, problems };
   }

@@ -1,8 +1,6 @@
 import type { Logger } from '../log/logger.js';
 import type { CommandResult, CommandRunner, RunOptions } from '../runner/command-runner.js';
-import type { DomainSpec } from '../schema/domain-spec.js';
 import { failedAfterAll } from './command-failure.js';
-import type { CreatedDomain } from './hypervisor.js';
 import { parseXlInfo } from './parse/xl-info.js';
 import { parseXlList, type XlListRow } from './parse/xl-list.js';
 
@@ -146,17 +144,4 @@ export class XlTool {
         .filter((l) => l !== ''),
     );
   }
-}
-
-/**
- * The vifs a Xen domain was built with, as the status reports them: netback names a vif
- * `vif<domid>.<devid>` unless the config names it, and devids follow the order of the list.
- */
-export function xenVifs(spec: DomainSpec, domid: number): CreatedDomain['vifs'] {
-  return spec.vifs.map((v, devid) => ({
-    vifName: v.vifName ?? `vif${domid}.${devid}`,
-    mac: v.mac,
-    bridge: v.bridge,
-    ...(v.ip === undefined ? {} : { ip: v.ip }),
-  }));
 }

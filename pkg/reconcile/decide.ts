@@ -181,10 +181,8 @@ export function exitOutcome(kind: ExitKind, policy: DomainSpec['restartPolicy'])
   return { what, restart: false, state: 'BROKEN', message: `${what} (restartPolicy ${policy})` };
 }
 
-/** Exponential backoff: initial, 2x, 4x ... capped at max. attempt counts from 0. */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
-  return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-}
+/** Exponential backoff (pkg/backoff.ts): initial, 2x, 4x ... capped at max. attempt counts from 0. */
+export { backoffDelay } from '../backoff.js';
 
 /** Config fields that change without a restart (acted on at once, or manager-side policy). */
 const LIVE_FIELDS = new Set([

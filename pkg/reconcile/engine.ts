@@ -1,16 +1,16 @@
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { NodeStatus } from '../../types/generated/node-status.js';
 import type { Clock, TimerHandle } from '../clock.js';
+import { errorText } from '../error-text.js';
 import type { Hypervisor, Listing, VerifyResult } from '../hypervisor/hypervisor.js';
 import type { Logger } from '../log/logger.js';
 import { decodeConfigMessage } from '../schema/domain-config-message.js';
+import { isDomainUuid } from '../schema/uuid.js';
 import { HostResources } from './host-resources.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
 import type { ConfigDelivery, ConnectionState, StatusSink } from './ports.js';
 import { Semaphore } from './semaphore.js';
 import { type DomainState, DomainWorker, type WorkerDeps } from './worker.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** Expedited listings (to confirm a boot or a shutdown) are at least this far apart. */
 const MIN_PROBE_GAP_MS = 50;
@@ -121,7 +121,7 @@ export class Engine {
       await this.#resources.refresh();
       await this.#probe();
     } catch (e) {
-      log.error({ err: errText(e) }, 'cannot read the hypervisor at start; will retry on every probe');
+      log.error({ err: errorText(e) }, 'cannot read the hypervisor at start; will retry on every probe');
     }
     this.#unsubscribe = this.#d.connection.onChange((up) => {
       log.info({ connected: up }, up ? 'NATS connected' : 'NATS disconnected');
@@ -140,7 +140,7 @@ export class Engine {
   async handleConfig(delivery: ConfigDelivery): Promise<void> {
     if (this.#stopping) throw new Error('engine is stopping');
     const { uuid } = delivery;
-    if (!UUID.test(uuid)) {
+    if (!isDomainUuid(uuid)) {
       // No status subject can be derived from a token that is not a uuid: say so in the log.
       this.#log.warn(
         { uuid, seq: delivery.seq },
@@ -317,7 +317,7 @@ export class Engine {
     try {
       await this.#probe();
     } catch (e) {
-      this.#log.warn({ err: errText(e) }, 'listing the domains failed');
+      this.#log.warn({ err: errorText(e) }, 'listing the domains failed');
     }
     if (this.#probeAgain) {
       this.#probeAgain = false;
@@ -418,7 +418,7 @@ export class Engine {
       await this.#resources.refresh();
       if (!this.#verify.ok) this.#verify = await this.#d.hypervisor.verify();
     } catch (e) {
-      this.#log.warn({ err: errText(e) }, 'reading host information failed');
+      this.#log.warn({ err: errorText(e) }, 'reading host information failed');
     }
     this.#publishNodeStatus();
     this.#scheduleNodeStatus();
@@ -435,8 +435,4 @@ export class Engine {
   #publishNodeStatus(ready?: boolean): void {
     this.#d.status.publishNodeStatus(this.nodeStatus(ready));
   }
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -1,4 +1,5 @@
 import type { DomainStatus } from '../../types/generated/domain-status.js';
+import { errorText } from '../error-text.js';
 import { HypervisorError } from '../hypervisor/hypervisor.js';
 import { CommandError, CommandTimeoutError } from '../runner/errors.js';
 
@@ -38,7 +39,7 @@ export function statusErrorFrom(e: unknown, time: string): StatusError {
   const command = findCause(e);
   const timedOut = command instanceof CommandTimeoutError || e instanceof OperationTimeoutError;
   const out: StatusError = {
-    message: e instanceof Error ? e.message : String(e),
+    message: errorText(e),
     source: timedOut ? 'timeout' : 'hypervisor',
     time,
   };

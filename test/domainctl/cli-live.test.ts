@@ -299,6 +299,25 @@ describe('apply, get, watch, delete on a live node', () => {
     expect(unknown.stderr).toBe(`domainctl: no domain named "no-such-domain" on prefix ${prefix}\n`);
   });
 
+  test.each([
+    ['not RFC 4122 (variant digit 0)', '0c7e0000-0000-4000-0000-000000000009'],
+    ['not RFC 4122 (version digit 0)', '0c7e0000-0000-0000-8000-000000000009'],
+    ['upper case', uuidN(9).toUpperCase()],
+  ])('delete --wait of a uuid the engine would ignore (%s) is refused at once, nothing published', async (_why, bad) => {
+    // With the 5-minute --wait budget, a domainctl that published and waited would outlive the test.
+    const r = await ctl(['delete', bad, '--node', 'edge-1', '--wait', '--timeout', '5m', ...g()]);
+    expectNoStack(r);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `domainctl: "${bad}" is not a lower-case RFC 4122 uuid and names no domain (nodes ignore configs on such a subject)\n`,
+    );
+    expect(await storedConfig('edge-1', bad)).toBeNull();
+    const get = await ctl(['get', bad, ...g()]);
+    expect(get.code).toBe(2);
+    expect(get.stderr).toContain('is not a lower-case RFC 4122 uuid');
+  });
+
   test('a name on two nodes is ambiguous (exit 2) until --node says which', async () => {
     // A second node with a domain of the same name.
     const other = await startNode(prefix, 'edge-2');

@@ -9,8 +9,8 @@ import {
   planStart,
   renderPlan,
 } from '../../pkg/ctl/plan.js';
+import { RKT_SEED } from '../../pkg/hypervisor/rkt.js';
 import { vmadmCreatePayload } from '../../pkg/hypervisor/vmadm-payload.js';
-import { RKT_SEED } from '../../pkg/hypervisor/xl.js';
 import { renderXlConfig } from '../../pkg/hypervisor/xl-config.js';
 import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
 import type { DomainConfig } from '../../types/generated/domain-config.js';

@@ -2,8 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
-import { RktBackend } from '../../pkg/hypervisor/rkt.js';
-import { RKT_SEED } from '../../pkg/hypervisor/xl.js';
+import { RKT_SEED, RktBackend } from '../../pkg/hypervisor/rkt.js';
 import { renderXlConfig } from '../../pkg/hypervisor/xl-config.js';
 import type { RunOptions } from '../../pkg/runner/command-runner.js';
 import { containerSpec, testConfig, testDeps, vifs } from '../support/backend-fixtures.js';
@@ -36,8 +35,9 @@ function happyRkt(domid = 12): FakeRunner {
     .on(['rkt', 'rm'], { stdout: `"${POD}"\n` });
 }
 
+/** A node that chose to run unsigned images (`rkt.insecureOptions: "image"`), as the tests' images are. */
 function backend(runner: FakeRunner) {
-  const deps = testDeps(runner, testConfig());
+  const deps = testDeps(runner, testConfig({ rkt: { ...testConfig().rkt, insecureOptions: 'image' } }));
   return { rkt: new RktBackend(deps), config: deps.config };
 }
 
@@ -196,6 +196,48 @@ describe('rkt backend: create', () => {
     ]);
     const { image: _image, ...noImage } = containerSpec();
     expect(rkt.checkSpec(noImage)).toEqual(['/image is required by rkt']);
+  });
+
+  test('by default rkt run checks signatures: no --insecure-options', async () => {
+    const runner = happyRkt();
+    const rkt = new RktBackend(testDeps(runner, testConfig()));
+    await rkt.createPaused(containerSpec({ image: 'sha512-abc' }));
+    const argv = runner.calls[0]?.argv ?? [];
+    expect(argv.slice(0, 2)).toEqual(['rkt', 'run']);
+    expect(argv.filter((a) => a.startsWith('--insecure'))).toEqual([]);
+    expect(argv.at(-1)).toBe('sha512-abc');
+  });
+
+  test.each([
+    ['--pod-manifest=/etc/shadow', 'must not start with -: rkt run would read it as an option'],
+    ['-h', 'must not start with -'],
+    ['example.com/app:1.0', 'must be an image hash (sha512-<hex>) or an absolute ACI path'],
+    ['docker://busybox', 'must be an image hash (sha512-<hex>) or an absolute ACI path'],
+    ['images/app.aci', 'must be an image hash (sha512-<hex>) or an absolute ACI path'],
+    ['/var/lib/domainmgr/images/../../../etc/app.aci', 'must be a normalised ACI path'],
+    ['/etc/app.aci', 'must lie under an allowed storage root: /var/lib/domainmgr/images'],
+    ['/var/lib/domainmgr/imagesX/app.aci', 'must lie under an allowed storage root'],
+  ])('image %j is refused by checkSpec and by create, before any process', async (image, why) => {
+    const runner = happyRkt();
+    const { rkt } = backend(runner);
+    const spec = containerSpec({ image });
+    const problems = rkt.checkSpec(spec);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^\/image /);
+    expect(problems[0]).toContain(why);
+    const error = await rejection(rkt.createPaused(spec));
+    expect(error.message).toContain(why);
+    expect(runner.calls).toEqual([]);
+  });
+
+  test('an ACI path under an allowed root is the last argument of rkt run, as given', async () => {
+    const runner = happyRkt();
+    const { rkt } = backend(runner);
+    const image = '/var/lib/domainmgr/images/app.aci';
+    const spec = containerSpec({ image });
+    expect(rkt.checkSpec(spec)).toEqual([]);
+    await rkt.createPaused(spec);
+    expect(runner.calls[0]?.argv.at(-1)).toBe(image);
   });
 });
 

@@ -7,7 +7,7 @@
  * a silently skipped proof is no proof.
  */
 
-import { RKT_SEED } from '../../pkg/hypervisor/xl.js';
+import { RKT_SEED } from '../../pkg/hypervisor/rkt.js';
 import { renderXlConfig } from '../../pkg/hypervisor/xl-config.js';
 import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
 import type { DomainConfig } from '../../types/generated/domain-config.js';

@@ -1,4 +1,4 @@
-import { RKT_SEED } from '../../pkg/hypervisor/xl.js';
+import { RKT_SEED } from '../../pkg/hypervisor/rkt.js';
 import { assignVdevs, renderXlConfig, XlConfigError, xlString } from '../../pkg/hypervisor/xl-config.js';
 import { containerSpec, vmSpec } from '../support/backend-fixtures.js';
 

@@ -186,6 +186,15 @@ const rejected: [string, Edit, string][] = [
   ['purgeCounter as a string', set('purgeCounter', '1'), '/purgeCounter must be an integer'],
   ['type unknown', set('type', 'zone'), '/type must be one of "vm", "container"'],
   [
+    'image that looks like an option',
+    (d) => {
+      d.type = 'container';
+      delete d.virtualizationMode;
+      d.image = '--pod-manifest=/etc/shadow';
+    },
+    '/image must match text without control characters that does not start with -',
+  ],
+  [
     'virtualizationMode unknown',
     set('virtualizationMode', 'pvhvm'),
     '/virtualizationMode must be one of "pv", "pvh", "hvm"',

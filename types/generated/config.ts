@@ -44,6 +44,9 @@ export interface DomainmgrConfig {
   };
   rkt: {
     stage1Path: string;
+    /**
+     * rkt's --insecure-options for every rkt run. Empty (the default): rkt checks image signatures. "image" turns the check off, an explicit choice for nodes whose images are not signed.
+     */
     insecureOptions: string;
   };
   probeIntervalMs: number;

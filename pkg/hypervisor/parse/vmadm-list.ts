@@ -1,3 +1,4 @@
+import { isUuidText } from '../../schema/uuid.js';
 import { ToolOutputParseError } from './parse-error.js';
 
 /** The columns the vmadm backend asks for, in this order: `vmadm list -p -H -o <these>`. */
@@ -13,8 +14,6 @@ export interface VmadmListRow {
   /** null when vmadm prints `-`. */
   alias: string | null;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Parses `vmadm list -p -H -o uuid,type,ram,state,alias`: one VM per line, fields joined by `:`,
@@ -36,7 +35,7 @@ export function parseVmadmList(stdout: string): VmadmListRow[] {
     }
     const [uuid, type, ram, state] = parts as [string, string, string, string];
     const alias = parts.slice(4).join(':');
-    if (!UUID.test(uuid))
+    if (!isUuidText(uuid))
       throw new ToolOutputParseError('vmadm list', index + 1, line, 'first field is not a uuid');
     if (ram !== '-' && !/^\d+$/.test(ram)) {
       throw new ToolOutputParseError('vmadm list', index + 1, line, 'ram is not a number');

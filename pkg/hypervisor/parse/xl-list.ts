@@ -1,3 +1,4 @@
+import { UUID_TEXT } from '../../schema/uuid.js';
 import { ToolOutputParseError } from './parse-error.js';
 
 /** One row of `xl list` / `xl list -v`. */
@@ -24,7 +25,7 @@ export interface XlListRow {
 // right: everything before the fixed-format tail is the name.
 const FLAGS = '([r-][b-][p-][s-][-rscwS?][d-])';
 const PLAIN_TAIL = ` +(\\d+) +(\\d+) +(\\d+) +${FLAGS} +(\\d+\\.\\d)`;
-const VERBOSE_TAIL = `${PLAIN_TAIL} ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}) +([0-9a-f]+|-) +(\\S+)`;
+const VERBOSE_TAIL = `${PLAIN_TAIL} (${UUID_TEXT}) +([0-9a-f]+|-) +(\\S+)`;
 const VERBOSE_ROW = new RegExp(`^(.*\\S)${VERBOSE_TAIL}$`);
 const PLAIN_ROW = new RegExp(`^(.*\\S)${PLAIN_TAIL}$`);
 

@@ -1,0 +1,188 @@
+import { errorText } from '../error-text.js';
+import type { Logger } from '../log/logger.js';
+import type { DomainSpec } from '../schema/domain-spec.js';
+import { asHypervisorError } from './command-failure.js';
+import type { BackendDeps } from './deps.js';
+import { type CreatedDomain, type HostInfo, HypervisorError, type ObservedDomain } from './hypervisor.js';
+import { hostInfoFromXlInfo } from './parse/xl-info.js';
+import type { XlListRow } from './parse/xl-list.js';
+import { xlState } from './states.js';
+import { renderXlConfig, XlConfigError, type XlConfigOptions } from './xl-config.js';
+import { XlTool } from './xl-tool.js';
+
+/** How a backend names one Xen domain to xl: its name there, and the domain uuid for messages. */
+export interface XenDomainName {
+  domainName: string;
+  uuid: string;
+}
+
+/**
+ * The Xen layer both Xen backends stand on: the xl backend (one Xen domain per vm, named by the
+ * spec's name) and the rkt backend (stage1-xen makes each pod a Xen domain named by the pod
+ * uuid). It does what is the same for both, through xl and xenstore-write: the listing as
+ * observations, host facts, the lifecycle commands on a named domain, the offload write, PCI
+ * assignability, the xl.cfg check. What differs (how a domain is built and torn down, how the
+ * listing maps back to domain uuids) stays in xl.ts and rkt.ts.
+ *
+ * Every method that takes an operation name rejects with HypervisorError for it; the raw ones
+ * (domid, zeroOffload, destroyDomain, listRows) reject with the runner's errors, for the backends'
+ * build and teardown paths, which add their own context and cleanup.
+ */
+export class XenHost {
+  readonly #deps: BackendDeps;
+  readonly #xl: XlTool;
+  readonly #log: Logger;
+
+  constructor(deps: BackendDeps, logger: Logger) {
+    this.#deps = deps;
+    this.#log = logger;
+    this.#xl = new XlTool({
+      runner: deps.runner,
+      logger,
+      xl: deps.config.tools.xl,
+      xenstoreWrite: deps.config.tools.xenstoreWrite,
+      commandMs: deps.config.timeouts.commandMs,
+      createMs: deps.config.timeouts.createMs,
+    });
+  }
+
+  /** The raw xl commands, for the xl backend's own create (`xl create -p`). */
+  get tool(): XlTool {
+    return this.#xl;
+  }
+
+  /** `xl info` answers: the hypervisor is there. Empty when it does, else the problem. */
+  async answers(): Promise<string[]> {
+    try {
+      await this.#xl.info();
+      return [];
+    } catch (error) {
+      return [`xl info does not answer: ${errorText(error)}`];
+    }
+  }
+
+  async hostInfo(): Promise<HostInfo> {
+    return asHypervisorError('hostInfo', async () => hostInfoFromXlInfo(await this.#xl.info()));
+  }
+
+  /** Every Xen domain (`xl list -v`, one process) as the engine sees it. */
+  async list(): Promise<ObservedDomain[]> {
+    const rows = await asHypervisorError('list', () => this.#xl.list());
+    return rows.map(observed);
+  }
+
+  /** `xl list -v` rows, raw errors. */
+  listRows(): Promise<XlListRow[]> {
+    return this.#xl.list();
+  }
+
+  /** `xl domid <name>`; raw errors. */
+  domid(name: XenDomainName, operation: string): Promise<number> {
+    return this.#xl.domid(xlName(name, operation));
+  }
+
+  /** Zeroes the offload keys of `vifCount` vifs in one xenstore-write (none when 0); raw errors. */
+  zeroOffload(domid: number, vifCount: number): Promise<void> {
+    return this.#xl.zeroOffload(domid, vifCount);
+  }
+
+  async unpause(name: XenDomainName): Promise<void> {
+    await asHypervisorError('unpause', () => this.#xl.unpause(xlName(name, 'unpause')));
+  }
+
+  async pause(name: XenDomainName): Promise<void> {
+    await asHypervisorError('pause', () => this.#xl.pause(xlName(name, 'pause')));
+  }
+
+  /** `xl shutdown -F`; a domain that is already gone is not an error. */
+  async shutdown(name: XenDomainName): Promise<void> {
+    const outcome = await asHypervisorError('shutdown', () => this.#xl.shutdown(xlName(name, 'shutdown')));
+    if (outcome === 'missing') this.#log.info({ uuid: name.uuid }, 'shutdown: domain already gone');
+  }
+
+  /** `xl destroy`; 'missing' when the domain is already gone. Raw errors. */
+  destroyDomain(name: XenDomainName): Promise<'destroyed' | 'missing'> {
+    return this.#xl.destroy(xlName(name, 'destroy'));
+  }
+
+  async reboot(name: XenDomainName): Promise<void> {
+    await asHypervisorError('reboot', () => this.#xl.reboot(xlName(name, 'reboot')));
+  }
+
+  async setMemory(name: XenDomainName, memoryMiB: number): Promise<void> {
+    await asHypervisorError('setMemory', () => this.#xl.memSet(xlName(name, 'setMemory'), memoryMiB));
+  }
+
+  async pciPrepare(bdfs: readonly string[]): Promise<void> {
+    for (const bdf of bdfs) await asHypervisorError('pciPrepare', () => this.#xl.pciAssignableAdd(bdf));
+  }
+
+  /**
+   * Gives back only the devices that are assignable now: `pci-assignable-remove` of a device that
+   * is not fails in libxl (it cannot de-quarantine it), and release must be idempotent.
+   */
+  async pciRelease(bdfs: readonly string[]): Promise<void> {
+    if (bdfs.length === 0) return;
+    const assignable = await asHypervisorError('pciRelease', () => this.#xl.pciAssignableList());
+    for (const bdf of bdfs) {
+      if (assignable.has(bdf.toLowerCase())) {
+        await asHypervisorError('pciRelease', () => this.#xl.pciAssignableRemove(bdf));
+      }
+    }
+  }
+
+  consoleCommand(domainName: string): string[] {
+    return [this.#deps.config.tools.xl, 'console', domainName];
+  }
+}
+
+/** A listed xl domain as the engine sees it. */
+export function observed(row: XlListRow): ObservedDomain {
+  return {
+    uuid: row.uuid,
+    name: row.name,
+    domainId: row.domid,
+    state: xlState(row.flags),
+    memoryMiB: row.memoryMiB,
+  };
+}
+
+/** The name xl is given for a domain; an all-digit name would be read by xl as a domid. */
+export function xlName(name: XenDomainName, operation: string): string {
+  if (/^\d+$/.test(name.domainName) || name.domainName === '') {
+    throw new HypervisorError(
+      operation,
+      `refusing to pass ${JSON.stringify(name.domainName)} to xl (domain ${name.uuid}): xl would read it as a domid`,
+    );
+  }
+  return name.domainName;
+}
+
+/**
+ * The xl.cfg of a spec (with `options`, e.g. the stage1-xen seed's), or the problem that keeps it
+ * from being written. Pure.
+ */
+export function renderXenConfig(
+  spec: DomainSpec,
+  options: XlConfigOptions,
+): { problems: string[]; cfgText: string | null } {
+  try {
+    return { problems: [], cfgText: renderXlConfig(spec, options) };
+  } catch (error) {
+    if (!(error instanceof XlConfigError)) throw error;
+    return { problems: [error.message], cfgText: null };
+  }
+}
+
+/**
+ * The vifs a Xen domain was built with, as the status reports them: netback names a vif
+ * `vif<domid>.<devid>` unless the config names it, and devids follow the order of the list.
+ */
+export function xenVifs(spec: DomainSpec, domid: number): CreatedDomain['vifs'] {
+  return spec.vifs.map((v, devid) => ({
+    vifName: v.vifName ?? `vif${domid}.${devid}`,
+    mac: v.mac,
+    bridge: v.bridge,
+    ...(v.ip === undefined ? {} : { ip: v.ip }),
+  }));
+}
