@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DomainConfig } from '../../types/generated/domain-config.js';
+import { withSchemaDefaults } from './validators.js';
 
 type Vif = NonNullable<DomainConfig['vifs']>[number];
 type Disk = NonNullable<DomainConfig['disks']>[number];
@@ -17,23 +18,36 @@ export type DomainSpec = Omit<
     disks: (Disk & { readOnly: boolean })[];
   };
 
-/** Fills the contract's defaults in. Pure; the input is not modified. */
+/** The fields whose default the schema states (types/domain-config.schema.json, `default`). */
+type SchemaDefaulted = DomainConfig &
+  Required<
+    Pick<
+      DomainConfig,
+      | 'paused'
+      | 'restartCounter'
+      | 'purgeCounter'
+      | 'virtualizationMode'
+      | 'vcpus'
+      | 'disks'
+      | 'vifs'
+      | 'pciDevices'
+      | 'restartPolicy'
+      | 'disableVifOffload'
+    >
+  > & { disks: (Disk & { readOnly: boolean })[] };
+
+/**
+ * Fills the contract's defaults in: the schema's `default`s (through ajv, withSchemaDefaults),
+ * then the ones no schema can state because they derive from other fields: maxMemoryMiB is
+ * memoryMiB, maxVcpus is vcpus, a vif's MAC comes from the uuid. Pure; the input is not modified.
+ */
 export function toDomainSpec(config: DomainConfig): DomainSpec {
-  const vcpus = config.vcpus ?? 1;
+  const filled = withSchemaDefaults(config) as SchemaDefaulted;
   return {
-    ...config,
-    paused: config.paused ?? false,
-    restartCounter: config.restartCounter ?? 0,
-    purgeCounter: config.purgeCounter ?? 0,
-    virtualizationMode: config.virtualizationMode ?? 'pvh',
-    maxMemoryMiB: config.maxMemoryMiB ?? config.memoryMiB,
-    vcpus,
-    maxVcpus: config.maxVcpus ?? vcpus,
-    disks: (config.disks ?? []).map((d) => ({ ...d, readOnly: d.readOnly ?? false })),
-    vifs: (config.vifs ?? []).map((v, i) => ({ ...v, mac: (v.mac ?? macFor(config.uuid, i)).toLowerCase() })),
-    pciDevices: config.pciDevices ?? [],
-    restartPolicy: config.restartPolicy ?? 'on-failure',
-    disableVifOffload: config.disableVifOffload ?? true,
+    ...filled,
+    maxMemoryMiB: filled.maxMemoryMiB ?? filled.memoryMiB,
+    maxVcpus: filled.maxVcpus ?? filled.vcpus,
+    vifs: filled.vifs.map((v, i) => ({ ...v, mac: (v.mac ?? macFor(config.uuid, i)).toLowerCase() })),
   };
 }
 

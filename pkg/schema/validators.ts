@@ -18,11 +18,16 @@ const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormat
  * allErrors is on so an operator sees every problem of a document at once; inputs are bounded
  * (256 KiB messages, maxItems and maxLength everywhere) so this stays cheap on hostile input.
  */
-const ajv = new Ajv({ strict: true, allErrors: true, verbose: true, useDefaults: false, coerceTypes: false });
-addFormats(ajv);
-ajv.addFormat('ip', { type: 'string', validate: (s: string) => isIP(s) !== 0 });
-ajv.addKeyword({ keyword: 'x-rule', schemaType: 'string' });
-ajv.addSchema(readProjectJson('types/definitions.schema.json') as object);
+const ajv = schemaAjv({ allErrors: true, useDefaults: false });
+
+function schemaAjv(options: { allErrors: boolean; useDefaults: boolean }): Ajv {
+  const instance = new Ajv({ strict: true, verbose: true, coerceTypes: false, ...options });
+  addFormats(instance);
+  instance.addFormat('ip', { type: 'string', validate: (s: string) => isIP(s) !== 0 });
+  instance.addKeyword({ keyword: 'x-rule', schemaType: 'string' });
+  instance.addSchema(readProjectJson('types/definitions.schema.json') as object);
+  return instance;
+}
 
 function compile<T>(path: string): ValidateFunction<T> {
   return ajv.compile<T>(readProjectJson(path) as object);
@@ -32,6 +37,28 @@ export const validateDomainConfigSchema = compile<DomainConfig>('types/domain-co
 export const validateDomainStatusSchema = compile<DomainStatus>('types/domain-status.schema.json');
 export const validateNodeStatusSchema = compile<NodeStatus>('types/node-status.schema.json');
 export const validateConfigSchema = compile<DomainmgrConfig>('config/config.schema.json');
+
+/**
+ * The same DomainConfig schema compiled with ajv's useDefaults: validating fills in every
+ * `default` the schema states, so the defaults have one source (the schema) and DomainSpec
+ * derives from it. Kept apart from the checking validator, which must see a document as given
+ * (a container that names a virtualizationMode is rejected; one that does not gets the default).
+ * allErrors: every property is visited, so every default is filled even in a document that fails
+ * some rule (toDomainSpec stays total; judging the document is the checking validator's job).
+ */
+const fillDomainConfig = schemaAjv({ allErrors: true, useDefaults: true }).compile<DomainConfig>(
+  readProjectJson('types/domain-config.schema.json') as object,
+);
+
+/**
+ * A copy of a DomainConfig with the schema's defaults filled in; the input is not changed. Fills,
+ * never judges: validate with validateDomainConfigSchema first.
+ */
+export function withSchemaDefaults(config: DomainConfig): DomainConfig {
+  const copy = structuredClone(config);
+  fillDomainConfig(copy);
+  return copy;
+}
 
 /** A validation outcome: the typed value, or readable sentences naming each failing field. */
 export type Checked<T> = { ok: true; value: T } | { ok: false; errors: string[] };

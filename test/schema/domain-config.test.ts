@@ -1,5 +1,6 @@
 import { decodeConfigMessage, MAX_MESSAGE_BYTES } from '../../pkg/schema/domain-config-message.js';
-import { macFor } from '../../pkg/schema/domain-spec.js';
+import { macFor, toDomainSpec } from '../../pkg/schema/domain-spec.js';
+import type { DomainConfig } from '../../types/generated/domain-config.js';
 
 const UUID = '6f1c2a9e-3b4d-4c5e-8f60-718293a4b5c6';
 
@@ -421,6 +422,56 @@ describe('DomainConfig schema', () => {
         vifs: [{ bridge: 'br0', mac: macFor(UUID, 0) }],
       }),
     });
+  });
+
+  // The specs the hand-kept defaults of domain-spec.ts gave before the schema became their one
+  // source (ajv useDefaults): exact objects, so a default lost from the schema fails here.
+  test.each([
+    ['a minimal vm', { uuid: UUID, name: 'm', generation: 1, activate: true, type: 'vm', memoryMiB: 64 }, {}],
+    [
+      'a minimal container with a vif and a disk',
+      {
+        uuid: UUID,
+        name: 'c',
+        generation: 2,
+        activate: false,
+        type: 'container',
+        memoryMiB: 128,
+        image: 'sha512-00ff',
+        vcpus: 2,
+        vifs: [{ bridge: 'br0', mac: '00:16:3E:AA:BB:CC' }, { bridge: 'br1' }],
+        disks: [{ path: '/persist/a.img', format: 'raw' }],
+      },
+      {
+        maxVcpus: 2,
+        vifs: [
+          { bridge: 'br0', mac: '00:16:3e:aa:bb:cc' },
+          { bridge: 'br1', mac: macFor(UUID, 1) },
+        ],
+        disks: [{ path: '/persist/a.img', format: 'raw', readOnly: false }],
+      },
+    ],
+  ])('defaults from the schema: %s gets exactly the spec the hand-kept defaults gave', (_n, config, over) => {
+    const input = structuredClone(config) as DomainConfig;
+    const expected = {
+      ...config,
+      paused: false,
+      restartCounter: 0,
+      purgeCounter: 0,
+      virtualizationMode: 'pvh',
+      maxMemoryMiB: config.memoryMiB,
+      vcpus: 1,
+      maxVcpus: 1,
+      disks: [],
+      vifs: [],
+      pciDevices: [],
+      restartPolicy: 'on-failure',
+      disableVifOffload: true,
+      ...over,
+    };
+    if ('vcpus' in config) expected.vcpus = config.vcpus as number;
+    expect(toDomainSpec(input)).toEqual(expected);
+    expect(input).toEqual(config);
   });
 
   test('generated MACs are stable, unicast, locally distinct per vif', () => {

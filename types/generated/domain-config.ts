@@ -28,7 +28,7 @@ export interface DomainConfig {
   purgeCounter?: number;
   type: 'vm' | 'container';
   /**
-   * vm only; default pvh.
+   * vm only (a container that names one is rejected; the default is filled in for every spec).
    */
   virtualizationMode?: 'pv' | 'pvh' | 'hvm';
   memoryMiB: number;
