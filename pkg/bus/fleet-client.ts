@@ -9,10 +9,12 @@ import {
   jetstreamManager,
   type StreamInfo,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
+import type { NatsAuthConfig } from './auth.js';
 import { authOptions } from './connect.js';
 import { describeError } from './describe-error.js';
+import { ctlInboxPrefix } from './permissions.js';
 import { isSubjectToken, isValidNodeId, nodeSubjects, parseSubject, streamName } from './subjects.js';
 
 /**
@@ -42,6 +44,21 @@ export class FleetError extends Error {
   }
 }
 
+/** The server refused an operation with a permissions violation: the user may not do this. */
+export class FleetNotAuthorizedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The permissions violation in an error's cause chain, if any. */
+export function permissionViolation(err: unknown): PermissionViolationError | null {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++)
+    if (e instanceof PermissionViolationError) return e;
+  return null;
+}
+
 /** A call did not complete within its time budget. */
 export class FleetTimeoutError extends Error {
   constructor(message: string) {
@@ -51,7 +68,7 @@ export class FleetTimeoutError extends Error {
 }
 
 export interface FleetClientOptions {
-  nats: Pick<DomainmgrConfig['nats'], 'servers' | 'prefix' | 'credentials' | 'tls'>;
+  nats: NatsAuthConfig & Pick<DomainmgrConfig['nats'], 'prefix'>;
   /** Budget of the connection handshake: each server is tried once, there is no retry loop. */
   connectTimeoutMs: number;
   /** The client's name on the server. */
@@ -124,6 +141,8 @@ export async function openFleetClient(options: FleetClientOptions): Promise<Flee
         ...authOptions(options.nats),
         servers,
         name: options.name ?? 'domainctl',
+        // The inboxes the controller and operator roles may subscribe to (pkg/bus/permissions.ts).
+        inboxPrefix: ctlInboxPrefix(prefix),
         timeout: Math.max(1, options.connectTimeoutMs),
         // An operator's command: a few quick reconnects for a blip while watching, then give up.
         maxReconnectAttempts: 3,

@@ -8,12 +8,14 @@ import {
   type Follow,
   NatsUnreachableError,
   openFleetClient,
+  permissionViolation,
   type StoredMessage,
 } from '../bus/fleet-client.js';
 import { isValidNodeId, isValidUuid, SubjectError } from '../bus/subjects.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { BackendName } from '../hypervisor/hypervisor.js';
 import { check, validateDomainStatusSchema, validateNodeStatusSchema } from '../schema/validators.js';
+import { NATS_AUTH_OPTIONS } from './auth-flags.js';
 import { CliError, Deadline, EXIT, type Output, parseDuration, usageError } from './cli-support.js';
 import {
   backendProblems,
@@ -75,6 +77,7 @@ export const GLOBAL_OPTIONS: Record<string, OptionDef> = {
   prefix: { type: 'string', arg: 'P', help: 'subject prefix (default domainmgr) [DOMAINMGR_NATS_PREFIX]' },
   creds: { type: 'string', arg: 'FILE', help: 'NATS credentials (.creds) file [DOMAINMGR_NATS_CREDENTIALS]' },
   'nats-credentials': { type: 'string' },
+  ...NATS_AUTH_OPTIONS,
   config: { type: 'string', arg: 'FILE', help: "domainmgr's configuration file (JSON) [DOMAINMGR_CONFIG]" },
   timeout: {
     type: 'string',
@@ -159,6 +162,8 @@ async function withFleet<T>(
   try {
     return await fn(fleet);
   } catch (e) {
+    const refused = permissionViolation(e);
+    if (refused !== null) throw new CliError(EXIT.unreachable, `not authorized: ${refused.message}`);
     if (e instanceof FleetTimeoutError) throw new CliError(EXIT.timeout, `timed out: ${e.message}`);
     if (e instanceof FleetError) throw new CliError(EXIT.failed, e.message);
     if (e instanceof SubjectError) throw usageError(e.message);
