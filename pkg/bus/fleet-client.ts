@@ -11,10 +11,12 @@ import {
 } from '@nats-io/jetstream';
 import { connect, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
+import { silentLogger } from '../log/logger.js';
 import type { NatsAuthConfig } from './auth.js';
 import { authOptions } from './connect.js';
 import { describeError } from './describe-error.js';
 import { ctlInboxPrefix } from './permissions.js';
+import { ensureStreams, type StreamNames } from './streams.js';
 import { isSubjectToken, isValidNodeId, nodeSubjects, parseSubject, streamName } from './subjects.js';
 
 /**
@@ -125,6 +127,8 @@ export interface FleetClient {
   streamLastSeq(kind: 'config' | 'status', timeoutMs: number): Promise<number>;
   /** DomainStatus messages matching the filter as they are stored. */
   followDomainStatuses(filter: FleetFilter, from: FollowFrom): Promise<Follow>;
+  /** Creates the streams of the prefix when missing and checks them (as domainmgr does with manageStreams). */
+  ensureStreams(timeoutMs: number): Promise<StreamNames>;
   /** Resolves when the connection is closed for good (by close() or by losing it). */
   closed(): Promise<void>;
   close(): Promise<void>;
@@ -327,6 +331,20 @@ class Client implements FleetClient {
       await consumer.delete().catch(() => false);
     }
     return out;
+  }
+
+  async ensureStreams(timeoutMs: number): Promise<StreamNames> {
+    const jsm = await withTimeout(this.#manager(), timeoutMs, 'JetStream did not answer in time');
+    try {
+      return await withTimeout(
+        ensureStreams(jsm, { prefix: this.prefix, manageStreams: true, logger: silentLogger }),
+        timeoutMs,
+        'creating the streams did not finish in time',
+      );
+    } catch (err) {
+      if (err instanceof FleetTimeoutError) throw err;
+      throw new FleetError(describeError(err), { cause: err });
+    }
   }
 
   async followDomainStatuses(filter: FleetFilter, from: FollowFrom): Promise<Follow> {

@@ -95,7 +95,7 @@ export function rolePermissions(prefix: string, role: Role, nodes: readonly stri
       return {
         publish: {
           allow: [
-            s.status('*'),
+            `${prefix}.${s.nodeId}.status.*`,
             s.node,
             `${API}.INFO`,
             `${API}.STREAM.INFO.${config}`,

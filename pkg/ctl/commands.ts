@@ -38,6 +38,7 @@ import {
 } from './format.js';
 import { judge, type Target, type Verdict } from './judge.js';
 import { planStart, renderPlan } from './plan.js';
+import { SECURITY_COMMANDS } from './security-commands.js';
 
 export interface OptionDef {
   type: 'string' | 'boolean';
@@ -45,6 +46,8 @@ export interface OptionDef {
   /** Shown in usage; options without help are accepted but not listed (aliases). */
   help?: string;
   arg?: string;
+  /** May be given more than once (the value is then a list). */
+  multiple?: boolean;
 }
 
 export interface CommandContext {
@@ -142,7 +145,7 @@ function nodeFlag(ctx: CommandContext): string | undefined {
 }
 
 /** Runs `fn` with a connection; NATS-side failures become one-line errors with their exit code. */
-async function withFleet<T>(
+export async function withFleet<T>(
   ctx: CommandContext,
   deadline: Deadline,
   fn: (fleet: FleetClient) => Promise<T>,
@@ -792,4 +795,13 @@ const plan: CommandSpec = {
   },
 };
 
-export const COMMANDS: readonly CommandSpec[] = [apply, del, get, watch, nodes, validate, plan];
+export const COMMANDS: readonly CommandSpec[] = [
+  apply,
+  del,
+  get,
+  watch,
+  nodes,
+  validate,
+  plan,
+  ...SECURITY_COMMANDS,
+];
