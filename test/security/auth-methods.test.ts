@@ -343,6 +343,28 @@ describe('every authentication method against a real nats-server', () => {
     expect(all).not.toContain('rotation-secret-two');
   });
 
+  test('a secret file missing at a reconnect is logged by key and picked up again once it is back', async () => {
+    server = await AuthServer.start(users('{ user: alice, password: "kept-secret" }'));
+    const pwFile = server.file('pw', 'kept-secret\n');
+    const { logger, lines } = captureLogger();
+    const conn = await bus(server, { user: 'alice', passwordFile: pwFile }, logger);
+    open.push(conn);
+    rmSync(pwFile);
+    await server.restart();
+    await waitFor(
+      'the unreadable file logged',
+      () => lines.some((l) => l.msg === 'cannot read a NATS secret file'),
+      20_000,
+    );
+    const line = lines.find((l) => l.msg === 'cannot read a NATS secret file');
+    expect(line?.key).toBe('nats.passwordFile');
+    expect(line?.err).toBe(`nats.passwordFile: cannot read ${pwFile}: no such file`);
+    writeFileSync(pwFile, 'kept-secret\n');
+    await waitFor('reconnected once the file is back', () => conn.connected, 20_000);
+    await conn.nc.flush();
+    expect(JSON.stringify(lines)).not.toContain('kept-secret');
+  });
+
   test('domainmgr with a wrong password exits 2 with one line naming the key and the reason of the server', async () => {
     assertBuilt();
     server = await AuthServer.start(users('{ user: alice, password: "right-one" }'));
