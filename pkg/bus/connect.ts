@@ -60,7 +60,9 @@ export const DEFAULT_CONNECT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 1
  * it retries with backoff (logging each failure with its reason) until it succeeds or `signal`
  * aborts; once connected, the client reconnects on its own without a limit
  * (maxReconnectAttempts -1), with the same backoff, and every disconnect and reconnect is
- * logged. Never rejects for a connection problem.
+ * logged. Never rejects for a connection problem; rejects with NatsAuthRefusedError when the
+ * server refuses the credentials of the first connection (the same ones cannot succeed later,
+ * while a refusal after that is logged and retried, since a rotated secret file may fix it).
  */
 export async function connectBus(options: ConnectBusOptions): Promise<BusConnection> {
   const log = options.logger.child({ component: 'bus' });
