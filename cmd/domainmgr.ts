@@ -1,3 +1,4 @@
+import { NatsAuthRefusedError } from '../pkg/bus/auth.js';
 import { ConfigError, loadConfig, printableConfig, usage } from '../pkg/config/load-config.js';
 import { createLogger } from '../pkg/log/logger.js';
 import { packageVersion } from '../pkg/project-files.js';
@@ -57,6 +58,12 @@ async function main(argv: string[]): Promise<number> {
       signal: stop.signal,
     });
   } catch (e) {
+    if (e instanceof NatsAuthRefusedError) {
+      // Wrong credentials at start are a configuration error: exit 2, one line.
+      logger.fatal({ err: e.message }, 'domainmgr failed');
+      process.stderr.write(`domainmgr: ${e.message}\n`);
+      return 2;
+    }
     logger.fatal({ err: e instanceof Error ? e.message : String(e) }, 'domainmgr failed');
     return 1;
   } finally {

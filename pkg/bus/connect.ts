@@ -1,18 +1,22 @@
-import { readFileSync } from 'node:fs';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import {
-  type ConnectionOptions,
-  connect,
-  credsAuthenticator,
-  type NatsConnection,
-  type Status,
-} from '@nats-io/transport-node';
+import { type ConnectionOptions, connect, type NatsConnection, type Status } from '@nats-io/transport-node';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { Logger } from '../log/logger.js';
 import { redactSecrets } from '../log/redact.js';
 import type { ConnectionState } from '../reconcile/ports.js';
+import {
+  authRefusal,
+  type NatsAuthConfig,
+  type NatsAuthOptionsHooks,
+  NatsAuthRefusedError,
+  natsAuthMethod,
+  natsAuthOptions,
+} from './auth.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
 import { describeError } from './describe-error.js';
+import { nodeInboxPrefix } from './permissions.js';
+
+export { NatsAuthRefusedError } from './auth.js';
 
 /** connectBus() was aborted through its signal before a first connection was made. */
 export class ConnectAbortedError extends Error {
@@ -57,14 +61,24 @@ export const DEFAULT_CONNECT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 1
  * it retries with backoff (logging each failure with its reason) until it succeeds or `signal`
  * aborts; once connected, the client reconnects on its own without a limit
  * (maxReconnectAttempts -1), with the same backoff, and every disconnect and reconnect is
- * logged. Never rejects for a connection problem.
+ * logged. Never rejects for a connection problem; rejects with NatsAuthRefusedError when the
+ * server refuses the credentials of the first connection (the same ones cannot succeed later,
+ * while a refusal after that is logged and retried, since a rotated secret file may fix it).
  */
 export async function connectBus(options: ConnectBusOptions): Promise<BusConnection> {
   const log = options.logger.child({ component: 'bus' });
   const policy = options.backoff ?? DEFAULT_CONNECT_BACKOFF;
   const reconnect = new ReconnectDelay(policy);
+  const method = natsAuthMethod(options.nats);
   const natsOptions: ConnectionOptions = {
-    ...authOptions(options.nats),
+    ...authOptions(options.nats, {
+      onFileError: (e) => log.error({ key: e.key, err: e.message }, 'cannot read a NATS secret file'),
+    }),
+    // Replies (JetStream API answers, pulled configs) come to this node's own inboxes, which is
+    // what lets the node role subscribe to nothing else (docs/security.md).
+    inboxPrefix: nodeInboxPrefix(options.nats.prefix, options.nodeId),
+    // Keep reconnecting after refused credentials: a rotated secret file is read at each attempt.
+    ignoreAuthErrorAbort: true,
     servers: options.nats.servers,
     name: `domainmgr-${options.nodeId}`,
     maxReconnectAttempts: -1,
@@ -80,8 +94,11 @@ export async function connectBus(options: ConnectBusOptions): Promise<BusConnect
     try {
       const nc = await connect(natsOptions);
       log.info({ server: nc.getServer(), attempt }, 'connected to NATS');
-      return new Connection(nc, log, reconnect);
+      return new Connection(nc, log, reconnect, method);
     } catch (err) {
+      // Wrong credentials at start are a configuration error, not a passing network problem.
+      const refusal = authRefusal(err);
+      if (refusal !== null) throw new NatsAuthRefusedError(method, refusal.message, { cause: err });
       const delayMs = backoffDelay(attempt, policy);
       log.warn(
         {
@@ -97,23 +114,9 @@ export async function connectBus(options: ConnectBusOptions): Promise<BusConnect
   }
 }
 
-/** Credentials and TLS options of `nats`, for any client of this package. */
-export function authOptions(
-  nats: Pick<DomainmgrConfig['nats'], 'credentials' | 'tls'>,
-): Partial<ConnectionOptions> {
-  const out: Partial<ConnectionOptions> = {};
-  const creds = nats.credentials;
-  // Read on every (re)connect, so that rotated credentials are picked up without a restart.
-  if (creds) out.authenticator = credsAuthenticator(() => readFileSync(creds));
-  if (nats.tls) {
-    const { caFile, certFile, keyFile } = nats.tls;
-    out.tls = {
-      ...(caFile ? { caFile } : {}),
-      ...(certFile ? { certFile } : {}),
-      ...(keyFile ? { keyFile } : {}),
-    };
-  }
-  return out;
+/** Credentials and TLS options of `nats`, for any client of this package (pkg/bus/auth.ts). */
+export function authOptions(nats: NatsAuthConfig, hooks?: NatsAuthOptionsHooks): Partial<ConnectionOptions> {
+  return natsAuthOptions(nats, hooks);
 }
 
 /**
@@ -152,6 +155,7 @@ class Connection implements BusConnection {
     readonly nc: NatsConnection,
     private readonly log: Logger,
     private readonly reconnect: ReconnectDelay,
+    private readonly authMethod: string,
   ) {
     this.js = jetstream(nc);
     void this.#watch();
@@ -227,7 +231,12 @@ class Connection implements BusConnection {
         this.log.warn('NATS connection stale, reconnecting');
         break;
       case 'error':
-        this.log.error({ err: describeError(s.error) }, 'NATS error');
+        if (authRefusal(s.error) !== null)
+          this.log.error(
+            { auth: this.authMethod, err: s.error.message },
+            'NATS refused the credentials, still trying',
+          );
+        else this.log.error({ err: describeError(s.error) }, 'NATS error');
         break;
       case 'slowConsumer':
         this.log.warn({ subject: s.sub.getSubject(), pending: s.pending }, 'NATS slow consumer');

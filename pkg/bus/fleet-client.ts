@@ -9,11 +9,15 @@ import {
   jetstreamManager,
   type StreamInfo,
 } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, PermissionViolationError } from '@nats-io/transport-node';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
+import { silentLogger } from '../log/logger.js';
 import { redactSecrets } from '../log/redact.js';
+import type { NatsAuthConfig } from './auth.js';
 import { authOptions } from './connect.js';
 import { describeError } from './describe-error.js';
+import { ctlInboxPrefix } from './permissions.js';
+import { ensureStreams, type StreamNames } from './streams.js';
 import { isSubjectToken, isValidNodeId, nodeSubjects, parseSubject, streamName } from './subjects.js';
 
 /**
@@ -49,6 +53,21 @@ export class FleetError extends Error {
   }
 }
 
+/** The server refused an operation with a permissions violation: the user may not do this. */
+export class FleetNotAuthorizedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The permissions violation in an error's cause chain, if any. */
+export function permissionViolation(err: unknown): PermissionViolationError | null {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++)
+    if (e instanceof PermissionViolationError) return e;
+  return null;
+}
+
 /** A call did not complete within its time budget. */
 export class FleetTimeoutError extends Error {
   constructor(message: string) {
@@ -58,7 +77,7 @@ export class FleetTimeoutError extends Error {
 }
 
 export interface FleetClientOptions {
-  nats: Pick<DomainmgrConfig['nats'], 'servers' | 'prefix' | 'credentials' | 'tls'>;
+  nats: NatsAuthConfig & Pick<DomainmgrConfig['nats'], 'prefix'>;
   /** Budget of the connection handshake: each server is tried once, there is no retry loop. */
   connectTimeoutMs: number;
   /** The client's name on the server. */
@@ -115,6 +134,8 @@ export interface FleetClient {
   streamLastSeq(kind: 'config' | 'status', timeoutMs: number): Promise<number>;
   /** DomainStatus messages matching the filter as they are stored. */
   followDomainStatuses(filter: FleetFilter, from: FollowFrom): Promise<Follow>;
+  /** Creates the streams of the prefix when missing and checks them (as domainmgr does with manageStreams). */
+  ensureStreams(timeoutMs: number): Promise<StreamNames>;
   /** Resolves when the connection is closed for good (by close() or by losing it). */
   closed(): Promise<void>;
   close(): Promise<void>;
@@ -131,6 +152,8 @@ export async function openFleetClient(options: FleetClientOptions): Promise<Flee
         ...authOptions(options.nats),
         servers,
         name: options.name ?? 'domainctl',
+        // The inboxes the controller and operator roles may subscribe to (pkg/bus/permissions.ts).
+        inboxPrefix: ctlInboxPrefix(prefix),
         timeout: Math.max(1, options.connectTimeoutMs),
         // An operator's command: a few quick reconnects for a blip while watching, then give up.
         maxReconnectAttempts: 3,
@@ -315,6 +338,20 @@ class Client implements FleetClient {
       await consumer.delete().catch(() => false);
     }
     return out;
+  }
+
+  async ensureStreams(timeoutMs: number): Promise<StreamNames> {
+    const jsm = await withTimeout(this.#manager(), timeoutMs, 'JetStream did not answer in time');
+    try {
+      return await withTimeout(
+        ensureStreams(jsm, { prefix: this.prefix, manageStreams: true, logger: silentLogger }),
+        timeoutMs,
+        'creating the streams did not finish in time',
+      );
+    } catch (err) {
+      if (err instanceof FleetTimeoutError) throw err;
+      throw new FleetError(describeError(err), { cause: err });
+    }
   }
 
   async followDomainStatuses(filter: FleetFilter, from: FollowFrom): Promise<Follow> {

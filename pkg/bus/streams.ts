@@ -80,16 +80,20 @@ export async function ensureStreams(
     status: streamName(options.prefix, 'status'),
   };
   for (const kind of ['config', 'status'] as const) {
-    const wanted = desiredStream(names[kind], streamSubjects(options.prefix, kind));
+    const wanted = contractStreamConfig(options.prefix, kind);
     await ensureOne(jsm, wanted, options.manageStreams, log);
   }
   return names;
 }
 
-function desiredStream(name: string, subjects: string[]): Partial<StreamConfig> & { name: string } {
+/** The configuration of one stream of the contract, as domainmgr creates it (and `domainctl streams` prints it). */
+export function contractStreamConfig(
+  prefix: string,
+  kind: 'config' | 'status',
+): Partial<StreamConfig> & { name: string } {
   return {
-    name,
-    subjects,
+    name: streamName(prefix, kind),
+    subjects: streamSubjects(prefix, kind),
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     // Last value wins, like a KV bucket: the stream holds current state, not history.

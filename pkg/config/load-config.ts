@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
+import { checkNatsAuthFiles, NatsAuthConfigError, natsAuthProblems } from '../bus/auth.js';
 import { redactSecrets } from '../log/redact.js';
 import { readProjectJson } from '../project-files.js';
 import { check, validateConfigSchema } from '../schema/validators.js';
@@ -64,6 +65,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   }
   const result = checked.value;
   if (result.nodeId === '') result.nodeId = defaultNodeId(hostname());
+  checkNatsAuth(result.nats, sources);
   if (result.restartBackoff.maxMs < result.restartBackoff.initialMs) {
     throw new ConfigError('invalid configuration: restartBackoff.maxMs must be >= restartBackoff.initialMs');
   }
@@ -77,13 +79,31 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   };
 }
 
-/** The contract's default node id: the host name with every character outside [A-Za-z0-9_-] as '-'. */
+/** The NATS authentication keys and the files they name (pkg/bus/auth.ts), as ConfigErrors. */
+function checkNatsAuth(nats: DomainmgrConfig['nats'], sources: Map<string, string>): void {
+  const problem = natsAuthProblems(nats)[0];
+  if (problem !== undefined) throw new ConfigError(`invalid configuration: ${problem}`);
+  try {
+    checkNatsAuthFiles(nats);
+  } catch (e) {
+    if (!(e instanceof NatsAuthConfigError)) throw e;
+    const from = sources.get(e.key) ?? sources.get(e.key.slice(0, e.key.lastIndexOf('.')));
+    throw new ConfigError(
+      `invalid configuration: ${e.message}${from === undefined ? '' : ` (from ${from})`}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
 /** The effective configuration as --print-config shows it: JSON, server credentials hidden. */
 export function printableConfig(config: DomainmgrConfig): string {
   const shown = { ...config, nats: { ...config.nats, servers: config.nats.servers.map(redactSecrets) } };
   return JSON.stringify(shown, null, 2);
 }
 
+/** The contract's default node id: the host name with every character outside [A-Za-z0-9_-] as '-'. */
 export function defaultNodeId(host: string): string {
   const id = host.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
   return id === '' ? 'node' : id;

@@ -3,6 +3,7 @@ import { ConfigError, type LoadedConfig, loadConfig } from '../config/load-confi
 import { errorText } from '../error-text.js';
 import { redactSecrets } from '../log/redact.js';
 import { packageVersion } from '../project-files.js';
+import { NATS_AUTH_FLAGS } from './auth-flags.js';
 import { CliError, EXIT, type Output, parseDuration, usageError } from './cli-support.js';
 import {
   COMMANDS,
@@ -148,7 +149,7 @@ function loadConfiguration(
   if (typeof values.creds === 'string' && typeof values['nats-credentials'] === 'string')
     throw usageError('give --creds or --nats-credentials, not both');
   forward('nats-credentials', values.creds ?? values['nats-credentials']);
-  for (const flag of SHARED_FLAGS) forward(flag, values[flag]);
+  for (const flag of [...SHARED_FLAGS, ...NATS_AUTH_FLAGS]) forward(flag, values[flag]);
   try {
     return loadConfig(forwarded, env);
   } catch (e) {

@@ -5,6 +5,7 @@ import {
   FleetTimeoutError,
   NatsUnreachableError,
   openFleetClient,
+  permissionViolation,
   type StoredMessage,
 } from '../bus/fleet-client.js';
 import { isValidUuid, SubjectError } from '../bus/subjects.js';
@@ -37,6 +38,8 @@ export async function withFleet<T>(
   try {
     return await fn(fleet);
   } catch (e) {
+    const refused = permissionViolation(e);
+    if (refused !== null) throw new CliError(EXIT.unreachable, `not authorized: ${refused.message}`);
     if (e instanceof FleetTimeoutError) throw new CliError(EXIT.timeout, `timed out: ${e.message}`);
     if (e instanceof FleetError) throw new CliError(EXIT.failed, e.message);
     if (e instanceof SubjectError) throw usageError(e.message);

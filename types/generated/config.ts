@@ -15,11 +15,47 @@ export interface DomainmgrConfig {
      */
     servers: [string, ...string[]];
     prefix: string;
+    /**
+     * NATS user name; with nats.password or nats.passwordFile.
+     */
+    user?: string | null;
+    /**
+     * NATS password (prefer nats.passwordFile: a value here shows in the environment or the process list).
+     */
+    password?: string | null;
+    /**
+     * File holding the NATS password, read again at every reconnect.
+     */
+    passwordFile?: string | null;
+    /**
+     * NATS token (prefer nats.tokenFile).
+     */
+    token?: string | null;
+    /**
+     * File holding the NATS token, read again at every reconnect.
+     */
+    tokenFile?: string | null;
+    /**
+     * File holding an nkey user seed (SU...), read again at every reconnect.
+     */
+    nkeySeedFile?: string | null;
+    /**
+     * NATS .creds file (user JWT and nkey seed), read again at every reconnect.
+     */
     credentials?: string | null;
     tls?: null | {
-      caFile?: string;
-      certFile?: string;
-      keyFile?: string;
+      /**
+       * CA certificate(s) that verify the server.
+       */
+      caFile?: string | null;
+      /**
+       * Client certificate (mutual TLS), with keyFile.
+       */
+      certFile?: string | null;
+      /**
+       * Client certificate key (mutual TLS).
+       */
+      keyFile?: string | null;
     };
     /**
      * Create the config and status streams when missing; false: only check they exist.

@@ -1,4 +1,5 @@
 import type { LoadedConfig } from '../../config/load-config.js';
+import { NATS_AUTH_OPTIONS } from '../auth-flags.js';
 import type { Output } from '../cli-support.js';
 
 /**
@@ -11,6 +12,8 @@ export interface OptionDef {
   /** Shown in usage; options without help are accepted but not listed (aliases). */
   help?: string;
   arg?: string;
+  /** May be given more than once (the value is then a list). */
+  multiple?: boolean;
 }
 
 export interface CommandContext {
@@ -43,6 +46,7 @@ export const GLOBAL_OPTIONS: Record<string, OptionDef> = {
   prefix: { type: 'string', arg: 'P', help: 'subject prefix (default domainmgr) [DOMAINMGR_NATS_PREFIX]' },
   creds: { type: 'string', arg: 'FILE', help: 'NATS credentials (.creds) file [DOMAINMGR_NATS_CREDENTIALS]' },
   'nats-credentials': { type: 'string' },
+  ...NATS_AUTH_OPTIONS,
   config: { type: 'string', arg: 'FILE', help: "domainmgr's configuration file (JSON) [DOMAINMGR_CONFIG]" },
   timeout: {
     type: 'string',
