@@ -434,11 +434,9 @@ export class XenstoreClient implements XenstoreOps {
     const delay = backoffDelay(this.#reconnectAttempt, this.#backoff);
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null;
-      this.#open().catch((e: unknown) => {
-        if (this.#state === 'closed') return;
-        for (const l of [...this.#listeners])
-          l('disconnected', e instanceof Error ? e : new Error(String(e)));
-        this.#scheduleReconnect();
+      // A failed attempt leaves the state as it is (disconnected) and tries again later.
+      this.#open().catch(() => {
+        if (this.#state !== 'closed') this.#scheduleReconnect();
       });
     }, delay);
   }
