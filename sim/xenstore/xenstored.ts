@@ -14,6 +14,7 @@ import {
   transactionIdPayload,
   typeName,
   watchPayload,
+  XENSTORE_PAYLOAD_MAX,
   XsType,
 } from '../../pkg/xenstore/wire.js';
 import type { HostEvent, SimHost } from '../core/host.js';
@@ -180,7 +181,10 @@ export class SimXenstored {
     } finally {
       host.persistIfDirty();
     }
-    this.#send(conn, f.type, f.reqId, f.txId, reply);
+    // As xenstored's send_reply: a reply that does not fit (a directory of ~800 domains) is E2BIG.
+    if (reply.length > XENSTORE_PAYLOAD_MAX)
+      this.#send(conn, XsType.ERROR, f.reqId, f.txId, errorPayload('E2BIG'));
+    else this.#send(conn, f.type, f.reqId, f.txId, reply);
     after?.();
   }
 

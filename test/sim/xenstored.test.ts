@@ -252,6 +252,14 @@ describe('replies of the simulated xenstored', () => {
     expect(await raw.event('rel')).toBe('@releaseDomain');
   });
 
+  test('a reply over 4096 bytes is E2BIG, as xenstored sends it', async () => {
+    const long = 'n'.repeat(1000);
+    for (let i = 0; i < 5; i++) await raw.ask(XsType.WRITE, writePayload(`/t/wide/${long}${i}`, ''));
+    expect(await raw.ask(XsType.DIRECTORY, pathPayload('/t/wide'))).toEqual([ERROR, 'E2BIG\0']);
+    await raw.ask(XsType.WRITE, writePayload('/t/fat', 'v'.repeat(4000)));
+    expect(await raw.ask(XsType.READ, pathPayload('/t/fat'))).toEqual([XsType.READ, 'v'.repeat(4000)]);
+  });
+
   test('a payload over 4096 bytes drops the connection, as xenstored does', async () => {
     const other = await Raw.open(join(h.dir, 'xenstored', 'socket'));
     const header = Buffer.alloc(HEADER_BYTES);
