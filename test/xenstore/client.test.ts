@@ -206,6 +206,23 @@ describe('the client against the simulated host xenstored', () => {
     await run(['xl', 'destroy', 'xs-crash']);
   });
 
+  test('for await over a watch reads its events; leaving the loop unwatches', async () => {
+    const xs = await connect();
+    const w = await xs.watch('/test/loop');
+    const unwatches = async () => Number(JSON.parse(await h.simctl(['calls']))['xenstored UNWATCH'] ?? 0);
+    const before = await unwatches();
+    const seen: string[] = [];
+    await xs.write('/test/loop/a', '1');
+    for await (const ev of w) {
+      seen.push(ev.path);
+      if (ev.path === '/test/loop/a') break;
+    }
+    expect(seen[0]).toBe('/test/loop');
+    expect(seen.at(-1)).toBe('/test/loop/a');
+    expect(await unwatches()).toBe(before + 1);
+    await xs.rm('/test/loop');
+  });
+
   test('a watch with onEvent gets its events by callback', async () => {
     const xs = await connect();
     const seen: WatchEvent[] = [];
