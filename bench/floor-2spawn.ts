@@ -187,8 +187,9 @@ async function measure(
       Object.entries(calls)
         .filter(([k]) => k.startsWith('xenstored '))
         .reduce((a, [, n]) => a + n, 0) - warmup;
-    const state = JSON.parse(sim.simctl('state')) as { xen: { domains: { paused: boolean }[] } };
-    const running = state.xen.domains.filter((d) => !d.paused).length;
+    // Every guest unpaused: no `p` in the state column of xl list (Domain-0 aside).
+    const rows = (await run('xl', ['list'])).trimEnd().split('\n').slice(2);
+    const running = rows.filter((r) => !r.slice(40).trim().split(/\s+/)[3]?.includes('p')).length;
     if (running !== domains.length) throw new Error(`${running} of ${domains.length} domains unpaused`);
     return {
       sequence,
