@@ -4,6 +4,13 @@ import { loadState, type SimState, saveState } from './state.js';
 export type HostEvent =
   | { type: 'xen-shutdown'; domid: number; reasonCode: number }
   | { type: 'xen-death'; domid: number }
+  /** A new domain was introduced to xenstored (libxl does it during create, before unpause). */
+  | { type: 'xen-introduce'; domid: number }
+  /**
+   * The xenstore tree changed: `path` was written (removed null) or removed together with the
+   * listed nodes (the removed keys of the flat store, deepest last).
+   */
+  | { type: 'xenstore-change'; path: string; removed: string[] | null }
   | { type: 'vm-state'; uuid: string };
 
 /** A clock the host reads; tests of the model may pass their own. */
@@ -55,6 +62,12 @@ export class SimHost {
   /** Records that the state changed and must be persisted. */
   touch(): void {
     this.dirty = true;
+  }
+
+  /** Calls listener on every host event until the returned function is called. */
+  subscribe(listener: (e: HostEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   emit(e: HostEvent): void {

@@ -4,10 +4,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { SimHost } from '../core/host.js';
 import { tickXen } from '../xen/model.js';
+import { SimXenstored } from '../xenstore/xenstored.js';
 import { dispatch } from './dispatch.js';
 import { encodeReply, ProtocolError, parseRequest, WRONG_DAEMON } from './protocol.js';
 
 export const PORT_FILE = 'daemon.port';
+/** xenstored's socket on this host, relative to the host directory. */
+export const XENSTORED_SOCKET = join('xenstored', 'socket');
+/** sun_path holds 108 bytes including the NUL. */
+const UNIX_PATH_MAX = 107;
 
 export interface DaemonOptions {
   dir: string;
@@ -28,6 +33,7 @@ export class SimDaemon {
   private readonly opts: DaemonOptions;
   private readonly token = randomBytes(12).toString('hex');
   private server: Server | null = null;
+  private xenstored: SimXenstored | null = null;
   private active = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private stopping = false;
@@ -56,6 +62,8 @@ export class SimDaemon {
     });
     const addr = server.address();
     if (addr === null || typeof addr === 'string') throw new Error('no TCP address');
+    // Before the port file: once a shim call returns, the socket is there.
+    await this.listenXenstored();
     const file = join(this.opts.dir, PORT_FILE);
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, `${addr.port} ${this.token} ${process.pid}\n`, { mode: 0o600 });
@@ -63,6 +71,27 @@ export class SimDaemon {
     this.opts.log(`listening on 127.0.0.1:${addr.port} for ${this.opts.dir}`);
     this.armIdle();
     return addr.port;
+  }
+
+  /**
+   * xenstored's socket (sim/xenstore/xenstored.ts). An open connection counts as activity: the
+   * daemon does not exit idle under a client holding a watch. A host directory too deep for a
+   * unix socket path runs without one (logged).
+   */
+  private async listenXenstored(): Promise<void> {
+    const path = join(this.opts.dir, XENSTORED_SOCKET);
+    if (Buffer.byteLength(path) > UNIX_PATH_MAX) {
+      this.opts.log(`no xenstored socket: ${path} is longer than a unix socket path may be`);
+      return;
+    }
+    const xs = new SimXenstored(this.host, this.opts.log, (delta) => {
+      this.active += delta;
+      if (delta > 0 && this.idleTimer) clearTimeout(this.idleTimer);
+      if (delta < 0) this.armIdle();
+    });
+    await xs.listen(path);
+    this.xenstored = xs;
+    this.opts.log(`xenstored listening on ${path}`);
   }
 
   private armIdle(): void {
@@ -141,6 +170,7 @@ export class SimDaemon {
   stop(): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.xenstored?.close();
     this.host.close();
     const file = join(this.opts.dir, PORT_FILE);
     try {

@@ -320,6 +320,7 @@ export function createDomain(
     if (dev) dev.assignedTo = domid;
   }
   writeDomainKeys(host, d);
+  host.emit({ type: 'xen-introduce', domid });
   if (!opts.paused) setPaused(host, d, false);
   host.touch();
   return { ok: true, domid, stderr: '', exitCode: 0 };

@@ -41,8 +41,10 @@ export function xsRead(host: SimHost, path: string): string | undefined {
 }
 
 export function xsWrite(host: SimHost, path: string, value: string): void {
-  host.state.xen.xenstore[normalisePath(path)] = value;
+  const p = normalisePath(path);
+  host.state.xen.xenstore[p] = value;
   host.touch();
+  host.emit({ type: 'xenstore-change', path: p, removed: null });
 }
 
 /** Whether the path is a node: has a value or children. */
@@ -72,8 +74,15 @@ export function xsRemoveTree(host: SimHost, path: string): void {
   const p = normalisePath(path);
   const prefix = `${p}/`;
   const store = host.state.xen.xenstore;
-  for (const k of Object.keys(store)) if (k === p || k.startsWith(prefix)) delete store[k];
+  const removed: string[] = [];
+  for (const k of Object.keys(store)) {
+    if (k === p || k.startsWith(prefix)) {
+      delete store[k];
+      removed.push(k);
+    }
+  }
   host.touch();
+  if (removed.length > 0) host.emit({ type: 'xenstore-change', path: p, removed });
 }
 
 export function writeDomainKeys(host: SimHost, d: XenDomain): void {

@@ -18,11 +18,11 @@ const USAGE: Record<string, string> = {
 };
 
 /** Where a relative path points: dom0's home, as for any client in dom0. */
-function absolute(p: string): string {
+export function absolute(p: string): string {
   return p.startsWith('/') ? p : `/local/domain/0/${p}`;
 }
 
-function validPath(p: string): boolean {
+export function validPath(p: string): boolean {
   const abs = absolute(p);
   return (
     /^[A-Za-z0-9\-/_@]+$/.test(abs) &&

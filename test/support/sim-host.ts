@@ -59,9 +59,17 @@ export function assertSimBuilt(): void {
   if (!existsSync(DAEMON_MAIN)) {
     throw new Error(`the simulator is not built (${DAEMON_MAIN} missing): run \`npm run build\` first`);
   }
-  const src = newestMtime(join(projectRoot, 'sim'), '.ts');
-  const built = newestMtime(join(projectRoot, 'dist', 'sim'), '.js');
-  if (src > built) throw new Error('dist/sim is older than sim/: run `npm run build` before the sim tests');
+  // The daemon's xenstored speaks through pkg/xenstore's wire module.
+  const src = Math.max(
+    newestMtime(join(projectRoot, 'sim'), '.ts'),
+    newestMtime(join(projectRoot, 'pkg', 'xenstore'), '.ts'),
+  );
+  const built = Math.min(
+    newestMtime(join(projectRoot, 'dist', 'sim'), '.js'),
+    newestMtime(join(projectRoot, 'dist', 'pkg', 'xenstore'), '.js'),
+  );
+  if (src > built)
+    throw new Error('dist/ is older than sim/ or pkg/xenstore/: run `npm run build` before the sim tests');
 }
 
 export function runProcess(
