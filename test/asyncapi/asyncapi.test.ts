@@ -10,11 +10,11 @@ import { projectRoot, readProjectJson } from '../../pkg/project-files.js';
 
 const DOC = join(projectRoot, 'docs/asyncapi.yaml');
 /** The contract lives in the steering repo's shared/ beside the project; read when present. */
-// A copy of the wire contract (v1) the project implements, kept with the fixtures so the test
+// A copy of the wire contract (v1.1) the project implements, kept with the fixtures so the test
 // runs on any clone.
 const CONTRACT = join(projectRoot, 'test', 'fixtures', 'contract', 'CONTRACT.md');
 
-/** The subjects of the contract (v1), in its notation; checked against CONTRACT.md below. */
+/** The subjects of the contract (v1.1), in its notation; checked against CONTRACT.md below. */
 const CONTRACT_SUBJECTS = [
   '<prefix>.<nodeId>.config.<uuid>',
   '<prefix>.<nodeId>.status.<uuid>',

@@ -57,7 +57,7 @@ describe('help and usage', () => {
       'domainctl: --timeout must be a duration like 30s, 5m or 1m30s, not "soon"',
     ],
     [['get', '--node', 'a.b'], 'domainctl: --node "a.b" is not a node id ([A-Za-z0-9_-]{1,64})'],
-    [['plan', '-f', '/dev/null'], 'domainctl: plan: missing --backend xl|rkt|vmadm'],
+    [['plan', '-f', '/dev/null'], 'domainctl: plan: missing --backend xl|rkt|vmadm|lxc'],
     [['validate', '-f', '/nonexistent/x.yaml'], 'domainctl: cannot read /nonexistent/x.yaml: ENOENT'],
     [
       ['get', '--prefix', 'a..b'],
@@ -65,7 +65,7 @@ describe('help and usage', () => {
     ],
     [
       ['plan', '--backend', 'hyperv', '-f', 'x'],
-      'domainctl: invalid configuration: backend must be one of "xl", "rkt", "vmadm" (from --backend)',
+      'domainctl: invalid configuration: backend must be one of "xl", "rkt", "vmadm", "lxc" (from --backend)',
     ],
   ])('%j exits 2 with one line', async (args, line) => {
     const r = await ctl(args);

@@ -46,7 +46,7 @@ export interface DomainConfig {
   ramdisk?: string;
   cmdline?: string;
   /**
-   * Container image: rkt image hash or ACI path; vmadm image uuid.
+   * Container image: rkt image hash or ACI path; vmadm image uuid; lxc: absolute path, under an allowed storage root, of a root filesystem folder or a tar archive of one.
    */
   image?: string;
   /**
