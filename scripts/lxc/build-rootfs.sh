@@ -2,7 +2,8 @@
 # Builds a small busybox root filesystem offline, for the lxc backend's tests and demo: the host's
 # static busybox (Debian's busybox-static), a link per applet, and busybox init with an inittab that
 # runs /etc/init.d/rcS, a getty on tty1 (for lxc-console) and a long sleep loop, as LXC's busybox
-# template does. Halt (SIGUSR1, SIGPWR) and reboot (SIGTERM) are busybox init's own signals.
+# template does. LXC's default signals work with it: halt (SIGPWR) stops busybox init, and reboot
+# (SIGINT, ctrl-alt-del) runs its ctrlaltdel action, /sbin/reboot.
 #
 #   bash scripts/lxc/build-rootfs.sh DIR [TARBALL]
 #
@@ -34,6 +35,7 @@ if [ ! -f "$dir/.domainmgr-rootfs" ]; then
       [ "$applet" = busybox ] || [ -e "bin/$applet" ] || ln -s busybox "bin/$applet"
     done
     ln -sf ../bin/busybox sbin/init
+    ln -sf ../bin/busybox sbin/reboot
     printf 'root:x:0:0:root:/root:/bin/sh\n' >etc/passwd
     printf 'root:x:0:root\n' >etc/group
     : >etc/fstab
@@ -48,6 +50,7 @@ RCS
 ::sysinit:/etc/init.d/rcS
 tty1::respawn:/bin/getty -L tty1 115200 vt100
 ::respawn:/bin/sh -c 'while :; do sleep 3600; done'
+::ctrlaltdel:/sbin/reboot
 INITTAB
     touch .domainmgr-rootfs
   )

@@ -51,7 +51,8 @@ describe('loadConfig', () => {
   });
 
   test('the backend flag swaps backends', () => {
-    for (const b of ['xl', 'rkt', 'vmadm', 'lxc']) expect(loadConfig(['--backend', b], {}).config.backend).toBe(b);
+    for (const b of ['xl', 'rkt', 'vmadm', 'lxc'])
+      expect(loadConfig(['--backend', b], {}).config.backend).toBe(b);
   });
 
   test.each([

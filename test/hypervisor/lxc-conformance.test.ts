@@ -7,69 +7,56 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import type { DomainSpec } from '../../pkg/schema/domain-spec.js';
 import { build, rejection } from '../support/backend-steps.js';
 import {
-  buildImages,
-  ensureRealLxc,
   type Images,
-  type LxcRig,
-  lxcRig,
   lxcSpec,
   TEST_BRIDGE,
   tracesOf,
+  useRealLxc,
   waitForDomain,
 } from '../support/real-lxc.js';
 
 jest.setTimeout(120_000);
 
-let images: Images;
-let r: LxcRig;
-
-beforeAll(() => {
-  ensureRealLxc();
-  images = buildImages();
-});
-
-afterAll(() => images?.remove());
-
-beforeEach(() => {
-  r = lxcRig(images);
-});
-
-afterEach(async () => {
-  await r.cleanup();
-});
+const lxc = useRealLxc();
 
 const bridged = (n: number) => Array.from({ length: n }, () => ({ bridge: TEST_BRIDGE }));
-const ours = async (uuid: string) => (await r.hv.list()).domains.find((d) => d.uuid === uuid);
+const ours = async (uuid: string) => (await lxc.rig.hv.list()).domains.find((d) => d.uuid === uuid);
 
 describe('lxc backend on real LXC', () => {
   test('verify: tools present, LXC answering', async () => {
-    expect(await r.hv.verify()).toEqual({ ok: true, problems: [] });
+    expect(await lxc.rig.hv.verify()).toEqual({ ok: true, problems: [] });
   });
 
   test('create paused, offload, unpause, running by listing, shutdown, gone', async () => {
-    const spec = lxcSpec(images.folder, { vifs: bridged(2) });
-    const created = await r.hv.createPaused(spec);
+    const spec = lxcSpec(lxc.images.folder, { vifs: bridged(2) });
+    const created = await lxc.rig.hv.createPaused(spec);
     expect(created.uuid).toBe(spec.uuid);
     // Defined, not started: it lists as paused, as a Xen domain made by create -p.
     expect((await ours(spec.uuid))?.state).toBe('paused');
-    await r.hv.disableVifOffload(created);
+    await lxc.rig.hv.disableVifOffload(created);
 
-    await r.hv.unpause(created);
-    expect((await waitForDomain(r.hv, spec.uuid, (d) => d?.state === 'running'))?.state).toBe('running');
+    await lxc.rig.hv.unpause(created);
+    expect((await waitForDomain(lxc.rig.hv, spec.uuid, (d) => d?.state === 'running'))?.state).toBe(
+      'running',
+    );
 
-    await r.hv.shutdown(created, { force: false });
-    const after = await waitForDomain(r.hv, spec.uuid, (d) => d === undefined || d.state === 'shutdown');
+    await lxc.rig.hv.shutdown(created, { force: false });
+    const after = await waitForDomain(
+      lxc.rig.hv,
+      spec.uuid,
+      (d) => d === undefined || d.state === 'shutdown',
+    );
     expect(after === undefined || after.state === 'shutdown').toBe(true);
 
-    await r.hv.destroy(created);
+    await lxc.rig.hv.destroy(created);
     expect(await ours(spec.uuid)).toBeUndefined();
     expect(
       tracesOf(
-        r.hv,
+        lxc.rig.hv,
         spec.uuid,
         created.vifs.map((v) => v.vifName),
       ),
@@ -77,39 +64,41 @@ describe('lxc backend on real LXC', () => {
   });
 
   test.each([0, 1, 2, 10])('a create with %i vifs costs 1 spawn (lxc-start)', async (n) => {
-    const spec = lxcSpec(images.folder, { vifs: bridged(n) });
-    r.spawns.length = 0;
-    await build(r.hv, spec);
-    expect(r.spawns.map((a) => a[0]?.split('/').at(-1))).toEqual(['lxc-start']);
+    const spec = lxcSpec(lxc.images.folder, { vifs: bridged(n) });
+    lxc.rig.spawns.length = 0;
+    await build(lxc.rig.hv, spec);
+    expect(lxc.rig.spawns.map((a) => a[0]?.split('/').at(-1))).toEqual(['lxc-start']);
   });
 
   test('listing 5 domains costs 1 spawn and shows them all by uuid', async () => {
-    const specs = Array.from({ length: 5 }, () => lxcSpec(images.folder));
-    for (const s of specs) await build(r.hv, s);
-    r.spawns.length = 0;
-    const listing = await r.hv.list();
-    expect(r.spawns).toHaveLength(1);
+    const specs = Array.from({ length: 5 }, () => lxcSpec(lxc.images.folder));
+    for (const s of specs) await build(lxc.rig.hv, s);
+    lxc.rig.spawns.length = 0;
+    const listing = await lxc.rig.hv.list();
+    expect(lxc.rig.spawns).toHaveLength(1);
     const uuids = new Set(listing.domains.map((d) => d.uuid));
     for (const s of specs) expect(uuids.has(s.uuid)).toBe(true);
   });
 
   test('destroy of a missing domain is not an error', async () => {
-    const spec = lxcSpec(images.folder);
+    const spec = lxcSpec(lxc.images.folder);
     await expect(
-      r.hv.destroy({ uuid: spec.uuid, domainName: spec.uuid, domainId: null }),
+      lxc.rig.hv.destroy({ uuid: spec.uuid, domainName: spec.uuid, domainId: null }),
     ).resolves.toBeUndefined();
-    const created = await build(r.hv, spec);
-    await r.hv.destroy(created);
-    await expect(r.hv.destroy(created)).resolves.toBeUndefined();
+    const created = await build(lxc.rig.hv, spec);
+    await lxc.rig.hv.destroy(created);
+    await expect(lxc.rig.hv.destroy(created)).resolves.toBeUndefined();
   });
 
   test('a clash (the same uuid) rejects and leaves the other domain alone', async () => {
-    const first = lxcSpec(images.folder);
-    await build(r.hv, first);
-    await waitForDomain(r.hv, first.uuid, (d) => d?.state === 'running');
-    const error = await rejection(r.hv.createPaused({ ...lxcSpec(images.folder), uuid: first.uuid }));
+    const first = lxcSpec(lxc.images.folder);
+    await build(lxc.rig.hv, first);
+    await waitForDomain(lxc.rig.hv, first.uuid, (d) => d?.state === 'running');
+    const error = await rejection(
+      lxc.rig.hv.createPaused({ ...lxcSpec(lxc.images.folder), uuid: first.uuid }),
+    );
     expect(error.message).toMatch(/already exists/);
-    const listing = await r.hv.list();
+    const listing = await lxc.rig.hv.list();
     expect(listing.domains.filter((d) => d.uuid === first.uuid).map((d) => d.state)).toEqual(['running']);
   });
 });
@@ -155,23 +144,23 @@ const FAULTS: Fault[] = [
 
 describe('lxc backend: a failing step of a create', () => {
   test.each(FAULTS)('$step: rejects, leaves nothing behind', async ({ says, spec: make, destroyAfter }) => {
-    const spec = make(images);
+    const spec = make(lxc.images);
     const error = await rejection(
       (async () => {
-        const created = await r.hv.createPaused(spec);
+        const created = await lxc.rig.hv.createPaused(spec);
         try {
-          await r.hv.unpause(created);
+          await lxc.rig.hv.unpause(created);
         } catch (e) {
-          if (destroyAfter === true) await r.hv.destroy(created);
+          if (destroyAfter === true) await lxc.rig.hv.destroy(created);
           throw e;
         }
       })(),
     );
     expect(error.message).toMatch(says);
     expect(await ours(spec.uuid)).toBeUndefined();
-    expect(tracesOf(r.hv, spec.uuid, [])).toEqual([]);
+    expect(tracesOf(lxc.rig.hv, spec.uuid, [])).toEqual([]);
     // No half-unpacked image either.
-    const cache = join(r.config.stateDir, 'lxc-images');
+    const cache = join(lxc.rig.config.stateDir, 'lxc-images');
     expect(existsSync(cache) ? readdirSync(cache) : []).toEqual([]);
   });
 });

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach } from '@jest/globals';
 import { systemClock } from '../../pkg/clock.js';
 import type { ObservedDomain } from '../../pkg/hypervisor/hypervisor.js';
 import { LxcBackend } from '../../pkg/hypervisor/lxc.js';
@@ -154,4 +155,25 @@ export function tracesOf(hv: LxcBackend, uuid: string, veths: readonly string[])
 
 export function readText(path: string): string {
   return readFileSync(path, 'utf8').trim();
+}
+
+/**
+ * Registers the hooks every real-LXC test file needs: the machine made ready and the images built
+ * once per file, a fresh rig per test, cleaned up after it (also when it failed). The returned
+ * object's fields are the current ones.
+ */
+export function useRealLxc(): { images: Images; rig: LxcRig } {
+  const current = {} as { images: Images; rig: LxcRig };
+  beforeAll(() => {
+    ensureRealLxc();
+    current.images = buildImages();
+  });
+  afterAll(() => current.images?.remove());
+  beforeEach(() => {
+    current.rig = lxcRig(current.images);
+  });
+  afterEach(async () => {
+    await current.rig.cleanup();
+  });
+  return current;
 }
