@@ -10,7 +10,7 @@ import { projectRoot } from '../../pkg/project-files.js';
 import { FakeRunner } from '../../pkg/runner/fake-runner.js';
 import { decodeConfigMessage } from '../../pkg/schema/domain-config-message.js';
 
-const backends: BackendName[] = ['xl', 'rkt', 'vmadm'];
+const backends: BackendName[] = ['xl', 'rkt', 'vmadm', 'lxc'];
 const cases = backends.flatMap((backend) =>
   readdirSync(join(projectRoot, 'examples', backend))
     .filter((f) => f.endsWith('.yaml'))
