@@ -47,15 +47,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'domainmgr-svc-lxc-'));
   const stateDir = join(root, 'state');
   ctl = await Controller.connect(SHARED_NATS_URL, prefix, nodeId);
-  dm = DomainmgrProcess.start({
-    backend: 'lxc',
-    nodeId,
-    prefix,
-    stateDir,
-    natsUrl: SHARED_NATS_URL,
-    allowedRoots: [images.root],
-  });
-  await dm.waitReady(30_000);
+  await startService();
   view = new LxcBackend({
     runner: new ExecRunner({ logger: silentLogger, defaultTimeoutMs: 20_000, killGraceMs: 500 }),
     logger: silentLogger,
@@ -84,6 +76,18 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
   images?.remove();
 });
+
+async function startService(): Promise<void> {
+  dm = DomainmgrProcess.start({
+    backend: 'lxc',
+    nodeId,
+    prefix,
+    stateDir: join(root, 'state'),
+    natsUrl: SHARED_NATS_URL,
+    allowedRoots: [images.root],
+  });
+  await dm.waitReady(30_000);
+}
 
 function doc(over: Partial<DomainConfig> = {}): DomainConfig {
   const uuid = randomUUID();
@@ -160,5 +164,30 @@ describe('domainmgr --backend lxc over NATS', () => {
     const failed = await ctl.waitForStatus(d.uuid, (s) => s.error !== null && s.state !== 'CREATING', 30_000);
     expect(failed.error?.message).toMatch(/bridge dmnosuchbr0 does not exist on this host/);
     expect(tracesOf(view, d.uuid, [])).toEqual([]);
+  });
+
+  test('SIGKILL of domainmgr, then a restart: the container is adopted (same init, no second one)', async () => {
+    const d = doc();
+    await ctl.apply(d.uuid, d);
+    const up = await ctl.waitForStatus(d.uuid, at('RUNNING', 1), 30_000);
+    const killedAt = Date.now();
+    dm.kill('SIGKILL');
+    expect(await dm.waitExit()).toEqual({ code: null, signal: 'SIGKILL' });
+    await startService();
+    const again = await ctl.waitForStatus(
+      d.uuid,
+      (s) => s.state === 'RUNNING' && Date.parse(s.updatedAt) > killedAt,
+      30_000,
+    );
+    expect(again.domainId).toBe(up.domainId);
+    expect((await view.list()).domains.filter((x) => x.uuid === d.uuid)).toEqual([
+      expect.objectContaining({ state: 'running', domainId: up.domainId }),
+    ]);
+    // Adopted: the new process ran no command on any one container (only listings and --version).
+    const perContainer = dm
+      .logsWhere((l) => l.msg === 'command done')
+      .map((l) => l.argv as string[])
+      .filter((argv) => argv.includes('-n'));
+    expect(perContainer).toEqual([]);
   });
 });
