@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with all set-up, on a fresh machine that has Node and npm:
-# install dependencies (and build, through npm's prepare), make sure NATS with JetStream and
-# the real-xl harness are there, then generated-type check, typecheck, lint, jest, and the
-# real-Xen end-to-end test (test/xen: Xen 4.17 under QEMU, domainmgr in dom0).
+# install dependencies (and build, through npm's prepare), make sure NATS with JetStream, the
+# real-xl harness and LXC (with the test bridge) are there, then generated-type check,
+# typecheck, lint, jest, and the real-Xen end-to-end test (test/xen: Xen 4.17 under QEMU, domainmgr in dom0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,9 @@ if [ -f scripts/real-xl/setup.sh ]; then
   step "real xl 4.17 (Debian's binary, run without Xen)"
   bash scripts/real-xl/setup.sh
 fi
+
+step "LXC 5, busybox-static and the test bridge (lxc backend tests)"
+bash scripts/lxc/setup.sh
 
 step "generated types match the schemas"
 npm run --silent check:types

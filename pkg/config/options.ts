@@ -23,7 +23,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     help: "this node's id (default: host name)",
   },
-  { key: 'backend', flag: 'backend', env: 'DOMAINMGR_BACKEND', kind: 'string', help: 'xl | rkt | vmadm' },
+  {
+    key: 'backend',
+    flag: 'backend',
+    env: 'DOMAINMGR_BACKEND',
+    kind: 'string',
+    help: 'xl | rkt | vmadm | lxc',
+  },
   {
     key: 'nats.servers',
     flag: 'nats',
@@ -139,6 +145,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   { key: 'tools.rkt', flag: 'rkt', env: 'DOMAINMGR_TOOLS_RKT', kind: 'string', help: 'rkt program' },
   { key: 'tools.vmadm', flag: 'vmadm', env: 'DOMAINMGR_TOOLS_VMADM', kind: 'string', help: 'vmadm program' },
+  {
+    key: 'tools.lxcDir',
+    flag: 'lxc-dir',
+    env: 'DOMAINMGR_TOOLS_LXC_DIR',
+    kind: 'string',
+    help: 'folder of the lxc-* programs (empty: PATH)',
+  },
   {
     key: 'rkt.stage1Path',
     flag: 'rkt-stage1',

@@ -13,7 +13,7 @@ import type { DomainSpec } from '../schema/domain-spec.js';
  *   and stderr), or with the runner's CommandTimeoutError wrapped the same way.
  * - "Idempotent" means calling it again after success changes nothing and succeeds.
  */
-export type BackendName = 'xl' | 'rkt' | 'vmadm';
+export type BackendName = 'xl' | 'rkt' | 'vmadm' | 'lxc';
 
 /** A domain's state as the hypervisor reports it, normalised across backends. */
 export type ObservedState =

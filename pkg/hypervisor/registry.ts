@@ -1,5 +1,6 @@
 import type { BackendDeps } from './deps.js';
 import type { BackendName, Hypervisor } from './hypervisor.js';
+import { LxcBackend } from './lxc.js';
 import { RktBackend } from './rkt.js';
 import { VmadmBackend } from './vmadm.js';
 import { XlBackend } from './xl.js';
@@ -15,6 +16,8 @@ export function createHypervisor(name: BackendName, deps: BackendDeps): Hypervis
       return new RktBackend(deps);
     case 'vmadm':
       return new VmadmBackend(deps);
+    case 'lxc':
+      return new LxcBackend(deps);
     default: {
       const unknown: never = name;
       throw new Error(`unknown backend ${JSON.stringify(unknown)}`);

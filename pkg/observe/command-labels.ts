@@ -14,8 +14,11 @@ export interface CommandLabels {
 const TOOL = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,31}$/;
 /** Subcommands are short lower-case words (xl pci-assignable-remove, vmadm list, rkt run). */
 const SUBCOMMAND = /^[a-z][a-z0-9-]{0,31}$/;
-/** The xenstore utilities carry their verb in the program name: xenstore-write, xenstore-read. */
-const VERB_IN_NAME = /^xenstore-([a-z]+)$/;
+/**
+ * The xenstore and LXC utilities carry their verb in the program name: xenstore-write,
+ * xenstore-read; lxc-start, lxc-freeze (whose first operand would be the container path).
+ */
+const VERB_IN_NAME = /^(?:xenstore|lxc)-([a-z]+)$/;
 
 export function commandLabels(argv: readonly string[]): CommandLabels {
   const program = argv[0] ?? '';

@@ -79,7 +79,7 @@ export class Metrics {
     });
     this.#commandDuration = new Histogram({
       name: 'domainmgr_command_duration_seconds',
-      help: 'Duration of hypervisor tool commands (xl, xenstore-write, rkt, vmadm), by tool and subcommand.',
+      help: 'Duration of hypervisor tool commands (xl, xenstore-write, rkt, vmadm, lxc-*), by tool and subcommand.',
       labelNames: ['tool', 'subcommand'],
       buckets: COMMAND_BUCKETS,
       registers,

@@ -9,10 +9,10 @@ import { projectRoot, readProjectJson } from '../../pkg/project-files.js';
  */
 
 const DOC = join(projectRoot, 'docs/asyncapi.yaml');
-/** The project's copy of the wire contract (v1), as docs/contract.md names it. */
+/** The project's copy of the wire contract (v1.1), as docs/contract.md names it. */
 const CONTRACT = join(projectRoot, 'test', 'fixtures', 'contract', 'CONTRACT.md');
 
-/** The subjects of the contract (v1), in its notation; checked against the contract file below. */
+/** The subjects of the contract (v1.1), in its notation; checked against the contract file below. */
 const CONTRACT_SUBJECTS = [
   '<prefix>.<nodeId>.config.<uuid>',
   '<prefix>.<nodeId>.status.<uuid>',

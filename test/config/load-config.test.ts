@@ -51,19 +51,20 @@ describe('loadConfig', () => {
   });
 
   test('the backend flag swaps backends', () => {
-    for (const b of ['xl', 'rkt', 'vmadm']) expect(loadConfig(['--backend', b], {}).config.backend).toBe(b);
+    for (const b of ['xl', 'rkt', 'vmadm', 'lxc'])
+      expect(loadConfig(['--backend', b], {}).config.backend).toBe(b);
   });
 
   test.each([
     [
       ['--backend', 'kvm'],
       {},
-      'invalid configuration: backend must be one of "xl", "rkt", "vmadm" (from --backend)',
+      'invalid configuration: backend must be one of "xl", "rkt", "vmadm", "lxc" (from --backend)',
     ],
     [
       [],
       { DOMAINMGR_BACKEND: 'docker' },
-      'invalid configuration: backend must be one of "xl", "rkt", "vmadm" (from DOMAINMGR_BACKEND)',
+      'invalid configuration: backend must be one of "xl", "rkt", "vmadm", "lxc" (from DOMAINMGR_BACKEND)',
     ],
     [
       ['--node-id', 'edge.01'],
@@ -181,7 +182,7 @@ describe('domainmgr command line', () => {
     );
     expect(err).toMatchObject({ code: 2, stdout: '' });
     expect((err as { stderr: string }).stderr).toBe(
-      'domainmgr: invalid configuration: backend must be one of "xl", "rkt", "vmadm" (from --backend)\n',
+      'domainmgr: invalid configuration: backend must be one of "xl", "rkt", "vmadm", "lxc" (from --backend)\n',
     );
   });
 

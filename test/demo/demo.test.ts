@@ -12,6 +12,8 @@ describe('scripts/demo.sh', () => {
     ['xl', ['db', 'web']],
     ['rkt', ['app', 'worker']],
     ['vmadm', ['bhyve', 'zone']],
+    // Real containers through LXC 5 (root): the demo installs lxc when missing.
+    ['lxc', ['shell', 'web']],
   ])(
     '--backend %s brings the example domains to RUNNING',
     async (backend, names) => {

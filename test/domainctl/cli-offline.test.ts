@@ -65,7 +65,7 @@ describe('help and usage', () => {
     ],
     [
       ['plan', '--backend', 'hyperv', '-f', 'x'],
-      'domainctl: invalid configuration: backend must be one of "xl", "rkt", "vmadm" (from --backend)',
+      'domainctl: invalid configuration: backend must be one of "xl", "rkt", "vmadm", "lxc" (from --backend)',
     ],
   ])('%j exits 2 with one line', async (args, line) => {
     const r = await ctl(args);

@@ -10,7 +10,7 @@ import { decodeConfigMessage } from '../../pkg/schema/domain-config-message.js';
 import { FakeRunner } from '../support/fake-runner.js';
 import { ManualClock } from '../support/manual-clock.js';
 
-const backends: BackendName[] = ['xl', 'rkt', 'vmadm'];
+const backends: BackendName[] = ['xl', 'rkt', 'vmadm', 'lxc'];
 const cases = backends.flatMap((backend) =>
   readdirSync(join(projectRoot, 'examples', backend))
     .filter((f) => f.endsWith('.yaml'))

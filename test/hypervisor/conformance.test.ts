@@ -1,5 +1,5 @@
 /**
- * One conformance suite for the three backends, run against the simulated host (sim/bin shims
+ * One conformance suite for the three simulated backends, run against the simulated host (sim/bin shims
  * backed by the simulator daemon): real processes, spawned by the real ExecRunner, counted by its
  * observer. What the engine does with a backend is done here by hand: createPaused,
  * disableVifOffload, unpause, then a listing to confirm.
@@ -11,13 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../pkg/clock.js';
-import type {
-  BackendName,
-  CreatedDomain,
-  Hypervisor,
-  ObservedDomain,
-} from '../../pkg/hypervisor/hypervisor.js';
-import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
+import type { BackendName, Hypervisor, ObservedDomain } from '../../pkg/hypervisor/hypervisor.js';
 import { createHypervisor } from '../../pkg/hypervisor/registry.js';
 import { OFFLOAD_KEYS } from '../../pkg/hypervisor/xl-tool.js';
 import { silentLogger } from '../../pkg/log/logger.js';
@@ -26,10 +20,13 @@ import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { DomainConfig } from '../../types/generated/domain-config.js';
 import { testConfig } from '../support/backend-fixtures.js';
+import { build, rejection } from '../support/backend-steps.js';
 import { type SimHostHandle, startSimHost } from '../support/sim-host.js';
 
 const IMAGE_UUID = '1d05e788-5409-11eb-b12f-037bd7fee4ee';
-const BACKENDS: readonly BackendName[] = ['xl', 'rkt', 'vmadm'];
+/** The backends the simulator stands in for; lxc runs the same cases against real LXC (lxc-conformance.test.ts). */
+type SimBackend = Exclude<BackendName, 'lxc'>;
+const BACKENDS: readonly SimBackend[] = ['xl', 'rkt', 'vmadm'];
 
 interface Rig {
   host: SimHostHandle;
@@ -42,11 +39,11 @@ interface Rig {
 let serial = 0;
 
 /** A spec each backend can run: a pvh vm on xl, a container on rkt, a zone on vmadm. */
-function specFor(backend: BackendName, overrides: Partial<DomainConfig> = {}): DomainSpec {
+function specFor(backend: SimBackend, overrides: Partial<DomainConfig> = {}): DomainSpec {
   serial++;
   const uuid = `c0ffee00-0000-4000-8000-${serial.toString(16).padStart(12, '0')}`;
   const common = { uuid, name: `conf-${serial}`, generation: 1, activate: true, memoryMiB: 128 };
-  const byBackend: Record<BackendName, DomainConfig> = {
+  const byBackend: Record<SimBackend, DomainConfig> = {
     xl: { ...common, type: 'vm', virtualizationMode: 'pvh', kernel: '/var/lib/domainmgr/images/vmlinuz' },
     rkt: { ...common, type: 'container', image: 'sha512-0123456789abcdef' },
     vmadm: { ...common, type: 'container', image: IMAGE_UUID },
@@ -106,24 +103,6 @@ async function waitFor(
     if (done(d) || Date.now() > until) return d;
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** The engine's build sequence. */
-async function build(hv: Hypervisor, spec: DomainSpec): Promise<CreatedDomain> {
-  const created = await hv.createPaused(spec);
-  if (spec.disableVifOffload) await hv.disableVifOffload(created);
-  await hv.unpause(created);
-  return created;
-}
-
-async function rejection(p: Promise<unknown>): Promise<HypervisorError> {
-  try {
-    await p;
-  } catch (error) {
-    expect(error).toBeInstanceOf(HypervisorError);
-    return error as HypervisorError;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** A created-paused domain lists as 'paused' on Xen, as 'shutdown' (stopped) on vmadm. */
@@ -236,7 +215,7 @@ interface Fault {
   undo?: string[][];
 }
 const fault = (...args: string[]) => [['fault', 'add', ...args, '--times', '1']];
-const FAULTS: Record<BackendName, Fault[]> = {
+const FAULTS: Record<SimBackend, Fault[]> = {
   xl: [
     {
       step: 'xl create',

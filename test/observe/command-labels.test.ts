@@ -9,6 +9,12 @@ describe('commandLabels', () => {
     [['xenstore-write', '/local/domain/7/device/vif/0/feature-gso-tcpv4', '0'], 'xenstore-write', 'write'],
     [['/usr/bin/xenstore-read', '/local/domain/0/name'], 'xenstore-read', 'read'],
     [
+      ['lxc-start', '-P', '/var/lib/domainmgr/lxc', '-n', '6f1c2a9e-3b4d-4c5e-8f70-0123456789ab', '-d'],
+      'lxc-start',
+      'start',
+    ],
+    [['/usr/bin/lxc-ls', '-P', '/var/lib/domainmgr/lxc', '-f', '-F', 'NAME,STATE,PID'], 'lxc-ls', 'ls'],
+    [
       ['rkt', 'run', '--stage1-path=/usr/lib/rkt/stage1-xen.aci', '--insecure-options=image', 'img'],
       'rkt',
       'run',

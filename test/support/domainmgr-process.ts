@@ -6,9 +6,11 @@ import type { SimHostHandle } from './sim-host.js';
 /**
  * domainmgr as a real child process (`node bin/domainmgr.js ...`, which runs dist/), on a
  * simulated host: the sim's bin directory first on PATH and DOMAINMGR_SIM_DIR set, so every tool
- * call is a real spawn of the sim's shims. Its stdout (pino JSON lines) is kept as data.
+ * call is a real spawn of the sim's shims; or, without `sim` (lxc), on this host's real tools.
+ * Its stdout (pino JSON lines) is kept as data.
  */
 
+/** The backends the simulated host stands in for. */
 export type Backend = 'xl' | 'rkt' | 'vmadm';
 
 export interface LogLine {
@@ -21,12 +23,14 @@ export interface LogLine {
 }
 
 export interface DomainmgrProcessOptions {
-  backend: Backend;
+  /** lxc runs on the real tools (no `sim`). */
+  backend: Backend | 'lxc';
   nodeId: string;
   prefix: string;
   stateDir: string;
   natsUrl: string;
-  sim: SimHostHandle;
+  /** The simulated host; absent: the host's real tools on the inherited PATH. */
+  sim?: SimHostHandle;
   allowedRoots?: readonly string[];
   /** Required by the rkt backend's verify: a readable stage1 image file. */
   rktStage1?: string;
@@ -115,14 +119,18 @@ export class DomainmgrProcess {
       ...(o.rktStage1 === undefined ? [] : ['--rkt-stage1', o.rktStage1]),
       ...(o.extraArgs ?? []),
     ];
-    const env: NodeJS.ProcessEnv = {
-      ...o.sim.env,
-      PATH: `${o.sim.binDir}:${process.env.PATH ?? ''}`,
-      DOMAINMGR_SIM_DIR: o.sim.dir,
-    };
+    const env: NodeJS.ProcessEnv =
+      o.sim === undefined
+        ? { ...process.env }
+        : {
+            ...o.sim.env,
+            PATH: `${o.sim.binDir}:${process.env.PATH ?? ''}`,
+            DOMAINMGR_SIM_DIR: o.sim.dir,
+          };
     // Nothing of the test runner's own environment may configure the service behind the flags.
     for (const k of Object.keys(env))
-      if (k.startsWith('DOMAINMGR_') && !k.startsWith('DOMAINMGR_SIM_')) delete env[k];
+      if (k.startsWith('DOMAINMGR_') && (o.sim === undefined || !k.startsWith('DOMAINMGR_SIM_')))
+        delete env[k];
     return new DomainmgrProcess(argv, env);
   }
 

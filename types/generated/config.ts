@@ -8,7 +8,7 @@ export interface DomainmgrConfig {
    * This node's id; empty means the host name with every other character replaced by '-'.
    */
   nodeId: string;
-  backend: 'xl' | 'rkt' | 'vmadm';
+  backend: 'xl' | 'rkt' | 'vmadm' | 'lxc';
   nats: {
     /**
      * @minItems 1
@@ -77,6 +77,10 @@ export interface DomainmgrConfig {
     xenstoreWrite: string;
     rkt: string;
     vmadm: string;
+    /**
+     * Folder of the lxc-* programs (lxc-start, lxc-ls ...); empty: looked up on PATH.
+     */
+    lxcDir?: string;
   };
   rkt: {
     stage1Path: string;

@@ -46,7 +46,7 @@ export interface DomainConfig {
   ramdisk?: string;
   cmdline?: string;
   /**
-   * Container image: rkt image hash (sha512-...) or absolute ACI path under an allowed storage root; vmadm image uuid. Never starts with -: it is passed on a tool's command line.
+   * Container image: rkt image hash (sha512-...) or absolute ACI path under an allowed storage root; vmadm image uuid; lxc: absolute path, under an allowed storage root, of a root filesystem folder or a tar archive of one. Never starts with -: it is passed on a tool's command line.
    */
   image?: string;
   /**

@@ -10,7 +10,7 @@ export interface DomainStatus {
    */
   name: string;
   nodeId: string;
-  backend: 'xl' | 'rkt' | 'vmadm';
+  backend: 'xl' | 'rkt' | 'vmadm' | 'lxc';
   state:
     | 'PENDING'
     | 'CREATING'

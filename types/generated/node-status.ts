@@ -5,7 +5,7 @@
  */
 export interface NodeStatus {
   nodeId: string;
-  backend: 'xl' | 'rkt' | 'vmadm';
+  backend: 'xl' | 'rkt' | 'vmadm' | 'lxc';
   version: string;
   startedAt: string;
   updatedAt: string;

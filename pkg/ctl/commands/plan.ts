@@ -38,6 +38,11 @@ export const plan: CommandSpec = {
       throw usageError(`-o must be text or json, not ${JSON.stringify(o)}`);
     const backend = givenBackend(ctx.loaded);
     if (backend === undefined) throw usageError('plan: missing --backend xl|rkt|vmadm');
+    if (backend === 'lxc') {
+      throw usageError(
+        'plan: the lxc backend cannot be planned offline yet; check documents with validate --backend lxc',
+      );
+    }
     const entries = await readEntries(ctx);
     const config = ctx.loaded.config;
     const plans = [];

@@ -19,7 +19,7 @@ export const validate: CommandSpec = {
     file: FILE,
     backend: {
       type: 'string',
-      arg: 'xl|rkt|vmadm',
+      arg: 'xl|rkt|vmadm|lxc',
       help: "also run this backend's checks [DOMAINMGR_BACKEND]",
     },
     'allowed-roots': ROOTS,

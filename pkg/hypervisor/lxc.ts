@@ -1,0 +1,499 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { cpus, freemem, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { errorText } from '../error-text.js';
+import type { Logger } from '../log/logger.js';
+import type { CommandResult, RunOptions } from '../runner/command-runner.js';
+import type { DomainSpec } from '../schema/domain-spec.js';
+import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from './command-failure.js';
+import type { BackendDeps } from './deps.js';
+import { checkTools, checkWritableDir } from './host-checks.js';
+import {
+  type CreatedDomain,
+  type DomainRef,
+  type HostInfo,
+  type Hypervisor,
+  HypervisorError,
+  type Listing,
+  type ObservedDomain,
+  type VerifyResult,
+} from './hypervisor.js';
+import { type CgroupVersion, type LxcMount, memoryKey, renderLxcConfig, vethNameFor } from './lxc-config.js';
+import { isUnder, resolveImage } from './lxc-image.js';
+import { LXC_LS_COLUMNS, type LxcMark, lxcObservedState, parseLxcLs } from './parse/lxc-ls.js';
+import { writeFileAtomic } from './state-files.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const MARKS: readonly LxcMark[] = ['defined', 'started', 'stopping', 'rebooting'];
+// lxc-stop on a container that is not running (or not defined): exit 2, "<name> is not running".
+const NOT_RUNNING = /is not running/;
+
+/** Where the host's cgroup controllers are mounted; the v1 memory controller decides the layout. */
+export interface CgroupFacts {
+  /** /sys/fs/cgroup/memory/memory.limit_in_bytes exists: a v1 memory controller. */
+  v1Memory: boolean;
+  /** /sys/fs/cgroup/cgroup.controllers exists: the unified (v2) hierarchy is at the root. */
+  v2Root: boolean;
+}
+
+/** The cgroup version LXC will put a container's memory limit in, or null when neither. Pure. */
+export function cgroupVersionOf(facts: CgroupFacts): CgroupVersion | null {
+  if (facts.v1Memory) return 'v1';
+  if (facts.v2Root) return 'v2';
+  return null;
+}
+
+/**
+ * The folders LXC makes for a container (payload and monitor) that exist under the cgroup root,
+ * in any layout: directly (v2) or under each v1 controller's folder.
+ */
+function cgroupFolders(root: string, name: string): string[] {
+  let controllers: string[] = [];
+  try {
+    controllers = readdirSync(root, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    // no cgroup filesystem to read: nothing to clean
+  }
+  return ['', ...controllers]
+    .flatMap((c) => [`lxc.payload.${name}`, `lxc.monitor.${name}`].map((n) => join(root, c, n)))
+    .filter((p) => existsSync(p));
+}
+
+/**
+ * The lxc backend (LXC 5): a `type: container` domain is a Linux container in domainmgr's own
+ * container path, `<stateDir>/lxc` (every tool runs with `-P` and it), so containers anywhere else
+ * (`/var/lib/lxc`, made by hand) are never listed or touched. A container is named by its domain's
+ * uuid, and `domainmgr.json` beside its config records the uuid and display name: after a restart
+ * the listing finds every container by uuid.
+ *
+ * Lifecycle (docs/backends.md): createPaused writes the container's folder (config, overlay upper
+ * layer, mark) and starts nothing, unless the spec asks to stay paused, which starts and freezes
+ * it; unpause is `lxc-start -d` for a container not started yet, else `lxc-unfreeze`. A mark file
+ * (`domainmgr-mark`) says what domainmgr last did, so that a STOPPED container reads as created,
+ * stopped on request or crashed (see lxcObservedState). domainmgr never runs lxc-destroy: it
+ * deletes the rootfs its config names, which for a folder image would be the image itself.
+ */
+export class LxcBackend implements Hypervisor {
+  readonly name = 'lxc' as const;
+  readonly canPause = true;
+  readonly #deps: BackendDeps;
+  readonly #log: Logger;
+  readonly #cgroupRoot: string;
+  #version: string | null = null;
+
+  constructor(deps: BackendDeps, options: { cgroupRoot?: string } = {}) {
+    this.#deps = deps;
+    this.#log = deps.logger.child({ backend: 'lxc' });
+    this.#cgroupRoot = options.cgroupRoot ?? '/sys/fs/cgroup';
+  }
+
+  /** The container path every tool gets with -P. */
+  get lxcPath(): string {
+    return join(this.#deps.config.stateDir, 'lxc');
+  }
+
+  get #imageCache(): string {
+    return join(this.#deps.config.stateDir, 'lxc-images');
+  }
+
+  containerDir(uuid: string): string {
+    return join(this.lxcPath, uuid);
+  }
+
+  #tool(name: string): string {
+    const dir = this.#deps.config.tools.lxcDir ?? '';
+    return dir === '' ? `lxc-${name}` : join(dir, `lxc-${name}`);
+  }
+
+  #lxc(
+    name: string,
+    uuid: string | null,
+    args: readonly string[],
+    options: RunOptions = {},
+  ): Promise<CommandResult> {
+    const argv = [this.#tool(name), '-P', this.lxcPath, ...(uuid === null ? [] : ['-n', uuid]), ...args];
+    return this.#deps.runner.run(argv, { timeoutMs: this.#deps.config.timeouts.commandMs, ...options });
+  }
+
+  #cgroupVersion(): CgroupVersion | null {
+    return cgroupVersionOf({
+      v1Memory: existsSync(join(this.#cgroupRoot, 'memory', 'memory.limit_in_bytes')),
+      v2Root: existsSync(join(this.#cgroupRoot, 'cgroup.controllers')),
+    });
+  }
+
+  async verify(): Promise<VerifyResult> {
+    const tools: Record<string, string> = { tar: 'tar', ip: 'ip' };
+    for (const t of ['start', 'stop', 'ls', 'freeze', 'unfreeze', 'cgroup', 'console'])
+      tools[`lxc-${t}`] = this.#tool(t);
+    const problems = await checkTools(tools);
+    const dirProblem = await checkWritableDir(this.lxcPath);
+    if (dirProblem !== null) problems.push(dirProblem);
+    if (this.#cgroupVersion() === null) {
+      problems.push(
+        `no cgroup memory controller under ${this.#cgroupRoot} (neither v1 memory nor v2 unified)`,
+      );
+    }
+    const filesystems = await readFile('/proc/filesystems', 'utf8').catch(() => '');
+    if (!/\boverlay$/m.test(filesystems))
+      problems.push('the kernel has no overlay filesystem (container root filesystems need it)');
+    try {
+      await this.list();
+    } catch (error) {
+      problems.push(`lxc-ls does not answer: ${errorText(error)}`);
+    }
+    for (const [bridge, users] of await this.#bridgesInUse()) {
+      if (!bridgeExists(bridge))
+        problems.push(`bridge ${bridge} (used by container ${users.join(', ')}) does not exist`);
+    }
+    return { ok: problems.length === 0, problems };
+  }
+
+  async hostInfo(): Promise<HostInfo> {
+    if (this.#version === null) {
+      const r = await asHypervisorError('hostInfo', () =>
+        this.#deps.runner.run([this.#tool('start'), '--version'], {
+          timeoutMs: this.#deps.config.timeouts.commandMs,
+        }),
+      );
+      this.#version = r.stdout.trim();
+    }
+    const cgroup = this.#cgroupVersion() ?? 'none';
+    return {
+      totalMemoryMiB: Math.floor(totalmem() / 1048576),
+      freeMemoryMiB: Math.floor(freemem() / 1048576),
+      nrCpus: cpus().length,
+      hypervisorVersion: `LXC ${this.#version} (cgroup ${cgroup})`,
+    };
+  }
+
+  async list(): Promise<Listing> {
+    const r = await asHypervisorError('list', () =>
+      this.#lxc('ls', null, ['-f', '-F', LXC_LS_COLUMNS.join(',')]),
+    );
+    const rows = await asHypervisorError('list', async () => parseLxcLs(r.stdout));
+    const domains = await Promise.all(
+      rows.map(async (row): Promise<ObservedDomain> => {
+        const mark = row.state === 'STOPPED' ? await this.#readMark(row.name) : null;
+        return {
+          uuid: UUID.test(row.name) ? row.name : null,
+          name: row.name,
+          domainId: row.pid,
+          state: lxcObservedState(row.state, mark),
+          memoryMiB: null,
+        };
+      }),
+    );
+    return { domains, takenAt: this.#deps.clock.now() };
+  }
+
+  checkSpec(spec: DomainSpec): string[] {
+    return checkLxcSpec(spec, this.#deps.config.storage.allowedRoots);
+  }
+
+  async createPaused(spec: DomainSpec): Promise<CreatedDomain> {
+    const problems = this.checkSpec(spec);
+    if (problems.length > 0)
+      throw new HypervisorError('create', `cannot create ${spec.name}: ${problems.join('; ')}`);
+    const missing = [...new Set(spec.vifs.map((v) => v.bridge))].filter((b) => !bridgeExists(b));
+    if (missing.length > 0) {
+      throw new HypervisorError(
+        'create',
+        `cannot create ${spec.name}: bridge ${missing.join(', ')} does not exist on this host`,
+      );
+    }
+    const dir = this.containerDir(spec.uuid);
+    if (existsSync(join(dir, 'config'))) {
+      throw new HypervisorError(
+        'create',
+        `container ${spec.uuid} already exists in ${this.lxcPath}; destroy it first`,
+      );
+    }
+    const cgroup = this.#cgroupVersion();
+    if (cgroup === null)
+      throw new HypervisorError('create', `no cgroup memory controller under ${this.#cgroupRoot}`);
+
+    const { config } = this.#deps;
+    const lower = await asHypervisorError('create', () =>
+      resolveImage(spec.image ?? '', {
+        runner: this.#deps.runner,
+        tar: 'tar',
+        cacheDir: this.#imageCache,
+        allowedRoots: config.storage.allowedRoots,
+        timeoutMs: config.timeouts.createMs,
+      }),
+    );
+    const mounts = await asHypervisorError('create', () => mountsOf(spec));
+    const vethNames = spec.vifs.map((v, i) => v.vifName ?? vethNameFor(spec.uuid, i));
+    let text: string;
+    try {
+      text = renderLxcConfig({
+        spec,
+        rootfs: `overlay:${lower}:${join(dir, 'delta')}`,
+        cgroup,
+        vethNames,
+        mounts,
+      });
+    } catch (error) {
+      throw commandFailure('create', error, `writing the config of ${spec.name}`);
+    }
+    try {
+      // A folder without a config is what a create cut off before its config left: not a container.
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(join(dir, 'delta'), { recursive: true, mode: 0o700 });
+      await writeFile(
+        join(dir, 'domainmgr.json'),
+        `${JSON.stringify({ uuid: spec.uuid, name: spec.name, image: spec.image })}\n`,
+      );
+      await this.#writeMark(spec.uuid, 'defined');
+      await writeFileAtomic(join(dir, 'config'), text, 0o600);
+    } catch (error) {
+      const cleanup = await rm(dir, { recursive: true, force: true }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      throw withCleanup(commandFailure('create', error, `writing ${dir}`), cleanup);
+    }
+    const created: CreatedDomain = {
+      uuid: spec.uuid,
+      domainName: spec.uuid,
+      domainId: null,
+      vifs: spec.vifs.map((v, i) => ({
+        vifName: vethNames[i] ?? '',
+        mac: v.mac,
+        bridge: v.bridge,
+        ...(v.ip === undefined ? {} : { ip: v.ip }),
+      })),
+    };
+    if (spec.paused) {
+      // The contract's paused is frozen: start it and freeze it at once.
+      try {
+        await this.#start(created, 'create');
+        await this.#lxc('freeze', spec.uuid, []);
+      } catch (error) {
+        const cleanup = await this.destroy(created).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        throw withCleanup(commandFailure('create', error, `starting ${spec.name} to freeze it`), cleanup);
+      }
+    }
+    this.#log.info({ uuid: spec.uuid, name: spec.name, frozen: spec.paused }, 'container defined');
+    return created;
+  }
+
+  /** A documented no-op: a veth has no netback offload keys. */
+  async disableVifOffload(_created: CreatedDomain): Promise<void> {}
+
+  /** `lxc-start -d` for a container not started yet (bounded by the create timeout), else `lxc-unfreeze`. */
+  async unpause(ref: DomainRef): Promise<void> {
+    const mark = await this.#readMark(ref.uuid);
+    if (mark === 'defined') {
+      await this.#start(ref, 'unpause');
+      return;
+    }
+    await asHypervisorError('unpause', () => this.#lxc('unfreeze', ref.uuid, []));
+  }
+
+  async pause(ref: DomainRef): Promise<void> {
+    await asHypervisorError('pause', () => this.#lxc('freeze', ref.uuid, []));
+  }
+
+  /**
+   * Marks the container as stopped on request, thaws it (a graceful stop of a frozen container
+   * would hang), then `lxc-stop -W` (the halt signal, returns at once: the caller waits out the
+   * grace and destroys) or, forced, `lxc-stop -k`. A container that is gone or not running is fine.
+   */
+  async shutdown(ref: DomainRef, options: { force: boolean }): Promise<void> {
+    if (!existsSync(join(this.containerDir(ref.uuid), 'config'))) return;
+    await asHypervisorError('shutdown', async () => {
+      await this.#writeMark(ref.uuid, 'stopping');
+      await this.#lxc('unfreeze', ref.uuid, [], { acceptExitCodes: [1] });
+      const r = await this.#lxc('stop', ref.uuid, [options.force ? '-k' : '-W'], { acceptExitCodes: [2] });
+      if (r.exitCode !== 0 && !NOT_RUNNING.test(r.stderr)) throw failedAfterAll(r);
+    });
+  }
+
+  /**
+   * Kills the container (`lxc-stop -k`, frozen or not) and removes everything it had: whatever
+   * LXC left of its host-side veths and cgroups, then its folder. Idempotent.
+   */
+  async destroy(ref: DomainRef): Promise<void> {
+    const dir = this.containerDir(ref.uuid);
+    if (!existsSync(dir)) return;
+    await asHypervisorError('destroy', async () => {
+      const veths = await this.#vethsOf(ref.uuid);
+      if (existsSync(join(dir, 'config'))) {
+        await this.#writeMark(ref.uuid, 'stopping');
+        const r = await this.#lxc('stop', ref.uuid, ['-k'], { acceptExitCodes: [2] });
+        if (r.exitCode !== 0 && !NOT_RUNNING.test(r.stderr)) throw failedAfterAll(r);
+      }
+      for (const veth of veths) {
+        if (!existsSync(join('/sys/class/net', veth))) continue;
+        const r = await this.#deps.runner.run(['ip', 'link', 'delete', veth], {
+          timeoutMs: this.#deps.config.timeouts.commandMs,
+          acceptExitCodes: [1],
+        });
+        if (r.exitCode !== 0 && existsSync(join('/sys/class/net', veth))) throw failedAfterAll(r);
+        this.#log.warn({ uuid: ref.uuid, veth }, 'LXC left a host-side veth behind; deleted it');
+      }
+      for (const folder of cgroupFolders(this.#cgroupRoot, ref.uuid)) {
+        await removeCgroup(folder);
+        this.#log.warn({ uuid: ref.uuid, folder }, 'LXC left a cgroup behind; removed it');
+      }
+      await rm(dir, { recursive: true, force: true });
+    });
+  }
+
+  /** `lxc-stop -r`: the reboot signal; LXC starts the container again. */
+  async reboot(ref: DomainRef): Promise<void> {
+    await asHypervisorError('reboot', async () => {
+      await this.#writeMark(ref.uuid, 'rebooting');
+      try {
+        await this.#lxc('stop', ref.uuid, ['-r']);
+      } finally {
+        await this.#writeMark(ref.uuid, 'started');
+      }
+    });
+  }
+
+  /** The cgroup memory limit, live (`lxc-cgroup`; v1 memory.limit_in_bytes, v2 memory.max). */
+  async setMemory(ref: DomainRef, memoryMiB: number): Promise<void> {
+    const cgroup = this.#cgroupVersion();
+    if (cgroup === null)
+      throw new HypervisorError('setMemory', `no cgroup memory controller under ${this.#cgroupRoot}`);
+    await asHypervisorError('setMemory', () =>
+      this.#lxc('cgroup', ref.uuid, [memoryKey(cgroup), String(memoryMiB * 1048576)]),
+    );
+  }
+
+  /** A no-op: checkSpec refuses PCI devices for containers. */
+  async pciPrepare(_bdfs: readonly string[]): Promise<void> {}
+
+  async pciRelease(_bdfs: readonly string[]): Promise<void> {}
+
+  consoleCommand(ref: DomainRef): string[] {
+    return [this.#tool('console'), '-P', this.lxcPath, '-n', ref.uuid];
+  }
+
+  /** lxc-start in daemon mode, its errors logged to `start.log` and quoted when it fails. */
+  async #start(ref: DomainRef, operation: string): Promise<void> {
+    const log = join(this.containerDir(ref.uuid), 'start.log');
+    try {
+      await writeFile(log, '');
+      await this.#writeMark(ref.uuid, 'started');
+      await this.#lxc('start', ref.uuid, ['-d', '-o', log, '-l', 'ERROR'], {
+        timeoutMs: this.#deps.config.timeouts.createMs,
+      });
+    } catch (error) {
+      await this.#writeMark(ref.uuid, 'defined').catch(() => undefined);
+      const said = firstLxcError(await readFile(log, 'utf8').catch(() => ''));
+      throw commandFailure(
+        operation,
+        error,
+        `starting container ${ref.uuid}${said === null ? '' : ` (LXC: ${said})`}`,
+      );
+    }
+  }
+
+  async #readMark(uuid: string): Promise<LxcMark | null> {
+    try {
+      const text = (await readFile(join(this.containerDir(uuid), 'domainmgr-mark'), 'utf8')).trim();
+      return (MARKS as readonly string[]).includes(text) ? (text as LxcMark) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async #writeMark(uuid: string, mark: LxcMark): Promise<void> {
+    await writeFile(join(this.containerDir(uuid), 'domainmgr-mark'), `${mark}\n`);
+  }
+
+  /** The host-side veth names the container's config names (domainmgr wrote them). */
+  async #vethsOf(uuid: string): Promise<string[]> {
+    const text = await readFile(join(this.containerDir(uuid), 'config'), 'utf8').catch(() => '');
+    return [...text.matchAll(/^lxc\.net\.\d+\.veth\.pair = "([^"]+)"$/gm)].map((m) => m[1] ?? '');
+  }
+
+  /** bridge -> containers of ours whose config attaches to it. */
+  async #bridgesInUse(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    const names = await readdir(this.lxcPath).catch(() => [] as string[]);
+    for (const name of names) {
+      const text = await readFile(join(this.lxcPath, name, 'config'), 'utf8').catch(() => '');
+      for (const m of text.matchAll(/^lxc\.net\.\d+\.link = "([^"]+)"$/gm)) {
+        const bridge = m[1] ?? '';
+        out.set(bridge, [...(out.get(bridge) ?? []), name]);
+      }
+    }
+    return out;
+  }
+}
+
+/** The lxc backend's own checks of a valid spec. Pure. */
+export function checkLxcSpec(spec: DomainSpec, allowedRoots: readonly string[]): string[] {
+  const problems: string[] = [];
+  if (spec.type !== 'container') {
+    problems.push('/type "vm" needs the xl or vmadm backend; the lxc backend runs type "container" only');
+  }
+  if (spec.pciDevices.length > 0) {
+    problems.push('/pciDevices cannot be passed through to a container: the lxc backend refuses PCI devices');
+  }
+  const image = spec.image ?? '';
+  if (!image.startsWith('/')) {
+    problems.push(
+      '/image must be an absolute path (a root filesystem folder or a tar archive of one) on the lxc backend',
+    );
+  } else if (!isUnder(image, allowedRoots)) {
+    problems.push(
+      `/image must lie under an allowed storage root: ${allowedRoots.join(', ') || '(none configured)'}`,
+    );
+  }
+  spec.disks.forEach((d, i) => {
+    if (/[\s\\]/.test(d.path))
+      problems.push(
+        `/disks/${i}/path must hold no blank or backslash on the lxc backend (it becomes a mount entry)`,
+      );
+  });
+  return problems;
+}
+
+/** Each disk as a bind mount at /mnt/<vdev> (or /mnt/disk<i>), a folder or a file as it is on the host. */
+async function mountsOf(spec: DomainSpec): Promise<LxcMount[]> {
+  return Promise.all(
+    spec.disks.map(async (d, i) => {
+      let kind: 'dir' | 'file';
+      try {
+        kind = (await stat(d.path)).isDirectory() ? 'dir' : 'file';
+      } catch {
+        throw new HypervisorError('create', `disk ${d.path} does not exist`);
+      }
+      return { source: d.path, target: `mnt/${d.vdev ?? `disk${i}`}`, readOnly: d.readOnly, kind };
+    }),
+  );
+}
+
+function bridgeExists(name: string): boolean {
+  return existsSync(join('/sys/class/net', name, 'bridge'));
+}
+
+/** The message of the first ERROR line of an LXC log (`... ERROR module - file:func:line - text`). */
+export function firstLxcError(log: string): string | null {
+  for (const line of log.split('\n')) {
+    const m = /\sERROR\s+\S+ - \S+ - (.*)$/.exec(line);
+    if (m?.[1] !== undefined) return m[1];
+  }
+  return null;
+}
+
+/** rmdir a cgroup folder and the folders under it, deepest first (cgroupfs has only folders to remove). */
+async function removeCgroup(folder: string): Promise<void> {
+  const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await removeCgroup(join(folder, e.name));
+  await rmdir(folder).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+}
