@@ -97,9 +97,21 @@ function checkNatsAuth(nats: DomainmgrConfig['nats'], sources: Map<string, strin
   }
 }
 
-/** The effective configuration as --print-config shows it: JSON, server credentials hidden. */
+/**
+ * The effective configuration as --print-config shows it: JSON, with server credentials and the
+ * secrets given as values (nats.password, nats.token) shown as "***". Files are shown by path.
+ */
 export function printableConfig(config: DomainmgrConfig): string {
-  const shown = { ...config, nats: { ...config.nats, servers: config.nats.servers.map(redactSecrets) } };
+  const hidden = (v: string | null | undefined) => (v === null || v === undefined || v === '' ? v : '***');
+  const shown = {
+    ...config,
+    nats: {
+      ...config.nats,
+      servers: config.nats.servers.map(redactSecrets),
+      password: hidden(config.nats.password),
+      token: hidden(config.nats.token),
+    },
+  };
   return JSON.stringify(shown, null, 2);
 }
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -74,25 +74,55 @@ describe('domainmgr, the process', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('--print-config shows the server without its password', async () => {
-    const { stdout } = await run('node', [
-      bin,
-      '--print-config',
-      '--nats',
-      `nats://ops:${SECRET}@h:4222,nats://h2:4222`,
-    ]);
-    expect(stdout).not.toContain(SECRET);
-    expect(JSON.parse(stdout).nats.servers).toEqual(['nats://ops:***@h:4222', 'nats://h2:4222']);
+  test('a server URL with credentials is refused at start without repeating the secret', async () => {
+    // nats.js ignores credentials in a URL; domainmgr refuses them (exit 2) and says so without them.
+    const failure = await run(
+      'node',
+      [bin, '--print-config', '--nats', `nats://ops:${SECRET}@h:4222,nats://h2:4222`],
+      {
+        env: cleanEnv(),
+      },
+    ).then(
+      () => null,
+      (e: { code?: number; stdout?: string; stderr?: string }) => e,
+    );
+    expect(failure?.code).toBe(2);
+    expect(`${failure?.stdout}${failure?.stderr}`).not.toContain(SECRET);
+    expect(failure?.stderr).toContain('nats.servers: a server URL must not carry credentials');
   });
 
-  test('the start line and every failed connect name the server without its password', async () => {
+  test('--print-config, the start line and every failed connect never show a password', async () => {
     const port = await freePort(); // nothing listens: every attempt fails
-    const url = `nats://ops:${SECRET}@127.0.0.1:${port}`;
-    const proc = spawn(
-      process.execPath,
-      [bin, '--nats', url, '--state-dir', join(dir, 'state'), '--http-listen', '', '--node-id', 'redact'],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv() },
+    const passwordFile = join(dir, 'password');
+    writeFileSync(passwordFile, SECRET, { mode: 0o600 });
+    const args = [
+      bin,
+      '--nats',
+      `nats://127.0.0.1:${port}`,
+      '--nats-user',
+      'ops',
+      '--nats-password-file',
+      passwordFile,
+      '--state-dir',
+      join(dir, 'state'),
+      '--http-listen',
+      '',
+      '--node-id',
+      'redact',
+    ];
+    const printed = await run('node', [...args, '--print-config'], { env: cleanEnv() });
+    expect(printed.stdout).not.toContain(SECRET);
+    expect(JSON.parse(printed.stdout).nats.passwordFile).toBe(passwordFile);
+    const given = await run(
+      'node',
+      [bin, '--print-config', '--nats-user', 'ops', '--nats-password', SECRET],
+      {
+        env: cleanEnv(),
+      },
     );
+    expect(given.stdout).not.toContain(SECRET);
+    expect(JSON.parse(given.stdout).nats.password).toBe('***');
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv() });
     child = proc;
     let out = '';
     const failedConnects = () => out.split('\n').filter((l) => l.includes('cannot connect to NATS')).length;
@@ -113,10 +143,9 @@ describe('domainmgr, the process', () => {
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as { msg: string; nats?: string[]; servers?: string[] });
-    expect(lines.find((l) => l.msg === 'starting')?.nats).toEqual([`nats://ops:***@127.0.0.1:${port}`]);
+    expect(lines.find((l) => l.msg === 'starting')?.nats).toEqual([`nats://127.0.0.1:${port}`]);
     const failed = lines.filter((l) => l.msg === 'cannot connect to NATS, retrying');
     expect(failed.length).toBeGreaterThanOrEqual(2);
-    for (const f of failed) expect(f.servers).toEqual([`nats://ops:***@127.0.0.1:${port}`]);
   });
 });
 
