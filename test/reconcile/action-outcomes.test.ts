@@ -17,25 +17,12 @@ import { type Desired, exitOutcome } from '../../pkg/reconcile/decide.js';
 import { OperationTimeoutError, type StatusError } from '../../pkg/reconcile/errors.js';
 import type { Knowledge } from '../../pkg/reconcile/observation.js';
 import { CommandFailedError, CommandTimeoutError } from '../../pkg/runner/errors.js';
-import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
+import type { DomainSpec } from '../../pkg/schema/domain-spec.js';
 import type { DomainStatus } from '../../types/generated/domain-status.js';
+import { domainSpec, START_TIME as TIME, UUID } from '../support/reconcile-fixtures.js';
 
-const UUID = '11111111-1111-4111-8111-111111111111';
-const TIME = '2026-01-01T00:00:00.000Z';
-const spec = (over: Partial<DomainSpec> = {}): DomainSpec => ({
-  ...toDomainSpec({
-    uuid: UUID,
-    name: 'a',
-    generation: 1,
-    activate: true,
-    type: 'vm',
-    memoryMiB: 256,
-    maxMemoryMiB: 1024,
-    restartCounter: 4,
-    purgeCounter: 2,
-  }),
-  ...over,
-});
+const spec = (over: Partial<DomainSpec> = {}): DomainSpec =>
+  domainSpec({ restartCounter: 4, purgeCounter: 2, ...over });
 const run: Desired = { kind: 'run', spec: spec() };
 const halt: Desired = { kind: 'halt', spec: spec() };
 const del: Desired = { kind: 'delete' };

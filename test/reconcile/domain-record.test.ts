@@ -6,23 +6,11 @@ import {
   recordFrom,
 } from '../../pkg/reconcile/domain-record.js';
 import type { LedgerEntry } from '../../pkg/reconcile/ledger.js';
-import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
+import type { DomainSpec } from '../../pkg/schema/domain-spec.js';
+import { domainSpec, UUID } from '../support/reconcile-fixtures.js';
 
-const UUID = '11111111-1111-4111-8111-111111111111';
-const spec = (over: Partial<DomainSpec> = {}): DomainSpec => ({
-  ...toDomainSpec({
-    uuid: UUID,
-    name: 'a',
-    generation: 1,
-    activate: true,
-    type: 'vm',
-    memoryMiB: 256,
-    maxMemoryMiB: 1024,
-    restartCounter: 5,
-    purgeCounter: 3,
-  }),
-  ...over,
-});
+const spec = (over: Partial<DomainSpec> = {}): DomainSpec =>
+  domainSpec({ restartCounter: 5, purgeCounter: 3, ...over });
 const built = spec({ name: 'a-built' });
 const record = (over: Partial<DomainRecord> = {}): DomainRecord => ({ ...recordFrom(), ...over });
 
