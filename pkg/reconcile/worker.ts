@@ -56,12 +56,14 @@ export class DomainWorker {
 
   #desired: Desired | null = null;
   #acceptedGeneration = 0;
-  #name = '';
+  #name: string;
   #configError: StatusError | null = null;
 
   /** What the worker knows and did to its domain; actions change it (domain-record.ts). */
   readonly #r: DomainRecord;
+  /** The worker's side of carrying out actions (actions.ts ActionParty). */
   readonly #party: ActionParty;
+  /** When the last mutation ended (WorkerDeps.tick): a listing started before it is out of date. */
   #mutatedAt = Number.NEGATIVE_INFINITY;
   /** The newest listing not yet taken in (one slot: a newer listing replaces it). */
   #pendingObservation: { listed: readonly ObservedDomain[]; epoch: number } | null = null;
