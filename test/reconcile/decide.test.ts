@@ -9,20 +9,10 @@ import {
   policyRestarts,
   type View,
 } from '../../pkg/reconcile/decide.js';
-import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
+import type { DomainSpec } from '../../pkg/schema/domain-spec.js';
+import { domainSpec } from '../support/reconcile-fixtures.js';
 
-const spec = (over: Partial<DomainSpec> = {}): DomainSpec => ({
-  ...toDomainSpec({
-    uuid: '11111111-1111-4111-8111-111111111111',
-    name: 'a',
-    generation: 1,
-    activate: true,
-    type: 'vm',
-    memoryMiB: 256,
-    maxMemoryMiB: 1024,
-  }),
-  ...over,
-});
+const spec = domainSpec;
 
 const base = (over: Partial<View> = {}): View => ({
   now: 10_000,

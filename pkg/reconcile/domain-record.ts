@@ -1,0 +1,108 @@
+import type { CreatedDomain } from '../hypervisor/hypervisor.js';
+import type { DomainSpec } from '../schema/domain-spec.js';
+import type { Desired, View } from './decide.js';
+import type { StatusError } from './errors.js';
+import type { LedgerEntry } from './ledger.js';
+import type { Knowledge } from './observation.js';
+
+/**
+ * What a worker keeps of its domain besides its desired state: what listings tell (Knowledge)
+ * and what the worker's own actions did. The worker owns it; the action modules (actions.ts)
+ * change it in place while the worker awaits them, one action at a time. The ledger keeps the
+ * part that must outlive a restart of domainmgr: recordFrom() restores it, ledgerEntry() writes it.
+ */
+export interface DomainRecord {
+  /** What listings tell (observation.ts). */
+  k: Knowledge;
+  vifs: CreatedDomain['vifs'];
+  /** The spec the domain on the hypervisor was built from (null: none is there). */
+  runningSpec: DomainSpec | null;
+  /** The memory the domain was ballooned to, when it differs from runningSpec's. */
+  currentMemoryMiB: number | null;
+  /** The restartCounter and purgeCounter last acted on (null: no config taken in yet). */
+  actedRestartCounter: number | null;
+  actedPurgeCounter: number | null;
+  /** Restarts made by the restart policy (the status's restartCount). */
+  restartCount: number;
+  /** The guest stopped and the restart policy left it stopped. */
+  stoppedByGuest: boolean;
+  /** Monotonic time before which a failed create or a restart is not retried. */
+  retryAt: number | null;
+  /** The error of the last operation (a config error is kept apart by the worker). */
+  error: StatusError | null;
+  /** Operations the backend said it cannot do for this domain (UnsupportedError): not retried. */
+  unsupported: Set<string>;
+}
+
+/** The record of a domain, fresh or as the ledger remembered it. Pure. */
+export function recordFrom(remembered?: LedgerEntry): DomainRecord {
+  return {
+    k: {
+      actual: 'unknown',
+      ref: null,
+      booting: false,
+      runningSince: null,
+      haltingUntil: null,
+      bootTime: null,
+      interruptedCreate: remembered?.phase === 'creating',
+      attempt: 0,
+    },
+    vifs: [],
+    runningSpec: remembered?.runningSpec ?? null,
+    currentMemoryMiB: remembered?.currentMemoryMiB ?? null,
+    actedRestartCounter: remembered?.restartCounter ?? null,
+    actedPurgeCounter: remembered?.purgeCounter ?? null,
+    restartCount: remembered?.restartCount ?? 0,
+    stoppedByGuest: false,
+    retryAt: null,
+    error: null,
+    unsupported: new Set(),
+  };
+}
+
+/**
+ * The ledger entry for a phase. `builtFrom`: the spec a create builds the domain from, which the
+ * entry names as running (and whose counters stand for those not acted on yet); without it, the
+ * record's running spec and the domain's `name`. Pure.
+ */
+export function ledgerEntry(
+  uuid: string,
+  name: string,
+  r: DomainRecord,
+  phase: LedgerEntry['phase'],
+  builtFrom?: DomainSpec,
+): LedgerEntry {
+  return {
+    uuid,
+    name: builtFrom?.name ?? name,
+    phase,
+    restartCounter: r.actedRestartCounter ?? builtFrom?.restartCounter ?? 0,
+    purgeCounter: r.actedPurgeCounter ?? builtFrom?.purgeCounter ?? 0,
+    restartCount: r.restartCount,
+    runningSpec: builtFrom ?? r.runningSpec,
+    currentMemoryMiB: r.currentMemoryMiB,
+  };
+}
+
+/**
+ * What decide() is asked at monotonic `now`. A restart or purge is requested when the config's
+ * counter is above the one acted on; before any counter was acted on, none is. Pure.
+ */
+export function decisionView(r: DomainRecord, desired: Desired, now: number): View {
+  const spec = desired.kind === 'delete' ? null : desired.spec;
+  return {
+    now,
+    desired,
+    actual: r.k.actual,
+    booting: r.k.booting,
+    haltingUntil: r.k.haltingUntil,
+    interruptedCreate: r.k.interruptedCreate,
+    restartRequested:
+      spec !== null && r.actedRestartCounter !== null && spec.restartCounter > r.actedRestartCounter,
+    purgeRequested: spec !== null && r.actedPurgeCounter !== null && spec.purgeCounter > r.actedPurgeCounter,
+    stoppedByGuest: r.stoppedByGuest,
+    retryAt: r.retryAt,
+    runningSpec: r.runningSpec,
+    currentMemoryMiB: r.currentMemoryMiB,
+  };
+}
