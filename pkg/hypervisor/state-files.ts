@@ -32,8 +32,8 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o600):
  * fsync. Not atomic: only for a file that is written again before each use, such as the cfg that
  * `xl create` reads at once (a kill -9 mid-write leaves a torn file that the next create
  * overwrites). Why not writeFileAtomic: its temporary file costs the filesystem an inode and a
- * rename per write, and the promise API a thread-pool round trip; in a 1,000-domain create burst
- * the synchronous temporary-and-rename write alone held the event loop about 1 ms per create.
+ * rename per write, and the promise API a thread-pool round trip, on the path of every create; a
+ * small write without fsync does not wait for the device.
  */
 export function writeScratchFile(path: string, text: string, mode = 0o600): void {
   try {
