@@ -2,7 +2,6 @@ import { NatsAuthRefusedError } from '../pkg/bus/auth.js';
 import { ConfigError, loadConfig, printableConfig, usage } from '../pkg/config/load-config.js';
 import { createLogger } from '../pkg/log/logger.js';
 import { packageVersion } from '../pkg/project-files.js';
-import { runService } from '../pkg/service/run-service.js';
 
 /**
  * domainmgr's entry point. Exit codes: 0 done, 1 failed at run time, 2 invalid configuration or
@@ -51,6 +50,9 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   try {
+    // The service (engine, backends, bus, metrics) is loaded only to run it: --help, --version
+    // and --print-config answer without it, which matters on slow edge storage.
+    const { runService } = await import('../pkg/service/run-service.js');
     return await runService({
       config: loaded.config,
       logger,

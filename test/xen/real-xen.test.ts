@@ -310,7 +310,10 @@ withDom0('harness: real Xen 4.17 in QEMU, domainmgr in dom0', () => {
   });
 
   test('the built project runs in dom0 with its production dependencies', async () => {
-    const out = await dom0.ok(['sh', '-c', 'cd /opt/domainmgr && node bin/domainmgr.js --version']);
+    // The first node start in dom0 reads node and the project cold from the initrd under TCG.
+    const out = await dom0.ok(['sh', '-c', 'cd /opt/domainmgr && node bin/domainmgr.js --version'], {
+      timeoutMs: 180_000,
+    });
     expect(out).toBe(`domainmgr ${pkgVersion}\n`);
     const dev = await dom0.run(['ls', '/opt/domainmgr/node_modules/typescript']);
     expect(dev.code).not.toBe(0);
