@@ -250,6 +250,16 @@ describe.each(BACKENDS)('%s backend on the simulated host', (backend) => {
     }
   });
 
+  test('concurrent creates each get their own domid (the xenstore lookup skips the others)', async () => {
+    const specs = Array.from({ length: 6 }, () => specFor(backend, { vifs: [{ bridge: 'xenbr0' }] }));
+    const created = await Promise.all(specs.map((s) => build(r.hv, s)));
+    const listing = await r.hv.list();
+    for (const [i, s] of specs.entries()) {
+      const listed = listing.domains.find((d) => d.uuid === s.uuid);
+      expect(listed?.domainId).toBe(created[i]?.domainId);
+    }
+  });
+
   test('listing 5 domains costs 1 spawn and shows them all by uuid', async () => {
     const specs = Array.from({ length: 5 }, () => specFor(backend));
     for (const s of specs) await build(r.hv, s);
