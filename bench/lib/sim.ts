@@ -22,6 +22,8 @@ export function freshSimHost(label: string): BenchSimHost {
     PATH: `${SIM_BIN}:${process.env.PATH ?? ''}`,
     DOMAINMGR_SIM_DIR: dir,
     DOMAINMGR_SIM_IDLE_MS: String(30 * 60 * 1000),
+    // domainmgr (and the 2-spawn floor) find the host's xenstored here, as libxenstore would.
+    XENSTORED_PATH: join(dir, 'xenstored', 'socket'),
   };
   const simctl = (...args: string[]): string => {
     const r = spawnSync(join(SIM_BIN, 'simctl'), args, { env, encoding: 'utf8', timeout: 60_000 });

@@ -143,6 +143,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     help: 'xenstore-write program',
   },
+  {
+    key: 'tools.xenstoredSocket',
+    flag: 'xenstored-socket',
+    env: 'DOMAINMGR_TOOLS_XENSTORED_SOCKET',
+    kind: 'string',
+    help: "xenstored's socket (empty: XENSTORED_PATH, else the default path)",
+  },
   { key: 'tools.rkt', flag: 'rkt', env: 'DOMAINMGR_TOOLS_RKT', kind: 'string', help: 'rkt program' },
   { key: 'tools.vmadm', flag: 'vmadm', env: 'DOMAINMGR_TOOLS_VMADM', kind: 'string', help: 'vmadm program' },
   {
@@ -165,6 +172,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     env: 'DOMAINMGR_PROBE_INTERVAL_MS',
     kind: 'integer',
     help: 'how often all domains are listed',
+  },
+  {
+    key: 'resyncIntervalMs',
+    flag: 'resync-interval-ms',
+    env: 'DOMAINMGR_RESYNC_INTERVAL_MS',
+    kind: 'integer',
+    help: "how often all domains are listed while the backend's change watch is up",
   },
   {
     key: 'probeJitter',

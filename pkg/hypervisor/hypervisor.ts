@@ -59,9 +59,25 @@ export interface HostInfo {
 }
 
 export interface VerifyResult {
+  /** false only for problems that keep the backend from working. */
   ok: boolean;
-  /** Readable problems: a tool missing, the hypervisor not answering, a state dir not writable. */
+  /**
+   * Readable problems: a tool missing, the hypervisor not answering, a state dir not writable;
+   * also, with ok true, a degraded way of working (xl or rkt without xenstored's socket: the
+   * older commands, and deaths noticed at the next listing).
+   */
   problems: string[];
+}
+
+/** A subscription made by Hypervisor.watchChanges. */
+export interface ChangeWatch {
+  /** Ends the subscription. */
+  close(): void;
+  /**
+   * false while changes may be missed (xl: the connection to xenstored is down): the engine then
+   * lists every probeIntervalMs instead of every resyncIntervalMs. Absent: always live.
+   */
+  readonly live?: boolean;
 }
 
 /**
@@ -180,6 +196,15 @@ export interface Hypervisor {
 
   /** The argv an operator runs for the domain's console (printed, never run by domainmgr). */
   consoleCommand(ref: DomainRef): string[];
+
+  /**
+   * Where the backend can hear of changes without listing (xl and rkt: xenstored's
+   * `@releaseDomain` and `@introduceDomain` watches), calls onChange on each one (which domain
+   * it was is not said: the engine lists once and classifies as on any listing), and also when
+   * the subscription goes down or comes back (changes may have been missed). Absent: the engine
+   * only lists periodically.
+   */
+  watchChanges?(onChange: () => void): ChangeWatch;
 }
 
 /** A hypervisor operation failed. `cause` is the runner's error when a command failed. */

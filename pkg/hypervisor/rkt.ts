@@ -9,6 +9,7 @@ import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from '
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
 import {
+  type ChangeWatch,
   type CreatedDomain,
   type DomainRef,
   type HostInfo,
@@ -29,8 +30,9 @@ const NO_SUCH_POD = /no matches found/;
  * The rkt backend: a container is a rkt pod run by the stage1-xen stage1, which runs `xl create`
  * itself; the Xen domain is named by the full pod uuid. domainmgr seeds stage1's xl config with
  * the spec (STAGE1_SEED_XL_CFG) and asks for a paused domain (STAGE1_XL_OPTS=-p), then does the
- * same Xen tail as the xl backend: `xl domid`, one `xenstore-write`, `xl unpause`. A create costs
- * four processes: rkt run, xl domid, xenstore-write, xl unpause.
+ * same Xen tail as the xl backend (xen.ts): the domid and the offload keys through xenstored's
+ * socket, then `xl unpause`. A create costs two processes: rkt run, xl unpause (four without
+ * the socket: `xl domid` and one `xenstore-write` too).
  *
  * Domain uuid -> pod uuid lives in `<stateDir>/rkt/pods.json`; the listing is one `xl list -v`,
  * mapped back through it.
@@ -74,8 +76,9 @@ export class RktBackend implements Hypervisor {
     } catch {
       problems.push(`rkt.stage1Path ${rkt.stage1Path} cannot be read`);
     }
-    problems.push(...(await this.#xen.answers()));
-    return { ok: problems.length === 0, problems };
+    const xen = await this.#xen.answers();
+    problems.push(...xen.problems);
+    return { ok: problems.length === 0, problems: [...problems, ...xen.notes] };
   }
 
   hostInfo(): Promise<HostInfo> {
@@ -129,6 +132,7 @@ export class RktBackend implements Hypervisor {
       // after the image as the start of the app's arguments, and does not document one before.)
       spec.image,
     ];
+    const floor = await this.#xen.domidFloor();
     try {
       await this.#deps.runner.run(argv, {
         timeoutMs: config.timeouts.createMs,
@@ -154,7 +158,7 @@ export class RktBackend implements Hypervisor {
 
     let domid: number;
     try {
-      domid = await this.#xen.domid({ domainName: pod, uuid: spec.uuid }, 'create');
+      domid = await this.#xen.createdDomid({ domainName: pod, uuid: spec.uuid }, floor, 'create');
     } catch (error) {
       // stage1-xen exits 0 even when its `xl create` failed (it leaves an empty pid file): no Xen
       // domain named by the pod uuid means the create failed.
@@ -183,7 +187,7 @@ export class RktBackend implements Hypervisor {
     const domid = created.domainId;
     if (domid === null) throw new HypervisorError('disableVifOffload', `${created.domainName} has no domid`);
     try {
-      await this.#xen.zeroOffload(domid, created.vifs.length);
+      await this.#xen.disableOffload(domid, created.vifs.length);
     } catch (error) {
       const pod = await this.#pods.podOf(created.uuid).catch(() => undefined);
       const cleanup = pod === undefined ? null : await this.#teardown(created.uuid, pod);
@@ -250,6 +254,11 @@ export class RktBackend implements Hypervisor {
 
   pciRelease(bdfs: readonly string[]): Promise<void> {
     return this.#xen.pciRelease(bdfs);
+  }
+
+  /** xenstored's `@releaseDomain` / `@introduceDomain` watch (xen.ts); not live without the socket. */
+  watchChanges(onChange: () => void): ChangeWatch {
+    return this.#xen.watchChanges(onChange);
   }
 
   consoleCommand(ref: DomainRef): string[] {

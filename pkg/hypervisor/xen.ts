@@ -3,10 +3,17 @@ import type { Logger } from '../log/logger.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
 import { asHypervisorError } from './command-failure.js';
 import type { BackendDeps } from './deps.js';
-import { type CreatedDomain, type HostInfo, HypervisorError, type ObservedDomain } from './hypervisor.js';
+import {
+  type ChangeWatch,
+  type CreatedDomain,
+  type HostInfo,
+  HypervisorError,
+  type ObservedDomain,
+} from './hypervisor.js';
 import { hostInfoFromXlInfo } from './parse/xl-info.js';
 import type { XlListRow } from './parse/xl-list.js';
 import { xlState } from './states.js';
+import { storeUnreachable, XenStore } from './xen-store.js';
 import { renderXlConfig, XlConfigError, type XlConfigOptions } from './xl-config.js';
 import { XlTool } from './xl-tool.js';
 
@@ -19,19 +26,31 @@ export interface XenDomainName {
 /**
  * The Xen layer both Xen backends stand on: the xl backend (one Xen domain per vm, named by the
  * spec's name) and the rkt backend (stage1-xen makes each pod a Xen domain named by the pod
- * uuid). It does what is the same for both, through xl and xenstore-write: the listing as
- * observations, host facts, the lifecycle commands on a named domain, the offload write, PCI
- * assignability, the xl.cfg check. What differs (how a domain is built and torn down, how the
- * listing maps back to domain uuids) stays in xl.ts and rkt.ts.
+ * uuid). It does what is the same for both, through xl and xenstored's socket: the listing as
+ * observations, host facts, the lifecycle commands on a named domain, a new domain's domid, the
+ * offload write, the domain-death watch, PCI assignability, the xl.cfg check. What differs (how a
+ * domain is built and torn down, how the listing maps back to domain uuids) stays in xl.ts and
+ * rkt.ts.
+ *
+ * xenstored's socket (`tools.xenstoredSocket`, else libxenstore's lookup: XENSTORED_PATH, else
+ * the default path) is opened on first use (verify, at start). Through it a create costs two
+ * processes: the domid is looked up and the offload keys written in one transaction over the
+ * socket (xen-store.ts). When the socket is absent or refuses us (not a dom0, not root), the
+ * layer says so once in the log and in every verify() (as a problem with ok true: it works) and
+ * uses the commands instead: `xl domid`, one `xenstore-write`. When an open connection is down
+ * for a while (xenstored restarting), each create that meets it uses the commands too.
  *
  * Every method that takes an operation name rejects with HypervisorError for it; the raw ones
- * (domid, zeroOffload, destroyDomain, listRows) reject with the runner's errors, for the backends'
+ * (domid, createdDomid, disableOffload, destroyDomain, listRows) reject with the runner's errors, for the backends'
  * build and teardown paths, which add their own context and cleanup.
  */
 export class XenHost {
   readonly #deps: BackendDeps;
   readonly #xl: XlTool;
   readonly #log: Logger;
+  #storeOpening: Promise<XenStore | null> | null = null;
+  #store: XenStore | null = null;
+  #storeProblem: string | null = null;
 
   constructor(deps: BackendDeps, logger: Logger) {
     this.#deps = deps;
@@ -51,14 +70,91 @@ export class XenHost {
     return this.#xl;
   }
 
-  /** `xl info` answers: the hypervisor is there. Empty when it does, else the problem. */
-  async answers(): Promise<string[]> {
+  /**
+   * `xl info` answers: the hypervisor is there. Empty when it does, else the problem. Then the
+   * store (opened once): its absence is a note (a working, slower mode), not a failure.
+   */
+  async answers(): Promise<{ problems: string[]; notes: string[] }> {
     try {
       await this.#xl.info();
-      return [];
     } catch (error) {
-      return [`xl info does not answer: ${errorText(error)}`];
+      return { problems: [`xl info does not answer: ${errorText(error)}`], notes: [] };
     }
+    await this.#openStore();
+    return { problems: [], notes: this.#storeProblem === null ? [] : [this.#fallbackNote()] };
+  }
+
+  #fallbackNote(): string {
+    return `xenstored's socket is not usable (${this.#storeProblem}): creates run xl domid and xenstore-write (4 processes instead of 2), and deaths are noticed at the next listing (probeIntervalMs)`;
+  }
+
+  /** Opens xenstored's socket once; null (and the reason logged once) when it cannot be used. */
+  #openStore(): Promise<XenStore | null> {
+    this.#storeOpening ??= XenStore.open(this.#deps.config.tools.xenstoredSocket ?? '', this.#log).then(
+      (r) => {
+        this.#store = r.store;
+        this.#storeProblem = r.problem;
+        if (r.store === null) this.#log.warn({ problem: r.problem }, this.#fallbackNote());
+        else this.#log.info({ socket: r.store.socketPath }, 'talking to xenstored over its socket');
+        return r.store;
+      },
+    );
+    return this.#storeOpening;
+  }
+
+  /**
+   * The floor of the native domid lookup for a create about to start (see XenStore); null when
+   * the store cannot be used (the domid then comes from `xl domid`). Opens the store if needed.
+   */
+  async domidFloor(): Promise<number | null> {
+    const store = await this.#openStore();
+    return store?.connected ? store.domidFloor() : null;
+  }
+
+  /**
+   * The domid of a domain just created (after `floor` from domidFloor()): from xenstore when it
+   * can, else `xl domid`. Raw errors.
+   */
+  async createdDomid(name: XenDomainName, floor: number | null, operation: string): Promise<number> {
+    const store = this.#store;
+    if (store !== null && floor !== null) {
+      try {
+        const found = await store.findDomid(name.domainName, name.uuid, floor);
+        if (found !== null) return found;
+        this.#log.warn(
+          { uuid: name.uuid, name: name.domainName, floor },
+          'domid not found in xenstore after the floor; asking xl domid',
+        );
+      } catch (error) {
+        if (!storeUnreachable(error)) throw error;
+      }
+    }
+    const domid = await this.domid(name, operation);
+    store?.note([domid]);
+    return domid;
+  }
+
+  /**
+   * Zeroes the offload keys of `vifCount` vifs: one xenstore transaction, or (no store, or its
+   * connection down) one xenstore-write process; nothing when 0. Raw errors.
+   */
+  async disableOffload(domid: number, vifCount: number): Promise<void> {
+    if (vifCount === 0) return;
+    const store = this.#store;
+    if (store?.connected) {
+      try {
+        await store.zeroOffload(domid, vifCount);
+        return;
+      } catch (error) {
+        if (!storeUnreachable(error)) throw error;
+      }
+    }
+    await this.#xl.zeroOffload(domid, vifCount);
+  }
+
+  /** The domain-death watch (Hypervisor.watchChanges); never live without the store. */
+  watchChanges(onChange: () => void): ChangeWatch {
+    return this.#store?.watchDomains(onChange) ?? { close: () => undefined, live: false };
   }
 
   async hostInfo(): Promise<HostInfo> {
@@ -68,6 +164,7 @@ export class XenHost {
   /** Every Xen domain (`xl list -v`, one process) as the engine sees it. */
   async list(): Promise<ObservedDomain[]> {
     const rows = await asHypervisorError('list', () => this.#xl.list());
+    this.#store?.note(rows.map((r) => r.domid));
     return rows.map(observed);
   }
 
@@ -79,11 +176,6 @@ export class XenHost {
   /** `xl domid <name>`; raw errors. */
   domid(name: XenDomainName, operation: string): Promise<number> {
     return this.#xl.domid(xlName(name, operation));
-  }
-
-  /** Zeroes the offload keys of `vifCount` vifs in one xenstore-write (none when 0); raw errors. */
-  zeroOffload(domid: number, vifCount: number): Promise<void> {
-    return this.#xl.zeroOffload(domid, vifCount);
   }
 
   async unpause(name: XenDomainName): Promise<void> {

@@ -6,6 +6,7 @@ import { asHypervisorError, commandFailure, withCleanup } from './command-failur
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
 import {
+  type ChangeWatch,
   type CreatedDomain,
   type DomainRef,
   type HostInfo,
@@ -19,8 +20,9 @@ import { renderXenConfig, XenHost, xenVifs } from './xen.js';
 
 /**
  * The xl backend: one Xen domain per DomainSpec, named by the spec's name, with the spec's uuid
- * in its cfg (`<stateDir>/xl/<uuid>.cfg`). A create costs four processes whatever the number of
- * vifs: `xl create -p`, `xl domid`, one `xenstore-write` for all offload keys, `xl unpause`.
+ * in its cfg (`<stateDir>/xl/<uuid>.cfg`). A create costs two processes whatever the number of
+ * vifs: `xl create -p` and `xl unpause`; the domid and the offload keys go through xenstored's
+ * socket. Without the socket, four: `xl domid` and one `xenstore-write` for all offload keys too.
  * What it shares with the rkt backend (listing, lifecycle commands, offload, PCI) is in xen.ts.
  */
 export class XlBackend implements Hypervisor {
@@ -45,8 +47,9 @@ export class XlBackend implements Hypervisor {
     const problems = await checkTools({ xl: tools.xl, xenstoreWrite: tools.xenstoreWrite });
     const dirProblem = await checkWritableDir(join(stateDir, 'xl'));
     if (dirProblem !== null) problems.push(dirProblem);
-    problems.push(...(await this.#xen.answers()));
-    return { ok: problems.length === 0, problems };
+    const xen = await this.#xen.answers();
+    problems.push(...xen.problems);
+    return { ok: problems.length === 0, problems: [...problems, ...xen.notes] };
   }
 
   hostInfo(): Promise<HostInfo> {
@@ -69,6 +72,8 @@ export class XlBackend implements Hypervisor {
     // In place, not fsynced: xl reads it at once, and it is written again before any later
     // create (no domain outlives a power loss, so no cfg is needed after one).
     await asHypervisorError('create', async () => writeScratchFile(cfg, cfgText), `writing ${cfg}`);
+    // Taken before the create: the new domain's domid comes after it (xen-store.ts).
+    const floor = await this.#xen.domidFloor();
     try {
       await this.#xen.tool.createPaused(cfg);
     } catch (error) {
@@ -81,7 +86,7 @@ export class XlBackend implements Hypervisor {
     }
     let domid: number;
     try {
-      domid = await this.#xen.domid({ domainName: spec.name, uuid: spec.uuid }, 'create');
+      domid = await this.#xen.createdDomid({ domainName: spec.name, uuid: spec.uuid }, floor, 'create');
     } catch (error) {
       const cleanup = await this.#abandon(spec.name, spec.uuid);
       throw withCleanup(commandFailure('create', error, `finding the domid of ${spec.name}`), cleanup);
@@ -100,7 +105,7 @@ export class XlBackend implements Hypervisor {
     const domid = created.domainId;
     if (domid === null) throw new HypervisorError('disableVifOffload', `${created.domainName} has no domid`);
     try {
-      await this.#xen.zeroOffload(domid, created.vifs.length);
+      await this.#xen.disableOffload(domid, created.vifs.length);
     } catch (error) {
       // Part of the build: a domain whose offload could not be set is not started half-configured.
       const cleanup = await this.#abandon(created.domainName, created.uuid);
@@ -141,6 +146,11 @@ export class XlBackend implements Hypervisor {
 
   pciRelease(bdfs: readonly string[]): Promise<void> {
     return this.#xen.pciRelease(bdfs);
+  }
+
+  /** xenstored's `@releaseDomain` / `@introduceDomain` watch (xen.ts); not live without the socket. */
+  watchChanges(onChange: () => void): ChangeWatch {
+    return this.#xen.watchChanges(onChange);
   }
 
   consoleCommand(ref: DomainRef): string[] {

@@ -2,7 +2,7 @@ import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { NodeStatus } from '../../types/generated/node-status.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { errorText } from '../error-text.js';
-import type { Hypervisor, Listing, VerifyResult } from '../hypervisor/hypervisor.js';
+import type { ChangeWatch, Hypervisor, Listing, VerifyResult } from '../hypervisor/hypervisor.js';
 import type { Logger } from '../log/logger.js';
 import { decodeConfigMessage } from '../schema/domain-config-message.js';
 import { isDomainUuid } from '../schema/uuid.js';
@@ -71,6 +71,7 @@ export class Engine {
   #nodeTimer: TimerHandle | null = null;
   #nodeDebounce: TimerHandle | null = null;
   #unsubscribe: () => void = () => {};
+  #changeWatch: ChangeWatch | null = null;
   #epoch = 0;
   #lastListingEpoch = 0;
   readonly #orphansReported = new Set<string>();
@@ -127,6 +128,9 @@ export class Engine {
       log.info({ connected: up }, up ? 'NATS connected' : 'NATS disconnected');
       this.#nodeStatusChanged();
     });
+    // Each change the backend hears of (xl: a domain died or appeared) is one expedited listing,
+    // classified as any listing; the periodic one is then only a slow resync.
+    this.#changeWatch = this.#d.hypervisor.watchChanges?.(() => this.requestProbe(0)) ?? null;
     this.#publishNodeStatus();
     this.#scheduleNodeStatus();
     this.#scheduleProbe(this.#interval());
@@ -211,6 +215,7 @@ export class Engine {
     const log = this.#log;
     if (this.#d.config.onStop === 'shutdown') await this.#haltAll();
     this.#stopping = true;
+    this.#changeWatch?.close();
     if (this.#probeTimer !== null) this.#d.clock.cancel(this.#probeTimer.handle);
     if (this.#nodeTimer !== null) this.#d.clock.cancel(this.#nodeTimer);
     if (this.#nodeDebounce !== null) this.#d.clock.cancel(this.#nodeDebounce);
@@ -286,13 +291,16 @@ export class Engine {
   }
 
   /**
-   * The next probe period: probeIntervalMs shortened at random by up to probeJitter, never
-   * lengthened, so that probeIntervalMs bounds how long a crash goes unnoticed.
+   * The next probe period: resyncIntervalMs while the backend's change watch is live, else
+   * probeIntervalMs; shortened at random by up to probeJitter, never lengthened, so that without
+   * a watch probeIntervalMs bounds how long a crash goes unnoticed.
    */
   #interval(): number {
     const c = this.#d.config;
     const r = (this.#d.random ?? Math.random)();
-    return Math.max(1, Math.round(c.probeIntervalMs * (1 - c.probeJitter * r)));
+    const watched = this.#changeWatch !== null && this.#changeWatch.live !== false;
+    const base = watched ? c.resyncIntervalMs : c.probeIntervalMs;
+    return Math.max(1, Math.round(base * (1 - c.probeJitter * r)));
   }
 
   /** The least time between the end of a listing and an expedited one. */

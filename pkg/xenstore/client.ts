@@ -44,6 +44,11 @@ export interface XenstoreClientOptions {
   reconnectBackoff?: BackoffPolicy;
   /** Attempts of transaction(fn) before it gives up on EAGAIN (default 10). */
   transactionAttempts?: number;
+  /**
+   * When true, the connection (and the reconnection timer) does not keep the process alive: for
+   * a long-lived client of a service whose other handles decide when it ends.
+   */
+  unref?: boolean;
 }
 
 export const DEFAULT_RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 50, maxMs: 5000, jitter: 0.2 };
@@ -107,6 +112,7 @@ export class XenstoreClient implements XenstoreOps {
   readonly #connectTimeoutMs: number;
   readonly #backoff: BackoffPolicy;
   readonly #transactionAttempts: number;
+  readonly #unref: boolean;
   #socket: Socket | null = null;
   #state: ConnectionState = 'disconnected';
   #pending = new Map<number, Pending>();
@@ -124,6 +130,7 @@ export class XenstoreClient implements XenstoreOps {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.#backoff = options.reconnectBackoff ?? DEFAULT_RECONNECT_BACKOFF;
     this.#transactionAttempts = Math.max(1, options.transactionAttempts ?? 10);
+    this.#unref = options.unref ?? false;
   }
 
   /** Connects; rejects with XenstoreUnavailableError when the socket cannot be reached. */
@@ -368,6 +375,7 @@ export class XenstoreClient implements XenstoreOps {
       throw new XenstoreClosedError('connect', undefined);
     }
     this.#socket = socket;
+    if (this.#unref) socket.unref();
     const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => {
       let frames: Frame[];
@@ -439,6 +447,7 @@ export class XenstoreClient implements XenstoreOps {
         if (this.#state !== 'closed') this.#scheduleReconnect();
       });
     }, delay);
+    if (this.#unref) this.#reconnectTimer.unref();
   }
 }
 

@@ -51,7 +51,12 @@ function specFor(backend: SimBackend, overrides: Partial<DomainConfig> = {}): Do
   return toDomainSpec({ ...byBackend[backend], ...overrides });
 }
 
-function rig(backend: BackendName, createMs = 20_000): Rig {
+/**
+ * A backend on a fresh simulated host, verified as the engine does first (xl info, then
+ * xenstored's socket). `xenstored` false points tools.xenstoredSocket at nothing: the xl and rkt
+ * backends then use the fallback commands (xl domid, xenstore-write).
+ */
+async function rig(backend: BackendName, createMs = 20_000, xenstored = true): Promise<Rig> {
   const host = startSimHost();
   const spawns: string[][] = [];
   const runner = new ExecRunner({
@@ -65,7 +70,13 @@ function rig(backend: BackendName, createMs = 20_000): Rig {
   const bin = (tool: string) => join(host.binDir, tool);
   const config = testConfig({
     backend,
-    tools: { xl: bin('xl'), xenstoreWrite: bin('xenstore-write'), rkt: bin('rkt'), vmadm: bin('vmadm') },
+    tools: {
+      xl: bin('xl'),
+      xenstoreWrite: bin('xenstore-write'),
+      rkt: bin('rkt'),
+      vmadm: bin('vmadm'),
+      xenstoredSocket: xenstored ? join(host.dir, 'xenstored', 'socket') : join(host.dir, 'no-xenstored'),
+    },
     rkt: { stage1Path: stage1, insecureOptions: 'image' },
     timeouts: { commandMs: 20_000, createMs, killGraceMs: 500 },
     shutdownGraceMs: 20_000,
@@ -75,6 +86,7 @@ function rig(backend: BackendName, createMs = 20_000): Rig {
   process.env.DOMAINMGR_SIM_DIR = host.dir;
   process.env.PATH = host.env.PATH;
   const hv = createHypervisor(backend, { runner, logger: silentLogger, config, clock: systemClock });
+  await hv.verify();
   return { host, hv, config, spawns };
 }
 
@@ -111,8 +123,8 @@ const createdState = (backend: BackendName) => (backend === 'vmadm' ? 'shutdown'
 describe.each(BACKENDS)('%s backend on the simulated host', (backend) => {
   let r: Rig;
 
-  beforeEach(() => {
-    r = rig(backend);
+  beforeEach(async () => {
+    r = await rig(backend);
   });
 
   afterEach(async () => {
@@ -122,6 +134,21 @@ describe.each(BACKENDS)('%s backend on the simulated host', (backend) => {
 
   test('verify: tools present, hypervisor answering', async () => {
     expect(await r.hv.verify()).toEqual({ ok: true, problems: [] });
+  });
+
+  test('verify without xenstored: still ok, and says the fallback', async () => {
+    const fallback = await rig(backend, 20_000, false);
+    try {
+      const v = await fallback.hv.verify();
+      expect(v.ok).toBe(true);
+      if (backend === 'vmadm') expect(v.problems).toEqual([]);
+      else
+        expect(v.problems).toEqual([
+          expect.stringMatching(/xenstored's socket is not usable .*xl domid and xenstore-write/),
+        ]);
+    } finally {
+      await fallback.host.stop();
+    }
   });
 
   test('create paused, offload, unpause, running by listing, shutdown, gone', async () => {
@@ -160,13 +187,77 @@ describe.each(BACKENDS)('%s backend on the simulated host', (backend) => {
     expect(await ours(r.hv, spec.uuid)).toBeUndefined();
   });
 
-  test.each([0, 1, 2, 10])('a create with %i vifs costs at most 4 spawns', async (n) => {
+  test.each([0, 1, 2, 10])('a create with %i vifs costs 2 spawns, the offload keys read 0', async (n) => {
     const spec = specFor(backend, { vifs: Array.from({ length: n }, () => ({ bridge: 'xenbr0' })) });
     r.spawns.length = 0;
-    await build(r.hv, spec);
-    const expected = backend === 'vmadm' ? 2 : n === 0 ? 3 : 4;
-    expect(r.spawns.map((a) => a.slice(0, 2).map((x) => x.split('/').at(-1)))).toHaveLength(expected);
-    expect(r.spawns.length).toBeLessThanOrEqual(4);
+    const created = await build(r.hv, spec);
+    const tools = r.spawns.map((a) =>
+      a
+        .slice(0, 2)
+        .map((x) => x.split('/').at(-1))
+        .join(' '),
+    );
+    const expected = {
+      xl: ['xl create', 'xl unpause'],
+      rkt: ['rkt run', 'xl unpause'],
+      vmadm: ['vmadm create', 'vmadm start'],
+    };
+    expect(tools).toEqual(expected[backend]);
+    if (backend === 'vmadm') return;
+    for (let devid = 0; devid < n; devid++) {
+      for (const key of OFFLOAD_KEYS) {
+        const read = await r.host.run([
+          join(r.host.binDir, 'xenstore'),
+          'read',
+          `/local/domain/0/backend/vif/${created.domainId}/${devid}/${key}`,
+        ]);
+        expect(read.stdout).toBe('0\n');
+      }
+    }
+  });
+
+  test.each([0, 1, 10])('without xenstored, a create with %i vifs runs the commands as before', async (n) => {
+    const fallback = await rig(backend, 20_000, false);
+    try {
+      const spec = specFor(backend, { vifs: Array.from({ length: n }, () => ({ bridge: 'xenbr0' })) });
+      fallback.spawns.length = 0;
+      const created = await build(fallback.hv, spec);
+      const tools = fallback.spawns.map((a) =>
+        a
+          .slice(0, 2)
+          .map((x) => x.split('/').at(-1))
+          .join(' '),
+      );
+      const first = { xl: 'xl create', rkt: 'rkt run', vmadm: 'vmadm create' }[backend];
+      if (backend === 'vmadm') expect(tools).toEqual([first, 'vmadm start']);
+      else
+        expect(tools).toEqual([
+          first,
+          'xl domid',
+          ...(n === 0 ? [] : ['xenstore-write feature-sg']),
+          'xl unpause',
+        ]);
+      if (n > 0 && backend !== 'vmadm') {
+        const read = await fallback.host.run([
+          join(fallback.host.binDir, 'xenstore'),
+          'read',
+          `/local/domain/0/backend/vif/${created.domainId}/${n - 1}/feature-ipv6-csum-offload`,
+        ]);
+        expect(read.stdout).toBe('0\n');
+      }
+    } finally {
+      await fallback.host.stop();
+    }
+  });
+
+  test('concurrent creates each get their own domid (the xenstore lookup skips the others)', async () => {
+    const specs = Array.from({ length: 6 }, () => specFor(backend, { vifs: [{ bridge: 'xenbr0' }] }));
+    const created = await Promise.all(specs.map((s) => build(r.hv, s)));
+    const listing = await r.hv.list();
+    for (const [i, s] of specs.entries()) {
+      const listed = listing.domains.find((d) => d.uuid === s.uuid);
+      expect(listed?.domainId).toBe(created[i]?.domainId);
+    }
   });
 
   test('listing 5 domains costs 1 spawn and shows them all by uuid', async () => {
@@ -213,6 +304,8 @@ interface Fault {
   says: RegExp;
   inject: string[][];
   undo?: string[][];
+  /** The step is a fallback command: run without xenstored's socket. */
+  fallback?: boolean;
 }
 const fault = (...args: string[]) => [['fault', 'add', ...args, '--times', '1']];
 const FAULTS: Record<SimBackend, Fault[]> = {
@@ -223,12 +316,14 @@ const FAULTS: Record<SimBackend, Fault[]> = {
       inject: fault('--tool', 'xl', '--sub', 'create', '--exit', '3', '--stderr', 'libxl: error: injected'),
     },
     {
-      step: 'xl domid',
+      step: 'xl domid (no xenstored)',
+      fallback: true,
       says: /xl domid .* failed \(exit 1\): injected/,
       inject: fault('--tool', 'xl', '--sub', 'domid', '--exit', '1', '--stderr', 'injected'),
     },
     {
-      step: 'xenstore-write',
+      step: 'xenstore-write (no xenstored)',
+      fallback: true,
       says: /xenstore-write .* failed \(exit 1\): could not write path x/,
       inject: fault('--tool', 'xenstore-write', '--exit', '1', '--stderr', 'could not write path x'),
     },
@@ -253,12 +348,14 @@ const FAULTS: Record<SimBackend, Fault[]> = {
       undo: [['config', 'totalMemoryMiB=16384']],
     },
     {
-      step: 'xl domid',
+      step: 'xl domid (no xenstored)',
+      fallback: true,
       says: /xl domid .* failed \(exit 1\): injected/,
       inject: fault('--tool', 'xl', '--sub', 'domid', '--exit', '1', '--stderr', 'injected'),
     },
     {
-      step: 'xenstore-write',
+      step: 'xenstore-write (no xenstored)',
+      fallback: true,
       says: /xenstore-write .* failed \(exit 1\): could not write path x/,
       inject: fault('--tool', 'xenstore-write', '--exit', '1', '--stderr', 'could not write path x'),
     },
@@ -286,9 +383,10 @@ describe.each(BACKENDS)('%s backend: a failing command at each create step', (ba
     says,
     inject,
     undo,
+    fallback,
   }) => {
     // A hanging create is bounded by the create timeout: domainmgr kills it and cleans up.
-    const rg = rig(backend, step.includes('hanging') ? 1500 : 20_000);
+    const rg = await rig(backend, step.includes('hanging') ? 1500 : 20_000, fallback !== true);
     r = rg;
     for (const command of inject) await rg.host.simctl(command);
     const spec = specFor(backend, { vifs: [{ bridge: 'xenbr0' }] });

@@ -446,13 +446,24 @@ describe('xl backend: other operations', () => {
     ]);
   });
 
-  test('verify passes with executable tools and xl info answering', async () => {
+  test('verify passes with executable tools and xl info answering; no xenstored socket is a note', async () => {
     const runner = new FakeRunner().on(['/bin/true', 'info'], { stdout: 'host : x\n' });
     const config = testConfig();
+    const socket = join(config.stateDir, 'no-such-socket');
     const xl = new XlBackend(
-      testDeps(runner, { ...config, tools: { ...config.tools, xl: '/bin/true', xenstoreWrite: 'sh' } }),
+      testDeps(runner, {
+        ...config,
+        tools: { ...config.tools, xl: '/bin/true', xenstoreWrite: 'sh', xenstoredSocket: socket },
+      }),
     );
-    expect(await xl.verify()).toEqual({ ok: true, problems: [] });
+    expect(await xl.verify()).toEqual({
+      ok: true,
+      problems: [
+        `xenstored's socket is not usable (cannot connect to xenstored at ${socket}: ENOENT): creates run xl domid and xenstore-write (4 processes instead of 2), and deaths are noticed at the next listing (probeIntervalMs)`,
+      ],
+    });
+    // No watch without the socket: the engine keeps listing every probeIntervalMs.
+    expect(xl.watchChanges(() => undefined).live).toBe(false);
   });
 
   test('consoleCommand', () => {

@@ -1,4 +1,5 @@
 import { loadConfig } from '../../pkg/config/load-config.js';
+import type { ChangeWatch } from '../../pkg/hypervisor/hypervisor.js';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { silentLogger } from '../../pkg/log/logger.js';
 import { Engine } from '../../pkg/reconcile/engine.js';
@@ -872,5 +873,58 @@ describe('engine: node status and stop', () => {
     expect(s.hv.byUuid(U1)).toBeUndefined();
     expect(s.hv.byUuid(U2)).toBeUndefined();
     expect(s.sink.last(U1)?.state).toBe('HALTED');
+  });
+});
+
+/** A FakeHypervisor with a change watch whose events and liveness the test drives. */
+class WatchedHypervisor extends FakeHypervisor {
+  onChange: (() => void) | null = null;
+  live = true;
+  closed = false;
+  watchChanges(onChange: () => void): ChangeWatch {
+    this.onChange = onChange;
+    const self = this;
+    return {
+      close: () => {
+        self.closed = true;
+      },
+      get live() {
+        return self.live;
+      },
+    };
+  }
+}
+
+describe('engine: the backend change watch', () => {
+  test('each event is one listing; the periodic listing is resyncIntervalMs while live, probeIntervalMs when down', async () => {
+    const clock = new ManualClock();
+    const hv = new WatchedHypervisor(clock);
+    const s = await started(setup({ resyncIntervalMs: 60_000 }, undefined, clock, hv));
+    await s.clock.advance(0);
+    const atStart = hv.count('list');
+    // Live watch: nothing listed within probeIntervalMs.
+    await s.clock.advance(30_000);
+    expect(hv.count('list')).toBe(atStart);
+    // An event (a domain died): one listing, at once.
+    hv.onChange?.();
+    await s.clock.advance(0);
+    expect(hv.count('list')).toBe(atStart + 1);
+    // Then the slow resync only.
+    await s.clock.advance(59_000);
+    expect(hv.count('list')).toBe(atStart + 1);
+    await s.clock.advance(1_000);
+    expect(hv.count('list')).toBe(atStart + 2);
+    // The watch goes down (the backend says so with an event): back to probeIntervalMs.
+    hv.live = false;
+    hv.onChange?.();
+    // Expedited listings keep the least gap (50 ms) after the previous one.
+    await s.clock.advance(50);
+    expect(hv.count('list')).toBe(atStart + 3);
+    await s.clock.advance(5_000);
+    expect(hv.count('list')).toBe(atStart + 4);
+    await s.clock.advance(5_000);
+    expect(hv.count('list')).toBe(atStart + 5);
+    await s.engine.stop();
+    expect(hv.closed).toBe(true);
   });
 });

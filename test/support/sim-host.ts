@@ -101,7 +101,11 @@ export function runProcess(
   });
 }
 
-export function startSimHost(options: { idleMs?: number } = {}): SimHostHandle {
+/**
+ * Options: idleMs is the daemon's idle exit; xenstored false leaves XENSTORED_PATH
+ * out of the environment (a process then finds no xenstored socket: the fallback commands).
+ */
+export function startSimHost(options: { idleMs?: number; xenstored?: boolean } = {}): SimHostHandle {
   assertSimBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'domainmgr-sim-'));
   const env: NodeJS.ProcessEnv = {
@@ -109,6 +113,8 @@ export function startSimHost(options: { idleMs?: number } = {}): SimHostHandle {
     PATH: `${SIM_BIN_DIR}:${process.env.PATH ?? ''}`,
     DOMAINMGR_SIM_DIR: dir,
     DOMAINMGR_SIM_IDLE_MS: String(options.idleMs ?? 5 * 60 * 1000),
+    // Where libxenstore (and domainmgr's xenstore client) looks first: the host's xenstored.
+    ...(options.xenstored === false ? {} : { XENSTORED_PATH: join(dir, 'xenstored', 'socket') }),
   };
   const daemonPid = (): number | null => {
     try {

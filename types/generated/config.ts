@@ -78,6 +78,10 @@ export interface DomainmgrConfig {
     rkt: string;
     vmadm: string;
     /**
+     * xenstored's unix socket (xl and rkt backends); empty: $XENSTORED_PATH, else ${XENSTORED_RUNDIR:-/var/run/xenstored}/socket, as libxenstore looks it up.
+     */
+    xenstoredSocket?: string;
+    /**
      * Folder of the lxc-* programs (lxc-start, lxc-ls ...); empty: looked up on PATH.
      */
     lxcDir?: string;
@@ -89,7 +93,14 @@ export interface DomainmgrConfig {
      */
     insecureOptions: string;
   };
+  /**
+   * Period of the listing of all domains when the backend has no change watch (or its watch is down, e.g. xenstored's connection lost).
+   */
   probeIntervalMs: number;
+  /**
+   * Period of the listing while the backend's change watch is up (xl, rkt: xenstored's @releaseDomain / @introduceDomain): a slow resync, since every change triggers a listing of its own.
+   */
+  resyncIntervalMs: number;
   /**
    * Each probe interval is shortened at random by up to this fraction (never lengthened: probeIntervalMs bounds how long a crash goes unnoticed).
    */
