@@ -180,6 +180,22 @@ export interface Hypervisor {
 
   /** The argv an operator runs for the domain's console (printed, never run by domainmgr). */
   consoleCommand(ref: DomainRef): string[];
+
+  /**
+   * Optional: a feed of "something changed on the host, list soon" (lxc: one long-lived
+   * lxc-monitor; xl: xenstore watches). `onChange` carries no state: the caller answers each call
+   * with an expedited listing, which classifies exactly as the periodic one, so the feed only
+   * shortens how long a change goes unseen. The backend keeps the feed alive itself (restarting
+   * what ends, logged); the periodic listing stays as the slow resync and covers its gaps.
+   * Backends without one leave it out.
+   */
+  watchChanges?(onChange: () => void): ChangeWatch;
+}
+
+/** A running change feed (Hypervisor.watchChanges). */
+export interface ChangeWatch {
+  /** Ends the feed: no onChange call after it. Idempotent. */
+  close(): void;
 }
 
 /** A hypervisor operation failed. `cause` is the runner's error when a command failed. */

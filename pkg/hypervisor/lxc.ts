@@ -10,6 +10,7 @@ import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from '
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
 import {
+  type ChangeWatch,
   type CreatedDomain,
   type DomainRef,
   type HostInfo,
@@ -21,6 +22,7 @@ import {
 } from './hypervisor.js';
 import { type CgroupVersion, type LxcMount, memoryKey, renderLxcConfig, vethNameFor } from './lxc-config.js';
 import { isUnder, resolveImage } from './lxc-image.js';
+import { watchLxcMonitor } from './lxc-monitor.js';
 import { LXC_LS_COLUMNS, type LxcMark, lxcObservedState, parseLxcLs } from './parse/lxc-ls.js';
 import { writeFileAtomic } from './state-files.js';
 
@@ -127,7 +129,7 @@ export class LxcBackend implements Hypervisor {
 
   async verify(): Promise<VerifyResult> {
     const tools: Record<string, string> = { tar: 'tar', ip: 'ip' };
-    for (const t of ['start', 'stop', 'ls', 'freeze', 'unfreeze', 'cgroup', 'console'])
+    for (const t of ['start', 'stop', 'ls', 'freeze', 'unfreeze', 'cgroup', 'console', 'monitor'])
       tools[`lxc-${t}`] = this.#tool(t);
     const problems = await checkTools(tools);
     const dirProblem = await checkWritableDir(this.lxcPath);
@@ -377,6 +379,24 @@ export class LxcBackend implements Hypervisor {
 
   consoleCommand(ref: DomainRef): string[] {
     return [this.#tool('console'), '-P', this.lxcPath, '-n', ref.uuid];
+  }
+
+  /**
+   * One long-lived `lxc-monitor -P <path>` for every container of domainmgr's path (without -n it
+   * follows all of them), kept running with backoff (lxc-monitor.ts): each state change or init
+   * exit it prints calls onChange, and the caller's listing classifies it.
+   */
+  watchChanges(onChange: () => void): ChangeWatch {
+    return watchLxcMonitor(
+      { runner: this.#deps.runner, clock: this.#deps.clock, logger: this.#log },
+      this.monitorArgv(),
+      onChange,
+    );
+  }
+
+  /** The lxc-monitor command of watchChanges. */
+  monitorArgv(): string[] {
+    return [this.#tool('monitor'), '-P', this.lxcPath];
   }
 
   /** lxc-start in daemon mode, its errors logged to `start.log` and quoted when it fails. */

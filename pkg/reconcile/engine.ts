@@ -2,7 +2,7 @@ import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { NodeStatus } from '../../types/generated/node-status.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import { errorText } from '../error-text.js';
-import type { Hypervisor, Listing, VerifyResult } from '../hypervisor/hypervisor.js';
+import type { ChangeWatch, Hypervisor, Listing, VerifyResult } from '../hypervisor/hypervisor.js';
 import type { Logger } from '../log/logger.js';
 import { decodeConfigMessage } from '../schema/domain-config-message.js';
 import { isDomainUuid } from '../schema/uuid.js';
@@ -22,6 +22,11 @@ const MIN_PROBE_GAP_MS = 50;
  * in a 3,000-domain burst).
  */
 const PROBE_GAP_PER_LISTING = 4;
+/**
+ * A change the hypervisor's feed reports (Hypervisor.watchChanges) is listed after this long, so
+ * that the burst one change makes (lxc: exited, STOPPING, STOPPED within ~10 ms) costs one listing.
+ */
+const CHANGE_PROBE_DELAY_MS = 20;
 /** Node status changes are coalesced for this long before publishing. */
 const NODE_STATUS_DEBOUNCE_MS = 250;
 
@@ -71,6 +76,7 @@ export class Engine {
   #nodeTimer: TimerHandle | null = null;
   #nodeDebounce: TimerHandle | null = null;
   #unsubscribe: () => void = () => {};
+  #changeWatch: ChangeWatch | null = null;
   #epoch = 0;
   #lastListingEpoch = 0;
   readonly #orphansReported = new Set<string>();
@@ -130,6 +136,8 @@ export class Engine {
     this.#publishNodeStatus();
     this.#scheduleNodeStatus();
     this.#scheduleProbe(this.#interval());
+    this.#changeWatch =
+      this.#d.hypervisor.watchChanges?.(() => this.requestProbe(CHANGE_PROBE_DELAY_MS)) ?? null;
   }
 
   /**
@@ -211,6 +219,7 @@ export class Engine {
     const log = this.#log;
     if (this.#d.config.onStop === 'shutdown') await this.#haltAll();
     this.#stopping = true;
+    this.#changeWatch?.close();
     if (this.#probeTimer !== null) this.#d.clock.cancel(this.#probeTimer.handle);
     if (this.#nodeTimer !== null) this.#d.clock.cancel(this.#nodeTimer);
     if (this.#nodeDebounce !== null) this.#d.clock.cancel(this.#nodeDebounce);
