@@ -3,7 +3,16 @@ import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log/logger.js';
 import type { CommandRunner, StreamingProcess } from '../runner/command-runner.js';
 import type { ChangeWatch } from './hypervisor.js';
+import type { LxcStateName } from './parse/lxc-ls.js';
 import { parseLxcMonitorLine } from './parse/lxc-monitor.js';
+
+/**
+ * States a listing reads as transitional: a line saying one of them brings nothing to list, and
+ * the settled state follows within milliseconds (an init's death prints `exited with status`,
+ * STOPPING, STOPPED ~10 ms apart). Listing on them would spend the listing, and the gap after it,
+ * just before the line that matters.
+ */
+const IN_BETWEEN: ReadonlySet<LxcStateName> = new Set(['STARTING', 'STOPPING', 'FREEZING']);
 
 /** Restart delays of an lxc-monitor that ended: doubled per restart from the first, capped. */
 export const MONITOR_RESTART_FIRST_MS = 200;
@@ -19,8 +28,9 @@ export interface MonitorWatchDeps {
 
 /**
  * Keeps one `lxc-monitor` process running over `argv` (all containers of one container path) and
- * calls `onChange` for every line it prints: a state change, an init's exit, or a line it does not
- * know (logged). When the process ends it is started again with backoff and logged; once it is
+ * calls `onChange` for every line it prints that a listing would read differently: a settled
+ * state (RUNNING, STOPPED, FROZEN, THAWED, ABORTING) or a line it does not know (logged); not for
+ * an init's exit or a state in between, whose settled state follows. When the process ends it is started again with backoff and logged; once it is
  * back, `onChange` is called once more, since changes while it was down went unseen. The caller
  * lists on each call, so the listing decides what a change means; the periodic listing covers
  * the gaps. A runner that cannot stream gives no feed (logged): the periodic listing only.
@@ -46,8 +56,9 @@ export function watchLxcMonitor(
 
   const onLine = (line: string) => {
     if (closed) return;
-    if (parseLxcMonitorLine(line) === null)
-      log.warn({ argv, line }, 'lxc-monitor printed a line it does not know');
+    const event = parseLxcMonitorLine(line);
+    if (event === null) log.warn({ argv, line }, 'lxc-monitor printed a line it does not know');
+    else if (event.kind === 'exit' || IN_BETWEEN.has(event.state)) return;
     onChange();
   };
   const launch = (restarted: boolean) => {
