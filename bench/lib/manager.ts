@@ -10,7 +10,12 @@ import type { BenchSimHost } from './sim.js';
 import { sleep } from './stats.js';
 
 export interface ManagerOptions {
-  sim: BenchSimHost;
+  /** The simulated host (xl, its tools first on PATH); absent: the host's real tools. */
+  sim?: BenchSimHost;
+  /** Default xl. */
+  backend?: 'xl' | 'lxc';
+  /** Default the bench's image folder. */
+  allowedRoots?: readonly string[];
   prefix: string;
   nodeId: string;
   stateDir: string;
@@ -87,7 +92,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     ...nodeArgs,
     ...entry,
     '--backend',
-    'xl',
+    o.backend ?? 'xl',
     '--node-id',
     o.nodeId,
     '--prefix',
@@ -97,7 +102,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     '--state-dir',
     o.stateDir,
     '--allowed-roots',
-    BENCH_IMAGES,
+    (o.allowedRoots ?? [BENCH_IMAGES]).join(','),
     '--log-level',
     o.logLevel ?? 'warn',
     '--http-listen',
@@ -108,7 +113,10 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     String(o.restartBackoffInitialMs ?? 100),
     ...(o.createConcurrency === undefined ? [] : ['--create-concurrency', String(o.createConcurrency)]),
   ];
-  const child: ChildProcess = spawn(process.execPath, args, { env: o.sim.env, stdio: ['ignore', out, out] });
+  const child: ChildProcess = spawn(process.execPath, args, {
+    env: o.sim?.env ?? process.env,
+    stdio: ['ignore', out, out],
+  });
   const pid = child.pid as number;
   let exited = false;
   child.on('exit', () => {

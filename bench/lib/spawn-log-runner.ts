@@ -9,10 +9,19 @@ import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/
 export class SpawnLogRunner implements CommandRunner {
   readonly #inner: CommandRunner;
   readonly #out: WriteStream;
+  /** The inner runner's long-lived processes, logged the same way when they start. */
+  readonly stream?: CommandRunner['stream'];
 
   constructor(inner: CommandRunner, file: string) {
     this.#inner = inner;
     this.#out = createWriteStream(file, { flags: 'a' });
+    const stream = inner.stream?.bind(inner);
+    if (stream !== undefined) {
+      this.stream = (argv, onLine) => {
+        this.#out.write(`${(performance.timeOrigin + performance.now()).toFixed(3)} ${argv.join(' ')}\n`);
+        return stream(argv, onLine);
+      };
+    }
   }
 
   run(argv: readonly string[], options?: RunOptions): Promise<CommandResult> {

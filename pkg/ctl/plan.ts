@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { systemClock } from '../clock.js';
 import type { DomainmgrConfig } from '../config/load-config.js';
 import type { BackendName } from '../hypervisor/hypervisor.js';
@@ -24,6 +24,12 @@ import type { DomainSpec } from '../schema/domain-spec.js';
  * the backend's own output, not a second rendering that could drift from it, and the steps are the
  * ones the worker's create transaction runs. test/domainctl/plan-matches-engine.test.ts runs the
  * real engine on the simulated host and compares what it ran with the plan.
+ *
+ * The lxc backend reads the host where it creates, not through commands: whether each bridge
+ * exists, the cgroup layout (v1 or v2 memory keys in the config), the image folder and the disks.
+ * A plan reads them on the machine it runs on, so it is the node's plan when run on the node
+ * (elsewhere a missing bridge or image fails the plan as it would fail the create). A tar image
+ * is refused: its unpacking runs tar, whose answers a plan cannot know.
  */
 
 /** The domid the PlanRunner answers `xl domid` with; shown as <domid>. Xen's real ones stay below 32752. */
@@ -103,6 +109,13 @@ export class PlanRunner implements CommandRunner {
       return ok();
     }
     if (tool === this.tools.vmadm && (sub === 'create' || sub === 'start')) return ok();
+    // lxc-start -d returns once the container runs; lxc-freeze prints nothing.
+    if (tool !== undefined && ['lxc-start', 'lxc-freeze'].includes(basename(tool))) return ok();
+    if (tool === 'tar') {
+      throw new Error(
+        'plan: a tar image is listed and unpacked by tar on the node, which a plan cannot do; plan with the unpacked root filesystem folder',
+      );
+    }
     throw new Error(`plan: no answer for ${formatArgv(argv)} (domainctl does not know what it prints)`);
   }
 }
@@ -215,6 +228,10 @@ export function renderPlan(plan: Plan): string {
     out.push('', '# <domid> is the domid Xen assigns at create (printed by `xl domid`)');
   if (plan.commands.some((c) => c.argv.some((a) => a.includes('<pod-uuid>'))))
     out.push('# <pod-uuid> is the pod uuid rkt assigns at run (saved by --uuid-file-save)');
+  if (plan.backend === 'lxc')
+    out.push(
+      '# lxc: bridges, cgroup layout (the memory key) and the image were read on this machine, not the node',
+    );
   return out.join('\n');
 }
 

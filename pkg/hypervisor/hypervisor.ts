@@ -198,11 +198,13 @@ export interface Hypervisor {
   consoleCommand(ref: DomainRef): string[];
 
   /**
-   * Where the backend can hear of changes without listing (xl and rkt: xenstored's
-   * `@releaseDomain` and `@introduceDomain` watches), calls onChange on each one (which domain
-   * it was is not said: the engine lists once and classifies as on any listing), and also when
-   * the subscription goes down or comes back (changes may have been missed). Absent: the engine
-   * only lists periodically.
+   * Optional: a feed of "something changed on the host, list soon" (xl and rkt: xenstored's
+   * `@releaseDomain` and `@introduceDomain` watches; lxc: one long-lived lxc-monitor). `onChange`
+   * carries no state and is also called when the feed goes down or comes back (changes may have
+   * been missed): the caller answers each call with an expedited listing, which classifies exactly
+   * as the periodic one, so the feed only shortens how long a change goes unseen. The backend keeps
+   * the feed alive itself (restarting what ends, logged); the periodic listing stays as the slow
+   * resync and covers its gaps. Backends without one leave it out.
    */
   watchChanges?(onChange: () => void): ChangeWatch;
 }

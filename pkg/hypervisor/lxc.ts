@@ -10,6 +10,7 @@ import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from '
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
 import {
+  type ChangeWatch,
   type CreatedDomain,
   type DomainRef,
   type HostInfo,
@@ -21,7 +22,15 @@ import {
 } from './hypervisor.js';
 import { type CgroupVersion, type LxcMount, memoryKey, renderLxcConfig, vethNameFor } from './lxc-config.js';
 import { isUnder, resolveImage } from './lxc-image.js';
-import { LXC_LS_COLUMNS, type LxcMark, lxcObservedState, parseLxcLs } from './parse/lxc-ls.js';
+import { watchLxcMonitor } from './lxc-monitor.js';
+import {
+  type InitEnd,
+  LXC_LS_COLUMNS,
+  type LxcMark,
+  lastInitEnd,
+  lxcObservedState,
+  parseLxcLs,
+} from './parse/lxc-ls.js';
 import { writeFileAtomic } from './state-files.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -127,7 +136,7 @@ export class LxcBackend implements Hypervisor {
 
   async verify(): Promise<VerifyResult> {
     const tools: Record<string, string> = { tar: 'tar', ip: 'ip' };
-    for (const t of ['start', 'stop', 'ls', 'freeze', 'unfreeze', 'cgroup', 'console'])
+    for (const t of ['start', 'stop', 'ls', 'freeze', 'unfreeze', 'cgroup', 'console', 'monitor'])
       tools[`lxc-${t}`] = this.#tool(t);
     const problems = await checkTools(tools);
     const dirProblem = await checkWritableDir(this.lxcPath);
@@ -178,11 +187,15 @@ export class LxcBackend implements Hypervisor {
     const domains = await Promise.all(
       rows.map(async (row): Promise<ObservedDomain> => {
         const mark = row.state === 'STOPPED' ? await this.#readMark(row.name) : null;
+        const end =
+          mark === 'started' || (row.state === 'STOPPED' && mark === null)
+            ? await this.#initEnd(row.name)
+            : undefined;
         return {
           uuid: UUID.test(row.name) ? row.name : null,
           name: row.name,
           domainId: row.pid,
-          state: lxcObservedState(row.state, mark),
+          state: lxcObservedState(row.state, mark, end),
           memoryMiB: null,
         };
       }),
@@ -379,13 +392,35 @@ export class LxcBackend implements Hypervisor {
     return [this.#tool('console'), '-P', this.lxcPath, '-n', ref.uuid];
   }
 
-  /** lxc-start in daemon mode, its errors logged to `start.log` and quoted when it fails. */
+  /**
+   * One long-lived `lxc-monitor -P <path>` for every container of domainmgr's path (without -n it
+   * follows all of them), kept running with backoff (lxc-monitor.ts): each state change or init
+   * exit it prints calls onChange, and the caller's listing classifies it.
+   */
+  watchChanges(onChange: () => void): ChangeWatch {
+    return watchLxcMonitor(
+      { runner: this.#deps.runner, clock: this.#deps.clock, logger: this.#log },
+      this.monitorArgv(),
+      onChange,
+    );
+  }
+
+  /** The lxc-monitor command of watchChanges. */
+  monitorArgv(): string[] {
+    return [this.#tool('monitor'), '-P', this.lxcPath];
+  }
+
+  /**
+   * lxc-start in daemon mode, logging to `start.log` at INFO (about 25 lines a start): its errors
+   * are quoted when it fails, and the container's monitor goes on to log how the init ended
+   * (`ended on signal ...`), which tells a guest poweroff from a crash (lxcObservedState).
+   */
   async #start(ref: DomainRef, operation: string): Promise<void> {
     const log = join(this.containerDir(ref.uuid), 'start.log');
     try {
       await writeFile(log, '');
       await this.#writeMark(ref.uuid, 'started');
-      await this.#lxc('start', ref.uuid, ['-d', '-o', log, '-l', 'ERROR'], {
+      await this.#lxc('start', ref.uuid, ['-d', '-o', log, '-l', 'INFO'], {
         timeoutMs: this.#deps.config.timeouts.createMs,
       });
     } catch (error) {
@@ -397,6 +432,11 @@ export class LxcBackend implements Hypervisor {
         `starting container ${ref.uuid}${said === null ? '' : ` (LXC: ${said})`}`,
       );
     }
+  }
+
+  /** How the container's last init ended, from the start log lxc-start keeps writing (see #start). */
+  async #initEnd(uuid: string): Promise<InitEnd> {
+    return lastInitEnd(await readFile(join(this.containerDir(uuid), 'start.log'), 'utf8').catch(() => ''));
   }
 
   async #readMark(uuid: string): Promise<LxcMark | null> {

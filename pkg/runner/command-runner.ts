@@ -32,6 +32,32 @@ export interface CommandRunner {
    * CommandTimeoutError or CommandNotFoundError otherwise.
    */
   run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
+
+  /**
+   * Starts a long-lived process (never through a shell) and calls `onLine` with each line of its
+   * stdout as it comes, without the line break; its stderr is kept (the last 4 KiB) for the end
+   * report. Never throws for a command that cannot start: `ended` resolves then too. Optional:
+   * runners that only answer commands (plans, recordings) have no processes to stream, and a
+   * backend without it falls back on the periodic listing.
+   */
+  stream?(argv: readonly string[], onLine: (line: string) => void): StreamingProcess;
+}
+
+/** A process started by CommandRunner.stream. */
+export interface StreamingProcess {
+  /** Resolves once the process has ended, however it ended (also when it could not start). */
+  readonly ended: Promise<StreamEnd>;
+  /** Asks the process to end (SIGTERM, then SIGKILL after the runner's grace). Idempotent. */
+  stop(): void;
+}
+
+export interface StreamEnd {
+  argv: readonly string[];
+  /** null when a signal ended it or it never started. */
+  exitCode: number | null;
+  signal: string | null;
+  /** The tail of its stderr, or why it could not start. */
+  stderr: string;
 }
 
 /** Called once per finished command, success or not; metrics and benchmarks count spawns here. */

@@ -1,6 +1,14 @@
+import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import type { Logger } from '../log/logger.js';
-import type { CommandObserver, CommandResult, CommandRunner, RunOptions } from './command-runner.js';
+import type {
+  CommandObserver,
+  CommandResult,
+  CommandRunner,
+  RunOptions,
+  StreamEnd,
+  StreamingProcess,
+} from './command-runner.js';
 import {
   CommandFailedError,
   CommandNotFoundError,
@@ -129,6 +137,48 @@ export class ExecRunner implements CommandRunner {
     return { argv, exitCode: exitCode ?? 0, stdout, stderr, durationMs };
   }
 
+  stream(argv: readonly string[], onLine: (line: string) => void): StreamingProcess {
+    const [file, ...args] = argv;
+    if (file === undefined || file === '') throw new TypeError('CommandRunner.stream needs a non-empty argv');
+    const started = performance.now();
+    const subprocess = execa(file, args, {
+      reject: false,
+      shell: false,
+      stdin: 'ignore',
+      env: process.env,
+      extendEnv: false,
+      killSignal: 'SIGTERM',
+      forceKillAfterDelay: this.#o.killGraceMs,
+      buffer: false,
+    });
+    let stderrTail = '';
+    subprocess.stderr?.on('data', (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STREAM_STDERR_TAIL);
+    });
+    if (subprocess.stdout !== null) {
+      createInterface({ input: subprocess.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on('line', onLine);
+    }
+    this.#o.logger.debug({ argv, pid: subprocess.pid }, 'long-lived command started');
+    const ended = subprocess.then((r): StreamEnd => {
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
+      if (code === 'ENOENT' || code === 'EACCES') {
+        this.#observe(argv, durationMs, null, 'not-found');
+        const why = code === 'ENOENT' ? 'not found' : 'not executable';
+        return { argv, exitCode: null, signal: null, stderr: `${file}: ${why}` };
+      }
+      const exitCode = typeof r.exitCode === 'number' ? r.exitCode : null;
+      this.#observe(argv, durationMs, exitCode, exitCode === 0 ? 'ok' : 'failed');
+      return { argv, exitCode, signal: r.signal ?? null, stderr: stderrTail };
+    });
+    return {
+      ended,
+      stop: () => {
+        subprocess.kill();
+      },
+    };
+  }
+
   #observe(
     argv: readonly string[],
     durationMs: number,
@@ -138,6 +188,9 @@ export class ExecRunner implements CommandRunner {
     this.#o.observer?.({ argv, durationMs, exitCode, outcome });
   }
 }
+
+/** How much of a long-lived command's stderr is kept for its end report. */
+const STREAM_STDERR_TAIL = 4096;
 
 /** One output stream's bytes, kept as the chunks that came (decoded once, at the end). */
 class Output {

@@ -57,7 +57,7 @@ describe('help and usage', () => {
       'domainctl: --timeout must be a duration like 30s, 5m or 1m30s, not "soon"',
     ],
     [['get', '--node', 'a.b'], 'domainctl: --node "a.b" is not a node id ([A-Za-z0-9_-]{1,64})'],
-    [['plan', '-f', '/dev/null'], 'domainctl: plan: missing --backend xl|rkt|vmadm'],
+    [['plan', '-f', '/dev/null'], 'domainctl: plan: missing --backend xl|rkt|vmadm|lxc'],
     [['validate', '-f', '/nonexistent/x.yaml'], 'domainctl: cannot read /nonexistent/x.yaml: ENOENT'],
     [
       ['get', '--prefix', 'a..b'],

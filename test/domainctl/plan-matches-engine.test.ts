@@ -14,6 +14,7 @@ import type { DomainmgrConfig } from '../../types/generated/config.js';
 import { testConfig } from '../support/backend-fixtures.js';
 import { MemoryLedger } from '../support/memory-ledger.js';
 import { FixedConnection, MemoryStatusSink } from '../support/memory-ports.js';
+import { buildImages, ensureRealLxc, type Images, lxcView, TEST_BRIDGE } from '../support/real-lxc.js';
 import { type SimHostHandle, startSimHost } from '../support/sim-host.js';
 
 /**
@@ -30,6 +31,8 @@ function readsOnly(argv: readonly string[], config: DomainmgrConfig): boolean {
   if (tool === config.tools.xl) return sub === 'list' || sub === 'info' || sub === 'pci-assignable-list';
   if (tool === config.tools.vmadm) return sub === 'list' || sub === 'get';
   if (tool === config.tools.rkt) return sub === 'status' || sub === 'list';
+  if (tool === 'lxc-ls') return true;
+  if (tool === 'lxc-start') return sub === '--version';
   return false;
 }
 
@@ -121,9 +124,11 @@ async function engineRun(config: DomainmgrConfig, doc: Record<string, unknown>, 
 }
 
 async function planFor(config: DomainmgrConfig, doc: Record<string, unknown>): Promise<Plan> {
-  const m = decodeConfigMessage(new TextEncoder().encode(JSON.stringify(doc)), doc.uuid as string, [
-    '/persist',
-  ]);
+  const m = decodeConfigMessage(
+    new TextEncoder().encode(JSON.stringify(doc)),
+    doc.uuid as string,
+    config.storage.allowedRoots,
+  );
   if (m.kind !== 'config') throw new Error(`test document invalid: ${JSON.stringify(m)}`);
   return planStart(m.spec, config.backend, config);
 }
@@ -290,4 +295,52 @@ test('vmadm with a PCI device: the plan and the engine refuse it alike, and noth
   const { calls, status } = await engineRun(config, doc, 'REJECTED');
   expect(calls).toEqual([]);
   expect(status?.error?.message).toBe(`invalid config: ${problems.join('; ')}`);
+});
+
+/**
+ * lxc on the host's real LXC 5: the plan, made on this machine (which the lxc plan reads for
+ * bridges, cgroup layout and image), is what the engine runs, started and frozen alike.
+ */
+describe('lxc on real LXC', () => {
+  let images: Images;
+  beforeAll(() => {
+    ensureRealLxc();
+    images = buildImages();
+  });
+  afterAll(() => images?.remove());
+
+  test.each([
+    ['a container with a vif, unpaused', false, 'RUNNING'],
+    ['a container with a vif, paused (started and frozen)', true, 'PAUSED'],
+  ])('%s: the engine runs exactly the plan', async (_name, paused, goal) => {
+    const config = testConfig({
+      backend: 'lxc',
+      nodeId: 'plan-lxc',
+      storage: { allowedRoots: [images.root] },
+      probeIntervalMs: 200,
+      probeJitter: 0,
+    });
+    dirs.push(config.stateDir);
+    const uuid = nextUuid();
+    const doc = {
+      uuid,
+      name: `plan${n}`,
+      generation: 1,
+      activate: true,
+      type: 'container',
+      memoryMiB: 64,
+      image: images.folder,
+      paused,
+      vifs: [{ bridge: TEST_BRIDGE }],
+    };
+    const plan = await planFor(config, doc);
+    try {
+      const { calls } = await engineRun(config, doc, goal);
+      expect(calls.length).toBeGreaterThan(0);
+      expect(filledIn(plan, null, null)).toEqual(calls);
+      expect(plan.files.map((f) => f.path)).toContain(join(config.stateDir, 'lxc', uuid, 'config'));
+    } finally {
+      await lxcView(config.stateDir).destroy({ uuid, domainName: uuid, domainId: null });
+    }
+  });
 });

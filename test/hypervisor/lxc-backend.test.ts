@@ -123,6 +123,20 @@ describe('lxc backend on real LXC: what only containers have', () => {
     );
   });
 
+  test('a guest that powers itself off lists as shutdown, not crashed', async () => {
+    const spec = lxcSpec(lxc.images.folder);
+    await build(lxc.rig.hv, spec);
+    // The attached poweroff may itself be killed as the container goes down: its exit says nothing.
+    attach(spec.uuid, '/bin/busybox', 'poweroff');
+    const d = await waitForDomain(
+      lxc.rig.hv,
+      spec.uuid,
+      (x) => x?.state !== 'running' && x?.state !== 'transitional',
+    );
+    expect(d?.state).toBe('shutdown');
+    expect(lxcStateOf(lxc.rig.hv, spec.uuid)).toBe('STOPPED');
+  });
+
   test('reboot: the container comes back running with a new init', async () => {
     const spec = lxcSpec(lxc.images.folder);
     const created = await build(lxc.rig.hv, spec);

@@ -18,8 +18,10 @@ import {
 } from '../../pkg/hypervisor/lxc-config.js';
 import { isUnder, unsafeTarMembers } from '../../pkg/hypervisor/lxc-image.js';
 import {
+  type InitEnd,
   type LxcMark,
   type LxcStateName,
+  lastInitEnd,
   lxcObservedState,
   parseLxcLs,
 } from '../../pkg/hypervisor/parse/lxc-ls.js';
@@ -217,6 +219,46 @@ describe('state mapping', () => {
     ['FREEZING', 'started', 'transitional'],
   ])('%s with mark %s is %s', (state, mark, observed) => {
     expect(lxcObservedState(state, mark)).toBe(observed);
+  });
+});
+
+describe('how an init ended: a guest poweroff or a crash (real lxc-start logs at INFO)', () => {
+  test.each<[string, InitEnd]>([
+    ['lxc-start-init-killed.log', { kind: 'signal', name: 'Killed', signal: 9 }],
+    ['lxc-start-guest-poweroff.log', { kind: 'signal', name: 'Interrupt', signal: 2 }],
+    ['lxc-start-init-exit3.log', { kind: 'exit', code: 3 }],
+    ['lxc-start-no-bridge.log', { kind: 'unknown' }],
+  ])('%s', (file, end) => {
+    expect(lastInitEnd(fixture(file))).toEqual(end);
+  });
+
+  test('an init that started and has not ended (or exited 0, which LXC does not log) reads exit 0', () => {
+    const started = fixture('lxc-start-init-killed.log')
+      .split('\n')
+      .filter((l) => !l.includes('ended on'))
+      .join('\n');
+    expect(lastInitEnd(started)).toEqual({ kind: 'exit', code: 0 });
+  });
+
+  test('the last init counts (LXC rebooted the container in between)', () => {
+    const log = `${fixture('lxc-start-guest-poweroff.log')}${fixture('lxc-start-init-killed.log')}`;
+    expect(lastInitEnd(log)).toEqual({ kind: 'signal', name: 'Killed', signal: 9 });
+    expect(lastInitEnd('')).toEqual({ kind: 'unknown' });
+  });
+
+  test.each<[LxcMark | null, InitEnd, ObservedState]>([
+    ['started', { kind: 'signal', name: 'Killed', signal: 9 }, 'crashed'],
+    ['started', { kind: 'signal', name: 'Terminated', signal: 15 }, 'crashed'],
+    ['started', { kind: 'signal', name: 'Interrupt', signal: 2 }, 'shutdown'],
+    ['started', { kind: 'exit', code: 0 }, 'shutdown'],
+    ['started', { kind: 'exit', code: 3 }, 'crashed'],
+    ['started', { kind: 'unknown' }, 'crashed'],
+    [null, { kind: 'signal', name: 'Interrupt', signal: 2 }, 'shutdown'],
+    ['stopping', { kind: 'signal', name: 'Killed', signal: 9 }, 'shutdown'],
+    ['defined', { kind: 'unknown' }, 'paused'],
+    ['rebooting', { kind: 'signal', name: 'Hangup', signal: 1 }, 'transitional'],
+  ])('STOPPED with mark %s and end %j is %s', (mark, end, observed) => {
+    expect(lxcObservedState('STOPPED', mark, end)).toBe(observed);
   });
 });
 

@@ -380,6 +380,56 @@ describe('engine: deadlines run on the monotonic clock (NTP steps the wall clock
   });
 });
 
+/** The fake hypervisor with a change feed (Hypervisor.watchChanges), fired by the test. */
+class WatchingHypervisor extends FakeHypervisor {
+  onChange: (() => void) | null = null;
+  closed = false;
+  watchChanges(onChange: () => void) {
+    this.onChange = onChange;
+    return {
+      close: () => {
+        this.closed = true;
+        this.onChange = null;
+      },
+    };
+  }
+}
+
+describe('engine: a change feed from the hypervisor', () => {
+  test('a change reported by the feed is listed at once, long before the probe interval', async () => {
+    const clock = new ManualClock();
+    const hv = new WatchingHypervisor(clock);
+    const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
+    await s.send(U1, vm(U1, { restartPolicy: 'never' }));
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+    await s.clock.advance(10_000);
+    const lists = hv.count('list');
+    s.hv.crash(U1);
+    await s.clock.advance(1000);
+    expect(hv.count('list')).toBe(lists);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+
+    hv.onChange?.();
+    await s.clock.advance(100);
+    expect(hv.count('list')).toBe(lists + 1);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'BROKEN', error: { source: 'hypervisor' } });
+  });
+
+  test('a burst of changes costs one listing; stop closes the feed', async () => {
+    const clock = new ManualClock();
+    const hv = new WatchingHypervisor(clock);
+    const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
+    await s.clock.advance(1000);
+    const lists = hv.count('list');
+    for (let i = 0; i < 5; i++) hv.onChange?.();
+    await s.clock.advance(100);
+    expect(hv.count('list')).toBe(lists + 1);
+    await s.engine.stop();
+    expect(hv.closed).toBe(true);
+  });
+});
+
 describe('engine: restart policy', () => {
   test('a crash is detected within one probe and restarted with backoff (on-failure)', async () => {
     const s = await started(setup());

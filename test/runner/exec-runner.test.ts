@@ -1,8 +1,6 @@
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { createLogger } from '../../pkg/log/logger.js';
 import type { CommandObserver } from '../../pkg/runner/command-runner.js';
 import {
   CommandFailedError,
@@ -11,18 +9,7 @@ import {
   formatArgv,
 } from '../../pkg/runner/errors.js';
 import { ExecRunner } from '../../pkg/runner/exec-runner.js';
-
-/** Captures pino's JSON lines so tests can read the log as data. */
-function logSink() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      for (const l of String(chunk).split('\n')) if (l !== '') lines.push(JSON.parse(l));
-      done();
-    },
-  });
-  return { lines, logger: createLogger('debug', stream) };
-}
+import { logSink } from '../support/log-sink.js';
 
 function runner(extra: Partial<ConstructorParameters<typeof ExecRunner>[0]> = {}) {
   const sink = logSink();
@@ -38,6 +25,38 @@ function runner(extra: Partial<ConstructorParameters<typeof ExecRunner>[0]> = {}
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'domainmgr-runner-'));
+
+describe('ExecRunner.stream: a long-lived process line by line', () => {
+  test('each stdout line as it comes; the end with its exit code and the tail of stderr', async () => {
+    const { r, events } = runner();
+    const lines: string[] = [];
+    const p = r.stream(['sh', '-c', 'echo one; printf "two\\r\\nthree"; echo oops >&2; exit 4'], (l) =>
+      lines.push(l),
+    );
+    const end = await p.ended;
+    expect(lines).toEqual(['one', 'two', 'three']);
+    expect(end).toEqual({ argv: expect.any(Array), exitCode: 4, signal: null, stderr: 'oops\n' });
+    expect(events).toEqual([expect.objectContaining({ exitCode: 4, outcome: 'failed' })]);
+  });
+
+  test('stop ends it with SIGTERM; lines printed before are delivered', async () => {
+    const { r } = runner();
+    const lines: string[] = [];
+    const p = r.stream(['sh', '-c', 'echo ready; exec sleep 30'], (l) => lines.push(l));
+    while (lines.length === 0) await new Promise((res) => setImmediate(res));
+    p.stop();
+    p.stop();
+    expect(await p.ended).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
+    expect(lines).toEqual(['ready']);
+  });
+
+  test('a command that does not exist ends at once, saying so', async () => {
+    const { r, events } = runner();
+    const end = await r.stream(['/nonexistent/lxc-monitor'], () => {}).ended;
+    expect(end).toMatchObject({ exitCode: null, stderr: '/nonexistent/lxc-monitor: not found' });
+    expect(events).toEqual([expect.objectContaining({ outcome: 'not-found' })]);
+  });
+});
 
 describe('ExecRunner against real processes', () => {
   test('returns exit code, stdout, stderr and duration; logs the command with its duration', async () => {

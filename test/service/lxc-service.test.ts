@@ -5,25 +5,23 @@
  * nothing left on the host.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { systemClock } from '../../pkg/clock.js';
-import { LxcBackend } from '../../pkg/hypervisor/lxc.js';
-import { silentLogger } from '../../pkg/log/logger.js';
-import { ExecRunner } from '../../pkg/runner/exec-runner.js';
+import type { LxcBackend } from '../../pkg/hypervisor/lxc.js';
 import type { DomainConfig } from '../../types/generated/domain-config.js';
 import type { DomainStatus } from '../../types/generated/domain-status.js';
 import { SHARED_NATS_URL } from '../bus/support/nats-server.js';
-import { testConfig } from '../support/backend-fixtures.js';
 import { Controller } from '../support/controller.js';
 import { DomainmgrProcess } from '../support/domainmgr-process.js';
 import {
   buildImages,
+  endLxcService,
   ensureRealLxc,
   type Images,
   lxcStateOf,
+  lxcView,
   readText,
   TEST_BRIDGE,
   tracesOf,
@@ -48,12 +46,7 @@ beforeAll(async () => {
   const stateDir = join(root, 'state');
   ctl = await Controller.connect(SHARED_NATS_URL, prefix, nodeId);
   await startService();
-  view = new LxcBackend({
-    runner: new ExecRunner({ logger: silentLogger, defaultTimeoutMs: 20_000, killGraceMs: 500 }),
-    logger: silentLogger,
-    config: testConfig({ stateDir, backend: 'lxc' }),
-    clock: systemClock,
-  });
+  view = lxcView(stateDir);
 });
 
 afterEach(async () => {
@@ -65,16 +58,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   expect(ctl.violations).toEqual([]);
-  dm?.kill('SIGTERM');
-  await dm?.waitExit(30_000).catch(() => undefined);
-  // Whatever a failed test left: killed and removed through the backend itself.
-  for (const d of (await view.list().catch(() => ({ domains: [] }))).domains) {
-    if (d.uuid !== null) await view.destroy({ uuid: d.uuid, domainName: d.name, domainId: null });
-  }
-  await ctl.deleteStreams().catch(() => undefined);
-  await ctl.close().catch(() => undefined);
-  rmSync(root, { recursive: true, force: true });
-  images?.remove();
+  await endLxcService({ ctl, dm, view, root, images });
 });
 
 async function startService(): Promise<void> {

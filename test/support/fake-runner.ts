@@ -1,4 +1,10 @@
-import type { CommandResult, CommandRunner, RunOptions } from '../../pkg/runner/command-runner.js';
+import type {
+  CommandResult,
+  CommandRunner,
+  RunOptions,
+  StreamEnd,
+  StreamingProcess,
+} from '../../pkg/runner/command-runner.js';
 import {
   CommandFailedError,
   CommandNotFoundError,
@@ -24,7 +30,15 @@ type Rule = {
  */
 export class FakeRunner implements CommandRunner {
   readonly calls: { argv: readonly string[]; options: RunOptions }[] = [];
+  /** Every long-lived process started with stream(), in order; the test feeds and ends them. */
+  readonly streams: FakeStream[] = [];
   #rules: Rule[] = [];
+
+  stream(argv: readonly string[], onLine: (line: string) => void): StreamingProcess {
+    const s = new FakeStream(argv, onLine);
+    this.streams.push(s);
+    return s;
+  }
 
   /** Answer commands whose argv starts with `prefix`. */
   on(prefix: readonly string[], answer: Rule['answer']): this {
@@ -65,5 +79,42 @@ export class FakeRunner implements CommandRunner {
   /** The argv of every call so far, for asserting the exact command sequence. */
   get argvs(): string[][] {
     return this.calls.map((c) => [...c.argv]);
+  }
+}
+
+/** A long-lived process of the fake runner: the test prints its lines and ends it. */
+export class FakeStream implements StreamingProcess {
+  readonly argv: readonly string[];
+  readonly ended: Promise<StreamEnd>;
+  /** stop() was called. */
+  stopped = false;
+  readonly #onLine: (line: string) => void;
+  #resolve: (end: StreamEnd) => void = () => {};
+  #done = false;
+
+  constructor(argv: readonly string[], onLine: (line: string) => void) {
+    this.argv = argv;
+    this.#onLine = onLine;
+    this.ended = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+  }
+
+  /** The process prints a line on stdout. */
+  print(line: string): void {
+    if (this.#done) throw new Error('FakeStream: the process has ended');
+    this.#onLine(line);
+  }
+
+  /** The process ends (by itself, or killed from outside). */
+  end(how: Partial<Omit<StreamEnd, 'argv'>> = {}): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#resolve({ argv: this.argv, exitCode: null, signal: null, stderr: '', ...how });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.end({ signal: 'SIGTERM' });
   }
 }

@@ -21,6 +21,8 @@ import { type DomainSpec, toDomainSpec } from '../../pkg/schema/domain-spec.js';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { DomainConfig } from '../../types/generated/domain-config.js';
 import { testConfig } from './backend-fixtures.js';
+import type { Controller } from './controller.js';
+import type { DomainmgrProcess } from './domainmgr-process.js';
 
 /** The bridge scripts/lxc/setup.sh makes. */
 export const TEST_BRIDGE = 'dmlxcbr0';
@@ -176,4 +178,36 @@ export function useRealLxc(): { images: Images; rig: LxcRig } {
     await current.rig.cleanup();
   });
   return current;
+}
+
+/** A backend on a service's state directory, to look at its containers from outside (lxc-info, traces). */
+export function lxcView(stateDir: string): LxcBackend {
+  return new LxcBackend({
+    runner: new ExecRunner({ logger: silentLogger, defaultTimeoutMs: 20_000, killGraceMs: 500 }),
+    logger: silentLogger,
+    config: testConfig({ stateDir, backend: 'lxc' }),
+    clock: systemClock,
+  });
+}
+
+/**
+ * The end of a service test on real LXC: the service stopped, whatever a failed test left killed
+ * and removed through the backend itself, the streams, the folder and the images gone.
+ */
+export async function endLxcService(o: {
+  ctl: Controller;
+  dm: DomainmgrProcess | undefined;
+  view: LxcBackend | undefined;
+  root: string;
+  images: Images | undefined;
+}): Promise<void> {
+  o.dm?.kill('SIGTERM');
+  await o.dm?.waitExit(30_000).catch(() => undefined);
+  for (const d of (await o.view?.list().catch(() => ({ domains: [] })))?.domains ?? []) {
+    if (d.uuid !== null) await o.view?.destroy({ uuid: d.uuid, domainName: d.name, domainId: null });
+  }
+  await o.ctl.deleteStreams().catch(() => undefined);
+  await o.ctl.close().catch(() => undefined);
+  rmSync(o.root, { recursive: true, force: true });
+  o.images?.remove();
 }

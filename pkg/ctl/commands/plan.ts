@@ -1,3 +1,5 @@
+import { errorText } from '../../error-text.js';
+import { HypervisorError } from '../../hypervisor/hypervisor.js';
 import { EXIT, usageError } from '../cli-support.js';
 import { checkEntry, entryLabel } from '../documents.js';
 import { planStart, renderPlan } from '../plan.js';
@@ -13,13 +15,15 @@ export const plan: CommandSpec = {
     '(vmadm JSON), in the order a node runs them to start each domain. Offline. The backend and its',
     'settings (tool paths, state directory, rkt stage1) come from --backend, the flags below,',
     'DOMAINMGR_* variables or --config, as for domainmgr. Invalid documents are reported (exit 1).',
+    'lxc: the bridges, cgroup layout and image are read on the machine plan runs on (run it on the',
+    'node); a tar image cannot be planned.',
   ],
   args: [],
   options: {
     file: FILE,
     backend: {
       type: 'string',
-      arg: 'xl|rkt|vmadm',
+      arg: 'xl|rkt|vmadm|lxc',
       help: 'the backend to plan for (required) [DOMAINMGR_BACKEND]',
     },
     output: { type: 'string', short: 'o', arg: 'text|json', help: 'output format (default text)' },
@@ -37,12 +41,7 @@ export const plan: CommandSpec = {
     if (o !== undefined && o !== 'text' && o !== 'json')
       throw usageError(`-o must be text or json, not ${JSON.stringify(o)}`);
     const backend = givenBackend(ctx.loaded);
-    if (backend === undefined) throw usageError('plan: missing --backend xl|rkt|vmadm');
-    if (backend === 'lxc') {
-      throw usageError(
-        'plan: the lxc backend cannot be planned offline yet; check documents with validate --backend lxc',
-      );
-    }
+    if (backend === undefined) throw usageError('plan: missing --backend xl|rkt|vmadm|lxc');
     const entries = await readEntries(ctx);
     const config = ctx.loaded.config;
     const plans = [];
@@ -54,7 +53,14 @@ export const plan: CommandSpec = {
         printProblems(ctx.output.err, `${entry.where}: ${entryLabel(entry)}`, result.errors);
         continue;
       }
-      plans.push(await planStart(result.spec, backend, config));
+      try {
+        plans.push(await planStart(result.spec, backend, config));
+      } catch (e) {
+        // What the backend's create reads on this machine (lxc: a bridge, the image) refused it.
+        if (!(e instanceof HypervisorError)) throw e;
+        bad++;
+        ctx.output.err(`${entry.where}: ${entryLabel(entry)}: cannot be planned here: ${errorText(e)}`);
+      }
     }
     if (o === 'json') ctx.output.out(JSON.stringify(plans, null, 2));
     else if (plans.length > 0) ctx.output.out(plans.map(renderPlan).join('\n\n'));

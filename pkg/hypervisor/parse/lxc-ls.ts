@@ -70,16 +70,52 @@ export function parseLxcLs(stdout: string): LxcLsRow[] {
 export type LxcMark = 'defined' | 'started' | 'stopping' | 'rebooting';
 
 /**
- * An LXC state mapped to ObservedState, with domainmgr's mark for a stopped container. Pure.
+ * How a container's init ended, as lxc-start's log (`-l INFO`) tells it: LXC logs
+ * `Child <PID> ended on signal NAME(N)` or `Child <PID> ended on error (N)`, and nothing when the
+ * init exited 0. `unknown`: the log does not show the init started at all (no log, another level).
+ */
+export type InitEnd =
+  | { kind: 'signal'; name: string; signal: number }
+  | { kind: 'exit'; code: number }
+  | { kind: 'unknown' };
+
+/**
+ * The last end of an init in an lxc-start log (a container rebooted by LXC ends several inits in
+ * one log: the last one counts). Pure.
+ */
+export function lastInitEnd(log: string): InitEnd {
+  let end: InitEnd = { kind: 'unknown' };
+  for (const line of log.split('\n')) {
+    if (/ - Started ".*" with pid "\d+"$/.test(line)) end = { kind: 'exit', code: 0 };
+    const signal = / - Child <\d+> ended on signal (\w+)\((\d+)\)$/.exec(line);
+    if (signal !== null) end = { kind: 'signal', name: signal[1] ?? '', signal: Number(signal[2]) };
+    const error = / - Child <\d+> ended on error \((\d+)\)$/.exec(line);
+    if (error !== null) end = { kind: 'exit', code: Number(error[1]) };
+  }
+  return end;
+}
+
+/** SIGINT: how the kernel ends a PID namespace's init that called reboot(2) to power off or halt. */
+const POWEROFF_SIGNAL = 2;
+
+/**
+ * An LXC state mapped to ObservedState, with domainmgr's mark for a stopped container and, for one
+ * domainmgr started, how its init ended. Pure.
  * - RUNNING, THAWED: running; FROZEN: paused.
  * - STOPPED: `defined` (created, not started yet) is paused, as a Xen domain made by `create -p`;
  *   `stopping` (domainmgr asked it to stop) is shutdown; `rebooting` is transitional;
- *   `started` or no mark is crashed: its init died while it should run. LXC's listing cannot tell
- *   a guest poweroff from a crash, so both read crashed (the restart policy's `on-failure` then
- *   restarts a guest that powered itself off).
+ *   `started` or no mark: the init ended while it should run. An init that powered the guest off
+ *   or halted it (inside a container reboot(2) ends the init with SIGINT) or exited 0 is shutdown,
+ *   a guest poweroff; killed by any other signal, exited non-zero, or an end the log does not
+ *   show is crashed. LXC cannot tell a guest poweroff from a SIGINT sent to the init from the
+ *   host: both read shutdown.
  * - STARTING, STOPPING, ABORTING, FREEZING: transitional.
  */
-export function lxcObservedState(state: LxcStateName, mark: LxcMark | null): ObservedState {
+export function lxcObservedState(
+  state: LxcStateName,
+  mark: LxcMark | null,
+  end: InitEnd = { kind: 'unknown' },
+): ObservedState {
   switch (state) {
     case 'RUNNING':
     case 'THAWED':
@@ -95,9 +131,14 @@ export function lxcObservedState(state: LxcStateName, mark: LxcMark | null): Obs
         case 'rebooting':
           return 'transitional';
         default:
-          return 'crashed';
+          return guestStoppedItself(end) ? 'shutdown' : 'crashed';
       }
     default:
       return 'transitional';
   }
+}
+
+function guestStoppedItself(end: InitEnd): boolean {
+  if (end.kind === 'signal') return end.signal === POWEROFF_SIGNAL;
+  return end.kind === 'exit' && end.code === 0;
 }
