@@ -199,7 +199,8 @@ export class NodeLease {
         expect: { lastSubjectSequence: seq },
         timeout: Math.max(500, this.#timing.renewEveryMs),
       });
-      if (this.#held === null)
+      if (this.#held !== null) this.#log.debug({ seq: ack.seq }, 'lease renewed');
+      else
         this.#log.info(
           { why, seq: ack.seq, previous: this.#holder ?? undefined, ttlMs: this.#o.ttlMs },
           'lease acquired',
