@@ -66,7 +66,12 @@ export class TestNode {
       identity?: { prefix: string; nodeId: string };
     } = {},
   ): Promise<TestNode> {
-    const n = new TestNode(backend, options.natsUrl ?? SHARED_NATS_URL, options.extraArgs ?? [], options.identity);
+    const n = new TestNode(
+      backend,
+      options.natsUrl ?? SHARED_NATS_URL,
+      options.extraArgs ?? [],
+      options.identity,
+    );
     n.ctl = await Controller.connect(n.natsUrl, n.prefix, n.nodeId);
     return n;
   }
