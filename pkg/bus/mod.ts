@@ -28,6 +28,8 @@ export {
   type PublishAck,
   type StoredMessage,
 } from './fleet-client.js';
+export { NodeLease, type NodeLeaseOptions } from './lease.js';
+export type { LeaseHolder } from './lease-decision.js';
 export { JetStreamStatusSink, type StatusSinkOptions } from './status-sink.js';
 export {
   type EnsureStreamsOptions,

@@ -6,7 +6,7 @@ import { isValidNodeId, nodeSubjects, SubjectError, streamName } from './subject
  * permissions` prints them; test/security proves them on a real nats-server.
  *
  * - node: consumes its own node's configs through its own durable consumer, publishes its own
- *   statuses and NodeStatus, reads the stream infos; needs `nats.manageStreams: false` (an
+ *   statuses and NodeStatus, reads and writes its own lease record, reads the stream infos; needs `nats.manageStreams: false` (an
  *   administrator creates the streams).
  * - controller: publishes configs (of every node, or of the nodes given), reads the configs it may
  *   publish and every status.
@@ -82,6 +82,7 @@ function readStream(
 export function rolePermissions(prefix: string, role: Role, nodes: readonly string[] = []): PermissionSet {
   const config = streamName(prefix, 'config');
   const status = streamName(prefix, 'status');
+  const lease = streamName(prefix, 'lease');
   for (const n of nodes)
     if (!isValidNodeId(n))
       throw new SubjectError(`invalid node id ${JSON.stringify(n)}: must match [A-Za-z0-9_-]{1,64}`);
@@ -100,6 +101,11 @@ export function rolePermissions(prefix: string, role: Role, nodes: readonly stri
             `${API}.INFO`,
             `${API}.STREAM.INFO.${config}`,
             `${API}.STREAM.INFO.${status}`,
+            // The lease (pkg/bus/lease.ts): its own record only, written with compare-and-set and
+            // read with a direct get that names its subject.
+            s.lease,
+            `${API}.STREAM.INFO.${lease}`,
+            `${API}.DIRECT.GET.${lease}.${s.lease}`,
             `${API}.CONSUMER.CREATE.${config}.${consumer}.${s.configFilter}`,
             `${API}.CONSUMER.INFO.${config}.${consumer}`,
             `${API}.CONSUMER.DELETE.${config}.${consumer}`,
@@ -108,7 +114,8 @@ export function rolePermissions(prefix: string, role: Role, nodes: readonly stri
           ],
           deny: [`${prefix}.*.config.*`],
         },
-        subscribe: { allow: [`${nodeInboxPrefix(prefix, s.nodeId)}.>`], deny: [] },
+        // The lease subject too: a standby hears a release at once.
+        subscribe: { allow: [`${nodeInboxPrefix(prefix, s.nodeId)}.>`, s.lease], deny: [] },
       };
     }
     case 'controller': {

@@ -10,7 +10,7 @@ import {
 } from '@nats-io/jetstream';
 import type { Logger } from '../log/logger.js';
 import { describeError } from './describe-error.js';
-import { streamName, streamSubjects } from './subjects.js';
+import { type StreamKind, streamName, streamSubjects } from './subjects.js';
 
 /** A stream of the contract could not be checked or created. */
 export class StreamError extends Error {
@@ -51,15 +51,17 @@ export interface EnsureStreamsOptions {
 export interface StreamNames {
   config: string;
   status: string;
+  lease: string;
 }
 
 /**
- * Makes sure both streams of the contract exist and keep its promises:
+ * Makes sure the streams domainmgr uses exist and keep its promises:
  *
  * - `<PREFIX>_CONFIG` captures `<prefix>.*.config.*`: desired state, the last config per domain.
  * - `<PREFIX>_STATUS` captures `<prefix>.*.status.*` and `<prefix>.*.node`: current status.
+ * - `<PREFIX>_LEASE` captures `<prefix>.*.lease`: which agent acts for each node (pkg/bus/lease.ts).
  *
- * Both: limits retention, file storage, one message per subject, no age limit. A missing stream is
+ * All three: limits retention, file storage, one message per subject, no age limit. A missing stream is
  * created when `manageStreams` is true (and logged), otherwise StreamMissingError. An existing
  * stream, created by us or by an operator, is checked in both modes and StreamIncompatibleError
  * lists everything about it that breaks the contract; domainmgr never changes an existing stream.
@@ -78,18 +80,22 @@ export async function ensureStreams(
   const names: StreamNames = {
     config: streamName(options.prefix, 'config'),
     status: streamName(options.prefix, 'status'),
+    lease: streamName(options.prefix, 'lease'),
   };
-  for (const kind of ['config', 'status'] as const) {
+  for (const kind of STREAM_KINDS) {
     const wanted = contractStreamConfig(options.prefix, kind);
     await ensureOne(jsm, wanted, options.manageStreams, log);
   }
   return names;
 }
 
+/** Every stream domainmgr uses, in the order they are checked (and printed by `domainctl streams`). */
+export const STREAM_KINDS: readonly StreamKind[] = ['config', 'status', 'lease'];
+
 /** The configuration of one stream of the contract, as domainmgr creates it (and `domainctl streams` prints it). */
 export function contractStreamConfig(
   prefix: string,
-  kind: 'config' | 'status',
+  kind: StreamKind,
 ): Partial<StreamConfig> & { name: string } {
   return {
     name: streamName(prefix, kind),
@@ -132,6 +138,9 @@ async function ensureOne(
     }
   }
   const problems = streamProblems(info, wanted.subjects ?? []);
+  // The lease is read by a direct get on its own subject, the only read the node role may make of it.
+  if (wanted.name.endsWith('_LEASE') && info.config.allow_direct !== true)
+    problems.push('allow_direct is off (the lease is read with a direct get)');
   if (problems.length > 0) throw new StreamIncompatibleError(wanted.name, problems);
   log.debug({ stream: wanted.name, messages: info.state.messages }, 'stream checked');
 }

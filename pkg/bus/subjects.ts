@@ -5,6 +5,7 @@
  *   <prefix>.<nodeId>.config.<uuid>   controller -> node, DomainConfig (empty payload = delete)
  *   <prefix>.<nodeId>.status.<uuid>   node -> everyone, DomainStatus
  *   <prefix>.<nodeId>.node            node -> everyone, NodeStatus
+ *   <prefix>.<nodeId>.lease           node -> node, which agent acts for the node (pkg/bus/lease.ts)
  *
  * The prefix may span several tokens (`acme.edge`), so that fleets can share an account; the
  * node id and the uuid are one token each.
@@ -52,15 +53,29 @@ function checkPrefix(prefix: string): void {
  * replaced by `_`. Different prefixes can map to one name (`a.b` and `a_b`); the stream check
  * then fails on the subjects, so such a clash is caught at start rather than silently shared.
  */
-export function streamName(prefix: string, kind: 'config' | 'status'): string {
+export type StreamKind = 'config' | 'status' | 'lease';
+
+export function streamName(prefix: string, kind: StreamKind): string {
   checkPrefix(prefix);
   return `${prefix.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${kind.toUpperCase()}`;
 }
 
 /** The subjects one stream must capture, by the contract. */
-export function streamSubjects(prefix: string, kind: 'config' | 'status'): string[] {
+export function streamSubjects(prefix: string, kind: StreamKind): string[] {
   checkPrefix(prefix);
-  return kind === 'config' ? [`${prefix}.*.config.*`] : [`${prefix}.*.status.*`, `${prefix}.*.node`];
+  switch (kind) {
+    case 'config':
+      return [`${prefix}.*.config.*`];
+    case 'status':
+      return [`${prefix}.*.status.*`, `${prefix}.*.node`];
+    case 'lease':
+      return [`${prefix}.*.lease`];
+  }
+}
+
+/** `<prefix>.<nodeId>.lease`: the node's lease record (pkg/bus/lease.ts). */
+export function leaseSubject(prefix: string, nodeId: string): string {
+  return nodeSubjects(prefix, nodeId).lease;
 }
 
 /** Every subject one node uses, built once and checked once. */
@@ -71,6 +86,8 @@ export interface NodeSubjects {
   readonly configFilter: string;
   /** `<prefix>.<nodeId>.node`. */
   readonly node: string;
+  /** `<prefix>.<nodeId>.lease`: the node's lease record. */
+  readonly lease: string;
   /** `<prefix>.<nodeId>.config.<uuid>`; throws SubjectError when uuid is not one literal token. */
   config(uuid: string): string;
   /** `<prefix>.<nodeId>.status.<uuid>`; throws SubjectError when uuid is not one literal token. */
@@ -95,6 +112,7 @@ export function nodeSubjects(prefix: string, nodeId: string): NodeSubjects {
     nodeId,
     configFilter: `${base}.config.*`,
     node: `${base}.node`,
+    lease: `${base}.lease`,
     config: (uuid) => leaf('config', uuid),
     status: (uuid) => leaf('status', uuid),
   };

@@ -230,6 +230,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'creates in parallel',
   },
   {
+    key: 'lease.ttlMs',
+    flag: 'lease-ttl-ms',
+    env: 'DOMAINMGR_LEASE_TTL_MS',
+    kind: 'integer',
+    help: 'lease time: a standby takes over this long after the active agent stopped renewing',
+  },
+  {
     key: 'restartBackoff.initialMs',
     flag: 'restart-backoff-initial-ms',
     env: 'DOMAINMGR_RESTART_BACKOFF_INITIAL_MS',

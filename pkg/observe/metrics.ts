@@ -61,6 +61,7 @@ export class Metrics {
   readonly #commandDuration: Histogram<'tool' | 'subcommand'>;
   readonly #commandFailures: Counter<'tool' | 'subcommand' | 'reason'>;
   readonly #natsConnected: Gauge;
+  readonly #leaseHeld: Gauge;
   readonly #configMessages: Counter<'outcome'>;
   readonly #statusPublishes: Counter<'kind'>;
   readonly #statusPublishFailures: Counter<'kind'>;
@@ -108,6 +109,12 @@ export class Metrics {
       registers,
     });
     this.#natsConnected.set(0);
+    this.#leaseHeld = new Gauge({
+      name: 'domainmgr_lease_held',
+      help: "1 while this agent holds its node's lease and acts for the node, 0 while it is a standby.",
+      registers,
+    });
+    this.#leaseHeld.set(0);
     this.#configMessages = new Counter({
       name: 'domainmgr_config_messages_total',
       help: 'Config messages handled, by outcome (accepted, rejected, deleted, stale).',
@@ -170,6 +177,11 @@ export class Metrics {
 
   setNatsConnected(connected: boolean): void {
     this.#natsConnected.set(connected ? 1 : 0);
+  }
+
+  /** Whether this agent acts for its node (holds the lease). */
+  setLeaseHeld(held: boolean): void {
+    this.#leaseHeld.set(held ? 1 : 0);
   }
 
   /** Follows a ConnectionState: sets the gauge now and on every change; returns the unsubscribe. */

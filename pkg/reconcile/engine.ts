@@ -43,6 +43,8 @@ export interface EngineDeps {
   random?: () => number;
   /** Told about every config message and hypervisor operation (metrics); optional. */
   observer?: EngineObserver;
+  /** The agent instance acting for the node, named in the NodeStatus. */
+  instance?: NonNullable<NodeStatus['instance']>;
 }
 
 export interface EngineObserver {
@@ -216,10 +218,13 @@ export class Engine {
    * SIGTERM: stop taking work, let every in-flight operation finish, and (onStop "shutdown")
    * stop the domains gracefully first. Domains are otherwise left running, like xend's
    * on_xend_stop = ignore. Ends by publishing the final statuses.
+   *
+   * `leaveRunning`: the agent no longer may act for the node (it lost its lease): no domain is
+   * stopped whatever onStop says; another agent takes them over.
    */
-  async stop(): Promise<void> {
+  async stop(options: { leaveRunning?: boolean } = {}): Promise<void> {
     const log = this.#log;
-    if (this.#d.config.onStop === 'shutdown') await this.#haltAll();
+    if (this.#d.config.onStop === 'shutdown' && options.leaveRunning !== true) await this.#haltAll();
     this.#stopping = true;
     this.#changeWatch?.close();
     if (this.#probeTimer !== null) this.#d.clock.cancel(this.#probeTimer.handle);
@@ -243,6 +248,7 @@ export class Engine {
       version: this.#d.version,
       startedAt: new Date(this.#startedAt).toISOString(),
       updatedAt: now,
+      ...(this.#d.instance === undefined ? {} : { instance: this.#d.instance }),
       ready,
       verify: this.#verify,
       host: {

@@ -1,7 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
-import { ConfigFeed, connectBus, ensureStreams, JetStreamStatusSink, StreamError } from '../bus/mod.js';
+import {
+  ConfigFeed,
+  connectBus,
+  ensureStreams,
+  JetStreamStatusSink,
+  NodeLease,
+  StreamError,
+} from '../bus/mod.js';
 import { type Clock, systemClock } from '../clock.js';
+import { errorText } from '../error-text.js';
 import type { Hypervisor } from '../hypervisor/hypervisor.js';
 import { type BackendDeps, createHypervisor } from '../hypervisor/registry.js';
 import { confineStorage } from '../hypervisor/storage-confinement.js';
@@ -12,6 +22,7 @@ import { Engine } from '../reconcile/engine.js';
 import { FileLedger } from '../reconcile/ledger.js';
 import type { CommandRunner } from '../runner/command-runner.js';
 import { ExecRunner, type ExecRunnerOptions } from '../runner/exec-runner.js';
+import { fencedHypervisor, fencedStatusSink } from './fencing.js';
 
 export interface ServiceOptions {
   config: DomainmgrConfig;
@@ -47,6 +58,8 @@ export async function runService(o: ServiceOptions): Promise<number> {
 
   await mkdir(config.stateDir, { recursive: true });
   let engine: Engine | null = null;
+  /** Why this agent does not act for the node ('' while it does). */
+  let standbyReason = (): string => 'starting';
   const metrics = new Metrics({ version: o.version, domainCounts: () => engine?.nodeStatus().domains ?? {} });
   const runnerOptions: ExecRunnerOptions = {
     logger: log.child({ component: 'runner' }),
@@ -63,7 +76,8 @@ export async function runService(o: ServiceOptions): Promise<number> {
           metrics,
           logger: log,
           health: () => {
-            const reasons = engine === null ? ['starting'] : engine.readiness();
+            const standby = standbyReason();
+            const reasons = standby !== '' ? [standby] : engine === null ? ['starting'] : engine.readiness();
             return { live: true, ready: reasons.length === 0, reasons };
           },
         });
@@ -106,50 +120,131 @@ export async function runService(o: ServiceOptions): Promise<number> {
     throw e;
   }
 
-  const status = new JetStreamStatusSink({
-    conn,
-    prefix: config.nats.prefix,
-    nodeId: config.nodeId,
-    logger: log,
-    onAttempt: (kind, ok) => metrics.countStatusPublish(kind, ok),
-  });
-  const ledger = new FileLedger(config.stateDir, { logger: log.child({ component: 'ledger' }) });
-  const running = new Engine({
-    config,
-    hypervisor,
-    clock,
-    logger: log,
-    ledger,
-    status,
-    connection: conn,
-    version: o.version,
-    observer: {
-      config: (outcome) => metrics.countConfig(outcome),
-      operation: (op, ms, ok) => metrics.observeOperation(op, ms, ok),
-    },
-  });
-  engine = running;
-  await running.start();
-
-  const feed = new ConfigFeed({ conn, prefix: config.nats.prefix, nodeId: config.nodeId, logger: log });
+  const instance = { id: randomUUID(), host: hostname(), pid: process.pid };
   const stopped = new Promise<void>((resolve) => {
     if (o.signal.aborted) resolve();
     else o.signal.addEventListener('abort', () => resolve(), { once: true });
   });
-  await Promise.race([feed.start((delivery) => running.handleConfig(delivery)), stopped]);
-  if (!o.signal.aborted) {
-    running.markSynced();
-    log.info('ready');
-    await stopped;
+
+  /**
+   * One term of acting for the node: from taking the lease to losing it (or SIGTERM). Each term
+   * builds its engine, sink and feed afresh, so a term that starts after another agent acted
+   * adopts what is on the host from the ledger and one listing, like a restart.
+   */
+  interface Term {
+    engine: Engine;
+    sink: JetStreamStatusSink;
+    feed: ConfigFeed;
+    ledger: FileLedger;
+    /** Resolves when the term must end before its backlog is in (lease lost or SIGTERM). */
+    ended: Promise<void>;
+    end: () => void;
   }
+  let term = null as Term | null;
+  let lease = null as NodeLease | null;
+  const mayAct = (): boolean => lease?.acting === true;
+
+  const startTerm = async (): Promise<void> => {
+    if (term !== null || o.signal.aborted || !mayAct()) return;
+    const sink = new JetStreamStatusSink({
+      conn,
+      prefix: config.nats.prefix,
+      nodeId: config.nodeId,
+      logger: log,
+      onAttempt: (kind, ok) => metrics.countStatusPublish(kind, ok),
+    });
+    const ledger = new FileLedger(config.stateDir, { logger: log.child({ component: 'ledger' }) });
+    const running = new Engine({
+      config,
+      hypervisor: fencedHypervisor(hypervisor, mayAct),
+      clock,
+      logger: log,
+      ledger,
+      status: fencedStatusSink(sink, mayAct),
+      connection: conn,
+      version: o.version,
+      instance,
+      observer: {
+        config: (outcome) => metrics.countConfig(outcome),
+        operation: (op, ms, ok) => metrics.observeOperation(op, ms, ok),
+      },
+    });
+    let end = () => {};
+    const ended = new Promise<void>((resolve) => {
+      end = resolve;
+    });
+    const feed = new ConfigFeed({ conn, prefix: config.nats.prefix, nodeId: config.nodeId, logger: log });
+    const t: Term = { engine: running, sink, feed, ledger, ended, end };
+    term = t;
+    engine = running;
+    await running.start();
+    let taken = false;
+    await Promise.race([
+      feed
+        .start((delivery) => running.handleConfig(delivery))
+        .then(() => {
+          taken = true;
+        }),
+      ended,
+      stopped,
+    ]);
+    if (taken && term === t && mayAct() && !o.signal.aborted) {
+      running.markSynced();
+      log.info({ instance }, 'ready');
+    }
+  };
+
+  /** Ends the term. `fenced`: the lease is lost, so nothing is stopped on the host and nothing unsent is sent. */
+  const endTerm = async (fenced: boolean): Promise<void> => {
+    const t = term;
+    if (t === null) return;
+    t.end();
+    await t.feed.stop();
+    await t.engine.stop({ leaveRunning: fenced });
+    t.ledger.close();
+    if (!fenced) {
+      const flushed = await t.sink.flush(FINAL_FLUSH_MS);
+      if (!flushed)
+        log.warn({ timeoutMs: FINAL_FLUSH_MS }, 'some final statuses were not stored before exit');
+    }
+    t.sink.close();
+    term = null;
+    engine = null;
+  };
+
+  // Terms start and end one after the other, in the order the lease changed.
+  let terms: Promise<void> = Promise.resolve();
+  const queue = (step: () => Promise<void>): void => {
+    terms = terms.then(step).catch((e: unknown) => {
+      log.error({ err: errorText(e) }, 'cannot start or end acting for the node');
+    });
+  };
+  lease = new NodeLease({
+    conn,
+    prefix: config.nats.prefix,
+    nodeId: config.nodeId,
+    self: { instance: instance.id, host: instance.host, pid: instance.pid },
+    ttlMs: config.lease.ttlMs,
+    clock,
+    logger: log,
+    onActingChange: (acting) => {
+      metrics.setLeaseHeld(acting);
+      if (acting) queue(startTerm);
+      else {
+        term?.end();
+        queue(() => endTerm(true));
+      }
+    },
+  });
+  standbyReason = () => lease?.standbyReason ?? 'starting';
+  lease.start();
+  await stopped;
 
   log.info('stopping: no new work; finishing what is in flight');
-  await feed.stop();
-  await running.stop();
-  ledger.close();
-  const flushed = await status.flush(FINAL_FLUSH_MS);
-  if (!flushed) log.warn({ timeoutMs: FINAL_FLUSH_MS }, 'some final statuses were not stored before exit');
-  await status.close();
+  term?.end();
+  await terms;
+  await endTerm(!mayAct());
+  await lease.stop();
   await conn.close();
   unfollowConnection();
   await http?.close();

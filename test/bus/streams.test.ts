@@ -9,7 +9,7 @@ describe('ensureStreams against the shared nats-server', () => {
   let conn: BusConnection;
   let jsm: JetStreamManager;
   let prefix: string;
-  let names: { config: string; status: string };
+  let names: { config: string; status: string; lease: string };
 
   beforeAll(async () => {
     conn = await testConnection();
@@ -20,13 +20,17 @@ describe('ensureStreams against the shared nats-server', () => {
   });
   beforeEach(() => {
     prefix = randomPrefix();
-    names = { config: streamName(prefix, 'config'), status: streamName(prefix, 'status') };
+    names = {
+      config: streamName(prefix, 'config'),
+      status: streamName(prefix, 'status'),
+      lease: streamName(prefix, 'lease'),
+    };
   });
   afterEach(async () => {
-    await deleteStreams(jsm, names.config, names.status);
+    await deleteStreams(jsm, names.config, names.status, names.lease);
   });
 
-  test('creates both streams as the contract says, and logs it', async () => {
+  test('creates the three streams as the contract says, and logs it', async () => {
     const { logger, lines } = captureLogger();
     await expect(ensureStreams(jsm, { prefix, manageStreams: true, logger })).resolves.toEqual(names);
 
@@ -34,7 +38,9 @@ describe('ensureStreams against the shared nats-server', () => {
     expect(config.subjects).toEqual([`${prefix}.*.config.*`]);
     const status = (await jsm.streams.info(names.status)).config;
     expect(status.subjects).toEqual([`${prefix}.*.status.*`, `${prefix}.*.node`]);
-    for (const c of [config, status]) {
+    const lease = (await jsm.streams.info(names.lease)).config;
+    expect(lease.subjects).toEqual([`${prefix}.*.lease`]);
+    for (const c of [config, status, lease]) {
       expect(c.max_msgs_per_subject).toBe(1);
       expect(c.storage).toBe(StorageType.File);
       expect(c.retention).toBe(RetentionPolicy.Limits);
@@ -45,6 +51,7 @@ describe('ensureStreams against the shared nats-server', () => {
     expect(created.map((l) => [l.level, l.stream])).toEqual([
       ['info', names.config],
       ['info', names.status],
+      ['info', names.lease],
     ]);
   });
 

@@ -24,6 +24,9 @@ describe('rolePermissions: the exact set of each role', () => {
             `${A}.INFO`,
             `${A}.STREAM.INFO.ACME_CONFIG`,
             `${A}.STREAM.INFO.ACME_STATUS`,
+            'acme.n1.lease',
+            `${A}.STREAM.INFO.ACME_LEASE`,
+            `${A}.DIRECT.GET.ACME_LEASE.acme.n1.lease`,
             `${A}.CONSUMER.CREATE.ACME_CONFIG.domainmgr-n1.acme.n1.config.*`,
             `${A}.CONSUMER.INFO.ACME_CONFIG.domainmgr-n1`,
             `${A}.CONSUMER.DELETE.ACME_CONFIG.domainmgr-n1`,
@@ -32,7 +35,7 @@ describe('rolePermissions: the exact set of each role', () => {
           ],
           deny: ['acme.*.config.*'],
         },
-        subscribe: { allow: ['_INBOX.acme.node.n1.>'], deny: [] },
+        subscribe: { allow: ['_INBOX.acme.node.n1.>', 'acme.n1.lease'], deny: [] },
       },
     ],
     [
@@ -135,11 +138,11 @@ describe('rolePermissions: the exact set of each role', () => {
       [
         'permissions {',
         '  publish {',
-        `    allow: ["p.n.status.*", "p.n.node", "${A}.INFO", "${A}.STREAM.INFO.P_CONFIG", "${A}.STREAM.INFO.P_STATUS", "${A}.CONSUMER.CREATE.P_CONFIG.domainmgr-n.p.n.config.*", "${A}.CONSUMER.INFO.P_CONFIG.domainmgr-n", "${A}.CONSUMER.DELETE.P_CONFIG.domainmgr-n", "${A}.CONSUMER.MSG.NEXT.P_CONFIG.domainmgr-n", "$JS.ACK.P_CONFIG.domainmgr-n.>"]`,
+        `    allow: ["p.n.status.*", "p.n.node", "${A}.INFO", "${A}.STREAM.INFO.P_CONFIG", "${A}.STREAM.INFO.P_STATUS", "p.n.lease", "${A}.STREAM.INFO.P_LEASE", "${A}.DIRECT.GET.P_LEASE.p.n.lease", "${A}.CONSUMER.CREATE.P_CONFIG.domainmgr-n.p.n.config.*", "${A}.CONSUMER.INFO.P_CONFIG.domainmgr-n", "${A}.CONSUMER.DELETE.P_CONFIG.domainmgr-n", "${A}.CONSUMER.MSG.NEXT.P_CONFIG.domainmgr-n", "$JS.ACK.P_CONFIG.domainmgr-n.>"]`,
         '    deny: ["p.*.config.*"]',
         '  }',
         '  subscribe {',
-        '    allow: ["_INBOX.p.node.n.>"]',
+        '    allow: ["_INBOX.p.node.n.>", "p.n.lease"]',
         '  }',
         '}',
       ].join('\n'),
@@ -185,7 +188,7 @@ describe('domainctl permissions and streams (offline)', () => {
     expect(r.stderr).toBe(stderr);
   });
 
-  test('streams prints both stream configurations of the prefix', async () => {
+  test('streams prints the three stream configurations of the prefix', async () => {
     const r = await ctl(['streams', '--prefix', 'acme']);
     expect(r.code).toBe(0);
     const streams = JSON.parse(r.stdout) as {
@@ -196,6 +199,7 @@ describe('domainctl permissions and streams (offline)', () => {
     expect(streams.map((s) => [s.name, s.subjects, s.max_msgs_per_subject])).toEqual([
       ['ACME_CONFIG', ['acme.*.config.*'], 1],
       ['ACME_STATUS', ['acme.*.status.*', 'acme.*.node'], 1],
+      ['ACME_LEASE', ['acme.*.lease'], 1],
     ]);
   });
 });

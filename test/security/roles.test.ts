@@ -169,7 +169,7 @@ describe.each([
     const created = await ctlAs('admin', ['streams', '--create']);
     expect(created.stderr).toBe('');
     expect(created.stdout.trim()).toBe(
-      `streams ${streamName(fleet.prefix, 'config')} and ${streamName(fleet.prefix, 'status')} are in place`,
+      `streams ${streamName(fleet.prefix, 'config')}, ${streamName(fleet.prefix, 'status')} and ${streamName(fleet.prefix, 'lease')} are in place`,
     );
 
     for (const nodeId of ['node1', 'node2'] as const) {

@@ -87,7 +87,9 @@ describe('/metrics of a running domainmgr', () => {
   beforeAll(async () => {
     server = await OwnNatsServer.create();
     await server.start();
-    node = await TestNode.create('xl', { natsUrl: server.url });
+    // The NATS outage below lasts longer than the default lease's acting time (11.25 s), after
+    // which the agent would rightly stop acting (docs/security.md): a lease long enough to ride it out.
+    node = await TestNode.create('xl', { natsUrl: server.url, extraArgs: ['--lease-ttl-ms', '300000'] });
     const dm = await node.start();
     const line = await dm.waitForLog(
       'the metrics address',
@@ -103,14 +105,16 @@ describe('/metrics of a running domainmgr', () => {
     await server.destroy();
   });
 
-  test('at start: connected, its version, every state at 0', async () => {
+  test('at start: connected, holding its lease, its version, every state at 0', async () => {
     await until(
       'connected, build info, no domains',
       (s) =>
         value(s, 'domainmgr_nats_connected') === 1 &&
+        value(s, 'domainmgr_lease_held') === 1 &&
         value(s, `domainmgr_build_info{version="${packageVersion}"}`) === 1 &&
         STATES.every((st) => value(s, `domainmgr_domains{state="${st}"}`) === 0),
       'domainmgr_build_info',
+      'domainmgr_lease_held',
     );
   });
 

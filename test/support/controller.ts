@@ -17,7 +17,7 @@ import type { NodeStatus } from '../../types/generated/node-status.js';
 export type StatusPredicate = (s: DomainStatus) => boolean;
 
 /** Upper-cased, every non-alphanumeric as `_` (the wire contract, "Subjects and streams"). */
-export function contractStreamName(prefix: string, kind: 'config' | 'status'): string {
+export function contractStreamName(prefix: string, kind: 'config' | 'status' | 'lease'): string {
   return `${prefix.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${kind.toUpperCase()}`;
 }
 
@@ -187,9 +187,9 @@ export class Controller {
     }
   }
 
-  /** Deletes both streams of the prefix (absent ones are fine). */
+  /** Deletes the streams of the prefix (absent ones are fine). */
   async deleteStreams(): Promise<void> {
-    for (const s of [this.configStream, this.statusStream])
+    for (const s of [this.configStream, this.statusStream, contractStreamName(this.prefix, 'lease')])
       await this.jsm.streams.delete(s).catch(() => false);
   }
 

@@ -125,6 +125,12 @@ export interface DomainmgrConfig {
    */
   shutdownGraceMs: number;
   createConcurrency: number;
+  lease: {
+    /**
+     * Lease time of the one-agent-per-node lease: a standby takes over this long after the active agent's last renewal; the active agent stops acting a quarter of it earlier.
+     */
+    ttlMs: number;
+  };
   restartBackoff: {
     initialMs: number;
     maxMs: number;

@@ -10,6 +10,20 @@ export interface NodeStatus {
   startedAt: string;
   updatedAt: string;
   /**
+   * The agent instance acting for the node (one agent per node: the holder of the node's lease). Absent from agents older than v1.1.
+   */
+  instance?: {
+    /**
+     * Random per process start.
+     */
+    id: string;
+    /**
+     * The host name the agent runs on.
+     */
+    host: string;
+    pid: number;
+  };
+  /**
    * Connected to NATS, host verified, initial desired state taken in.
    */
   ready: boolean;

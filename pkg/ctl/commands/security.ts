@@ -5,7 +5,7 @@ import {
   rolePermissions,
   serverPermissionsBlock,
 } from '../../bus/permissions.js';
-import { contractStreamConfig } from '../../bus/streams.js';
+import { contractStreamConfig, STREAM_KINDS } from '../../bus/streams.js';
 import { SubjectError } from '../../bus/subjects.js';
 import { Deadline, EXIT, usageError } from '../cli-support.js';
 import { withFleet } from '../fleet-reads.js';
@@ -78,9 +78,9 @@ const streams: CommandSpec = {
   name: 'streams',
   summary: 'print (or create) the streams of the prefix',
   description: [
-    'Prints the configuration of the two streams of the prefix as JSON (a list; each item is what',
+    'Prints the configuration of the three streams of the prefix (config, status, lease) as JSON (a list; each item is what',
     '`nats stream add --config FILE` takes), as domainmgr creates them. With --create, creates the',
-    'missing ones and checks both, as domainmgr does at start with nats.manageStreams true: an',
+    'missing ones and checks them all, as domainmgr does at start with nats.manageStreams true: an',
     "administrator's step before starting nodes with nats.manageStreams false (the node role may not create streams).",
   ],
   args: [],
@@ -93,7 +93,7 @@ const streams: CommandSpec = {
     if (ctx.values.create !== true) {
       ctx.output.out(
         JSON.stringify(
-          [contractStreamConfig(prefix, 'config'), contractStreamConfig(prefix, 'status')],
+          STREAM_KINDS.map((kind) => contractStreamConfig(prefix, kind)),
           null,
           2,
         ),
@@ -102,7 +102,7 @@ const streams: CommandSpec = {
     }
     const deadline = new Deadline(ctx.timeoutMs);
     const names = await withFleet(ctx, deadline, (fleet) => fleet.ensureStreams(deadline.remaining()));
-    ctx.output.out(`streams ${names.config} and ${names.status} are in place`);
+    ctx.output.out(`streams ${names.config}, ${names.status} and ${names.lease} are in place`);
     return EXIT.ok;
   },
 };

@@ -35,7 +35,12 @@ export class TestNode {
   readonly runs: DomainmgrProcess[] = [];
   readonly #extraArgs: readonly string[];
 
-  private constructor(backend: Backend, natsUrl: string, extraArgs: readonly string[]) {
+  private constructor(
+    backend: Backend,
+    natsUrl: string,
+    extraArgs: readonly string[],
+    identity?: { prefix: string; nodeId: string },
+  ) {
     this.backend = backend;
     this.natsUrl = natsUrl;
     this.#extraArgs = extraArgs;
@@ -48,21 +53,38 @@ export class TestNode {
     this.stage1 = join(this.root, 'stage1-xen.aci');
     writeFileSync(this.stage1, 'not really a stage1 image\n');
     this.stateDir = join(this.root, 'state');
-    this.prefix = `t${randomBytes(5).toString('hex')}`;
-    this.nodeId = `node-${backend}-${randomBytes(3).toString('hex')}`;
+    this.prefix = identity?.prefix ?? `t${randomBytes(5).toString('hex')}`;
+    this.nodeId = identity?.nodeId ?? `node-${backend}-${randomBytes(3).toString('hex')}`;
   }
 
   static async create(
     backend: Backend,
-    options: { natsUrl?: string; extraArgs?: readonly string[] } = {},
+    options: {
+      natsUrl?: string;
+      extraArgs?: readonly string[];
+      /** Another node's prefix and node id: a second host that claims to be the same node. */
+      identity?: { prefix: string; nodeId: string };
+    } = {},
   ): Promise<TestNode> {
-    const n = new TestNode(backend, options.natsUrl ?? SHARED_NATS_URL, options.extraArgs ?? []);
+    const n = new TestNode(
+      backend,
+      options.natsUrl ?? SHARED_NATS_URL,
+      options.extraArgs ?? [],
+      options.identity,
+    );
     n.ctl = await Controller.connect(n.natsUrl, n.prefix, n.nodeId);
     return n;
   }
 
   /** Starts domainmgr and waits for its `ready` line. */
   async start(options: Partial<DomainmgrProcessOptions> = {}): Promise<DomainmgrProcess> {
+    const dm = this.spawn(options);
+    await dm.waitReady(30_000);
+    return dm;
+  }
+
+  /** Starts domainmgr without waiting for anything (a standby never logs `ready`). */
+  spawn(options: Partial<DomainmgrProcessOptions> = {}): DomainmgrProcess {
     if (this.dm !== null && this.dm.exited === null) throw new Error('domainmgr already running');
     const dm = DomainmgrProcess.start({
       backend: this.backend,
@@ -78,7 +100,6 @@ export class TestNode {
     });
     this.dm = dm;
     this.runs.push(dm);
-    await dm.waitReady(30_000);
     return dm;
   }
 
