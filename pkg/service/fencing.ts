@@ -25,6 +25,8 @@ export function fencedHypervisor(inner: Hypervisor, mayAct: () => boolean): Hype
     <A extends unknown[], R>(op: string, fn: (...a: A) => Promise<R>) =>
     (...a: A): Promise<R> =>
       mayAct() ? fn(...a) : Promise.reject(new FencedError(op));
+  // Hearing of changes changes nothing on the host: the feed passes whether or not we may act.
+  const watchChanges = inner.watchChanges?.bind(inner);
   return {
     name: inner.name,
     canPause: inner.canPause,
@@ -43,6 +45,7 @@ export function fencedHypervisor(inner: Hypervisor, mayAct: () => boolean): Hype
     setMemory: gate('setMemory', (ref, m) => inner.setMemory(ref, m)),
     pciPrepare: gate('pciPrepare', (b) => inner.pciPrepare(b)),
     pciRelease: gate('pciRelease', (b) => inner.pciRelease(b)),
+    ...(watchChanges === undefined ? {} : { watchChanges }),
   };
 }
 
