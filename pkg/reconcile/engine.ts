@@ -26,7 +26,7 @@ const PROBE_GAP_PER_LISTING = 4;
  * A change the hypervisor's feed reports (Hypervisor.watchChanges) is listed after this long, so
  * that the burst one change makes (lxc: exited, STOPPING, STOPPED within ~10 ms) costs one listing.
  */
-const CHANGE_PROBE_DELAY_MS = 20;
+export const CHANGE_PROBE_DELAY_MS = 20;
 /** Node status changes are coalesced for this long before publishing. */
 const NODE_STATUS_DEBOUNCE_MS = 250;
 

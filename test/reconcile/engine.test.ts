@@ -2,7 +2,7 @@ import { loadConfig } from '../../pkg/config/load-config.js';
 import type { ChangeWatch } from '../../pkg/hypervisor/hypervisor.js';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { silentLogger } from '../../pkg/log/logger.js';
-import { Engine } from '../../pkg/reconcile/engine.js';
+import { CHANGE_PROBE_DELAY_MS, Engine } from '../../pkg/reconcile/engine.js';
 import type { LedgerEntry } from '../../pkg/reconcile/ledger.js';
 import { CommandFailedError } from '../../pkg/runner/errors.js';
 import { FakeHypervisor } from '../support/fake-hypervisor.js';
@@ -955,9 +955,9 @@ describe('engine: the backend change watch', () => {
     // Live watch: nothing listed within probeIntervalMs.
     await s.clock.advance(30_000);
     expect(hv.count('list')).toBe(atStart);
-    // An event (a domain died): one listing, at once.
+    // An event (a domain died): one listing, as soon as a burst of events has had time to end.
     hv.onChange?.();
-    await s.clock.advance(0);
+    await s.clock.advance(CHANGE_PROBE_DELAY_MS);
     expect(hv.count('list')).toBe(atStart + 1);
     // Then the slow resync only.
     await s.clock.advance(59_000);
