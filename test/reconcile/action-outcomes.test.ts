@@ -49,7 +49,7 @@ describe('mutationFailure: what a failed operation on an existing domain means',
       {
         kind: 'failed',
         error: {
-          message: 'xl pause failed',
+          message: 'xl pause a failed (exit 1): no such domain',
           source: 'hypervisor',
           time: TIME,
           command: 'xl pause a',
@@ -64,7 +64,7 @@ describe('mutationFailure: what a failed operation on an existing domain means',
       {
         kind: 'failed',
         error: {
-          message: 'pause of a failed',
+          message: 'pause of a failed <- xl pause a failed (exit 1): no such domain',
           source: 'hypervisor',
           time: TIME,
           command: 'xl pause a',
