@@ -26,7 +26,9 @@ export function classifyJetStreamFailure(err: unknown): JetStreamFailureKind {
     if (e instanceof StreamIncompatibleError || e instanceof StreamMissingError) return 'refused';
     if (e instanceof PermissionViolationError) return 'refused';
     // The client's JetStreamNotEnabled (a name only: the class is not exported): nobody answers
-    // the JetStream API on that server, or the account has no JetStream.
+    // the JetStream API on that server, or the account has no JetStream. (A publish to a stream
+    // that is electing its leader fails the same way, but publishes never come here: the steps
+    // are JetStream API calls, which every JetStream server of a cluster answers.)
     if (e.name === 'JetStreamNotEnabled') return 'refused';
     if (e instanceof JetStreamApiError && e.code === NOT_ENABLED_FOR_ACCOUNT) return 'refused';
     if (/permissions violation/i.test(e.message)) return 'refused';

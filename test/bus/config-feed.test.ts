@@ -276,7 +276,15 @@ describe('ConfigFeed against the shared nats-server', () => {
     await feed.start(r.handler);
     expect(r.seen.map((s) => s.uuid)).toEqual([a]);
 
-    await jsm.consumers.delete(feed.stream, feed.consumerName);
+    // nats-server 2.9.10 now and then fails a delete racing its own write of the consumer's state
+    // ("unlinkat ...: directory not empty", seen here before and after pulls got shorter): again.
+    for (let attempt = 1; ; attempt++) {
+      const deleted = await jsm.consumers.delete(feed.stream, feed.consumerName).catch((e: unknown) => {
+        if (attempt >= 5 || !/directory not empty/.test(String(e))) throw e;
+        return false;
+      });
+      if (deleted) break;
+    }
     await waitFor('recreated', () => lines.some((l) => l.msg === 'config consumer recreated'), 20_000);
     await publish(b, config(b, 1));
     // The recreated consumer starts from the latest of every domain again: a, then b.
