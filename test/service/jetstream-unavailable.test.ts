@@ -1,16 +1,18 @@
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { type PermissionSet, rolePermissions, serverPermissionsBlock } from '../../pkg/bus/permissions.js';
 import { contractStreamConfig, STREAM_KINDS } from '../../pkg/bus/streams.js';
 import { OwnNatsServer } from '../bus/support/nats-server.js';
+import { AuthServer } from '../security/support/auth-server.js';
 import { NatsCluster } from '../support/nats-cluster.js';
 import { eventually, newUuid, TestNode } from './support/node.js';
 
 /**
  * A node agent does not exit because JetStream is not there: started while the streams have no
- * leader (two of three servers just killed) or while the server it reaches has JetStream off, it
- * stays up, says why in its log, /readyz and metrics, keeps the domains already running on its
- * host untouched, and acts as soon as JetStream answers.
+ * leader (two of three servers just killed), while the server it reaches has JetStream off, or
+ * without a permission it needs, it stays up, says why in its log, /readyz and metrics, keeps the
+ * domains already running on its host untouched, and acts as soon as JetStream answers.
  */
 
 jest.setTimeout(180_000);
@@ -22,6 +24,7 @@ describe('domainmgr started while JetStream cannot answer', () => {
   let node: TestNode | undefined;
   let server: OwnNatsServer | undefined;
   let cluster: NatsCluster | undefined;
+  let auth: AuthServer | undefined;
 
   afterEach(async () => {
     await node?.destroy();
@@ -30,6 +33,8 @@ describe('domainmgr started while JetStream cannot answer', () => {
     server = undefined;
     await cluster?.stop();
     cluster = undefined;
+    await auth?.destroy();
+    auth = undefined;
   });
 
   test('JetStream off on its server: a logged refusal, retried, domains left running; acts once it is on', async () => {
@@ -135,5 +140,60 @@ describe('domainmgr started while JetStream cannot answer', () => {
     await node.ctl.waitForStatus(a, running(1), 60_000);
     expect(dm.exited).toBeNull();
     expect(dm.logsWhere((l) => l.level === 'fatal')).toEqual([]);
+  });
+
+  test('a permission the node lacks (creating its consumer): a logged refusal, retried until an operator grants it', async () => {
+    const prefix = `t${newUuid().slice(0, 8)}`;
+    const nodeId = 'edge-perm';
+    const full = rolePermissions(prefix, 'node', [nodeId]);
+    const withoutConsumerCreate: PermissionSet = {
+      ...full,
+      publish: {
+        ...full.publish,
+        allow: full.publish.allow.filter((subject) => !subject.includes('.CONSUMER.CREATE.')),
+      },
+    };
+    const conf = (node: PermissionSet) =>
+      // Unauthenticated clients (the test's controller) act as the admin.
+      `no_auth_user: admin\nauthorization { users: [\n{ user: admin, password: "admin-pw" }\n{ user: node, password: "node-pw",\n${serverPermissionsBlock(node)}\n}\n] }\n`;
+    auth = await AuthServer.start(conf(withoutConsumerCreate));
+    const admin = await connect({ servers: auth.url, user: 'admin', pass: 'admin-pw' });
+    try {
+      const jsm = await jetstreamManager(admin);
+      for (const kind of STREAM_KINDS) await jsm.streams.add(contractStreamConfig(prefix, kind));
+    } finally {
+      await admin.close();
+    }
+    const password = auth.file('node.pw', 'node-pw\n');
+    node = await TestNode.create('xl', {
+      natsUrl: auth.url,
+      identity: { prefix, nodeId },
+      extraArgs: ['--manage-streams', 'false', '--nats-user', 'node', '--nats-password-file', password],
+    });
+    const dm = node.spawn();
+    await dm.waitForLog(
+      'the refusal',
+      (l) =>
+        l.msg === 'JetStream refused the setup; an operator must fix it; retrying meanwhile' &&
+        l.step === 'consumer' &&
+        /permissions violation/i.test(String(l.err)),
+      60_000,
+    );
+    await dm.waitForLog('a second attempt', (l) => l.step === 'consumer' && l.attempt === 2, 30_000);
+    const waiting = await dm.readyz();
+    expect(waiting.status).toBe(503);
+    expect(waiting.reasons).toContainEqual(
+      expect.stringMatching(/^nats consumer: refused: .*permissions violation/i),
+    );
+    expect(dm.exited).toBeNull();
+
+    // The operator grants it; the agent, still the same process, goes on by itself.
+    auth.rewrite(conf(full));
+    await auth.restart();
+    await dm.waitReady(60_000);
+    const a = newUuid();
+    await node.ctl.apply(a, node.doc(a, 'perm-a'), 10_000);
+    await node.ctl.waitForStatus(a, running(1), 30_000);
+    expect(dm.exited).toBeNull();
   });
 });
