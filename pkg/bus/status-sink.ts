@@ -77,6 +77,8 @@ export class JetStreamStatusSink implements StatusSink {
   #closed = false;
   /** Failures since the last stored publish, to log an outage once rather than per attempt. */
   #failing = 0;
+  /** Why the last attempt failed, while no publish has been stored since. */
+  #failure: string | null = null;
 
   constructor(options: StatusSinkOptions) {
     this.#o = {
@@ -91,6 +93,14 @@ export class JetStreamStatusSink implements StatusSink {
     this.#unsubscribe = options.conn.onChange((connected) => {
       if (connected) this.#retryAllNow();
     });
+  }
+
+  /**
+   * Why statuses are not being stored (the last failed attempt's error), or null once a publish
+   * was stored after it: a reason for /readyz.
+   */
+  get failure(): string | null {
+    return this.#failure;
   }
 
   publishDomainStatus(status: DomainStatus): void {
@@ -207,6 +217,7 @@ export class JetStreamStatusSink implements StatusSink {
     if (this.#failing > 0) {
       this.#log.info({ failures: this.#failing }, 'status publishing recovered');
       this.#failing = 0;
+      this.#failure = null;
     }
     this.#stored(subject, version);
     const current = this.#slots.get(subject);
@@ -226,6 +237,7 @@ export class JetStreamStatusSink implements StatusSink {
     if (!slot || this.#closed) return;
     slot.failures++;
     this.#failing++;
+    this.#failure = describeError(err);
     const delayMs = backoffDelay(slot.failures, this.#o.retryBackoff);
     const fields = { subject, attempt: slot.failures, retryInMs: delayMs, err: describeError(err) };
     if (this.#failing === 1) this.#log.warn(fields, 'cannot publish status, retrying');

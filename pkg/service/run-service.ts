@@ -54,6 +54,8 @@ export async function runService(o: ServiceOptions): Promise<number> {
   let engine: Engine | null = null;
   /** Why this agent does not act for the node ('' while it does). */
   let standbyReason = (): string => 'starting';
+  /** Why statuses are not being stored right now (null while they are). */
+  let statusPublishFailure = (): string | null => null;
   const metrics = new Metrics({ version: o.version, domainCounts: () => engine?.nodeStatus().domains ?? {} });
   // Every JetStream setup call (stream check, consumer create, first pull) is retried until it
   // succeeds: a node agent outlives leader elections, servers coming up and wrong setups alike.
@@ -78,8 +80,10 @@ export async function runService(o: ServiceOptions): Promise<number> {
           logger: log,
           health: () => {
             const standby = standbyReason();
+            const publishFailure = statusPublishFailure();
             const reasons = [
               ...jetstreamRetry.reasons,
+              ...(publishFailure === null ? [] : [`nats status publish: ${publishFailure}`]),
               ...(standby !== '' ? [standby] : engine === null ? ['starting'] : engine.readiness()),
             ];
             return { live: true, ready: reasons.length === 0, reasons };
@@ -149,6 +153,7 @@ export async function runService(o: ServiceOptions): Promise<number> {
     end: () => void;
   }
   let term = null as Term | null;
+  statusPublishFailure = () => term?.sink.failure ?? null;
   let lease = null as NodeLease | null;
   const mayAct = (): boolean => lease?.acting === true;
 

@@ -189,6 +189,12 @@ describe('/metrics of a running domainmgr', () => {
       (s) => failures(s, 'domain') >= 1 && failures(s, 'node') >= 1,
       'domainmgr_status_publish_failures_total',
     );
+    const readyzUrl = metricsUrl.replace(/\/metrics$/, '/readyz');
+    const hung = await fetch(readyzUrl);
+    expect(hung.status).toBe(503);
+    expect(((await hung.json()) as { reasons: string[] }).reasons).toContainEqual(
+      expect.stringMatching(/^nats status publish: .*timeout/i),
+    );
 
     await server.stop();
     await until(
