@@ -129,6 +129,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'create missing streams (true) or only check them (false)',
   },
   {
+    key: 'nats.hubDomain',
+    flag: 'hub-domain',
+    env: 'DOMAINMGR_NATS_HUB_DOMAIN',
+    kind: 'string',
+    help: "the hub's JetStream domain, on a node behind a site leaf server (docs/fleet.md)",
+  },
+  {
     key: 'storage.allowedRoots',
     flag: 'allowed-roots',
     env: 'DOMAINMGR_STORAGE_ALLOWED_ROOTS',

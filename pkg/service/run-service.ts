@@ -108,6 +108,8 @@ export async function runService(o: ServiceOptions): Promise<number> {
       prefix: config.nats.prefix,
       manageStreams: config.nats.manageStreams,
       logger: log,
+      nodeId: config.nodeId,
+      ...(config.nats.hubDomain ? { site: { hubDomain: config.nats.hubDomain, nodeId: config.nodeId } } : {}),
     });
   } catch (e) {
     await conn.close();

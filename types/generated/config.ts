@@ -61,6 +61,10 @@ export interface DomainmgrConfig {
      * Create the config and status streams when missing; false: only check they exist.
      */
     manageStreams: boolean;
+    /**
+     * Set on a node that talks to its site's leaf server: the hub's JetStream domain. The leaf's config stream is then a mirror of the hub's, filtered on this node (created so when missing). docs/fleet.md.
+     */
+    hubDomain?: string | null;
   };
   stateDir: string;
   storage: {
