@@ -196,4 +196,21 @@ describe('a site behind a leaf node, uplink cut and restored', () => {
       ].sort(),
     );
   });
+
+  test('the hub stopped and started again: the site works on, the hub then gathers what it missed', async () => {
+    await site.hub.stop();
+    await waitForLeafConnection(site, false).catch(() => undefined);
+    const before = await node.ctl.storedStatus(d);
+    await node.sim.simctl(['crash', before?.domainName ?? d]);
+    await node.ctl.waitForStatus(d, (s) => s.state === 'RUNNING' && s.restartCount === 1, 30_000);
+    await site.hub.start();
+    await waitForLeafConnection(site, true);
+    const newest = await node.ctl.storedStatus(d);
+    await eventually(
+      "the hub holding the site's newest status of the restarted domain",
+      async () => JSON.stringify(await hub.storedStatus(d).catch(() => null)),
+      (atHub) => atHub === JSON.stringify(newest),
+      CATCH_UP_MS,
+    );
+  });
 });

@@ -88,19 +88,21 @@ export interface SiteTopology {
 export async function startSite(prefix: string, siteDomain = 'site1'): Promise<SiteTopology> {
   const confDir = mkdtempSync(join(tmpdir(), 'domainmgr-site-conf-'));
   const hubLeafPort = await freePort();
+  const uplink = await Uplink.start(hubLeafPort);
   const hubConf = join(confDir, 'hub.conf');
   writeFileSync(
     hubConf,
     [
       'server_name: hub-1',
       'jetstream { domain: hub }',
-      `leafnodes { listen: "127.0.0.1:${hubLeafPort}" }`,
+      // The hub tells a leaf its leafnode address for reconnects; it must name the uplink, else
+      // the leaf, once cut off, reconnects around it.
+      `leafnodes { listen: "127.0.0.1:${hubLeafPort}", advertise: "127.0.0.1:${uplink.port}" }`,
       '',
     ].join('\n'),
   );
   const hub = await OwnNatsServer.create(['-c', hubConf, '-n', 'hub-1']);
   await hub.start();
-  const uplink = await Uplink.start(hubLeafPort);
   const leafConf = join(confDir, 'leaf.conf');
   writeFileSync(
     leafConf,
