@@ -134,16 +134,10 @@ describe('a site behind a leaf node, uplink cut and restored', () => {
     expect(mirrored.state.last_seq).toBeLessThan(published[0]?.seq ?? 0);
     expect(dm.logsWhere((l) => l.msg === 'config delivered')).toHaveLength(feedBefore);
 
-    const restoredAt = performance.now();
     site.uplink.restore();
     await node.ctl.waitForStatus(b, (s) => s.state === 'DELETED', CATCH_UP_MS);
     await node.ctl.waitForStatus(d, running(1), CATCH_UP_MS);
     await node.ctl.waitForStatus(c, (s) => s.state === 'HALTED' && s.observedGeneration === 2, CATCH_UP_MS);
-    const catchUpMs = performance.now() - restoredAt;
-    // The figure the fleet docs quote; shown, not asserted.
-    console.info(
-      `offline catch-up: link restored to every outage config acted on in ${Math.round(catchUpMs)} ms`,
-    );
 
     const delivered = dm
       .logsWhere((l) => l.msg === 'config delivered')
