@@ -1,4 +1,5 @@
-import type { StreamConfig, StreamInfo } from '@nats-io/jetstream';
+import type { JetStreamManager, StreamConfig, StreamInfo } from '@nats-io/jetstream';
+import type { BusConnection } from '../../pkg/bus/connect.js';
 import {
   hubStatusStream,
   isValidJsDomain,
@@ -6,8 +7,15 @@ import {
   mirrorProblems,
   siteConfigMirror,
 } from '../../pkg/bus/site-streams.js';
-import { contractStreamConfig } from '../../pkg/bus/streams.js';
-import type { StreamKind } from '../../pkg/bus/subjects.js';
+import {
+  contractStreamConfig,
+  ensureStreams,
+  StreamIncompatibleError,
+  StreamMissingError,
+} from '../../pkg/bus/streams.js';
+import { type StreamKind, streamName } from '../../pkg/bus/subjects.js';
+import { deleteStreams, testConnection } from './support/bus.js';
+import { captureLogger, randomPrefix } from './support/fixtures.js';
 
 const site = { hubDomain: 'hub', nodeId: 'n1' };
 
@@ -105,5 +113,60 @@ describe('site streams', () => {
   ];
   test.each(cases)('%s', (_what, kind, config, where, problems) => {
     expect(mirrorProblems('dm', kind, info(config), where, 'n1')).toEqual(problems);
+  });
+});
+
+describe('ensureStreams of a node behind a site leaf, against the shared nats-server', () => {
+  let conn: BusConnection;
+  let jsm: JetStreamManager;
+  let prefix: string;
+  const kinds = ['config', 'status', 'lease'] as const;
+
+  beforeAll(async () => {
+    conn = await testConnection();
+    jsm = await conn.jsm();
+  });
+  afterAll(async () => {
+    await conn.close();
+  });
+  beforeEach(() => {
+    prefix = randomPrefix();
+  });
+  afterEach(async () => {
+    await deleteStreams(jsm, ...kinds.map((k) => streamName(prefix, k)));
+  });
+
+  test('creates the config stream as a mirror of the hub filtered on the node, the others as usual', async () => {
+    const { logger, lines } = captureLogger();
+    await ensureStreams(jsm, { prefix, manageStreams: true, logger, site });
+    const config = (await jsm.streams.info(streamName(prefix, 'config'))).config;
+    expect(config.subjects ?? []).toEqual([]);
+    expect(config.mirror?.filter_subject).toBe(`${prefix}.n1.config.*`);
+    expect(config.mirror?.external?.api).toBe('$JS.hub.API');
+    expect(config.max_msgs_per_subject).toBe(1);
+    const status = (await jsm.streams.info(streamName(prefix, 'status'))).config;
+    expect(status.subjects).toEqual([`${prefix}.*.status.*`, `${prefix}.*.node`]);
+    expect(lines.filter((l) => l.msg === 'created stream')).toHaveLength(3);
+    // Started again, it accepts what it made; so does a node not told about the site.
+    await ensureStreams(jsm, { prefix, manageStreams: false, logger, site });
+    await ensureStreams(jsm, { prefix, manageStreams: false, logger, nodeId: 'n1' });
+  });
+
+  test('a plain config stream is refused, naming why', async () => {
+    await ensureStreams(jsm, { prefix, manageStreams: true, logger: captureLogger().logger });
+    const refused = ensureStreams(jsm, { prefix, manageStreams: true, logger: captureLogger().logger, site });
+    await expect(refused).rejects.toThrow(StreamIncompatibleError);
+    await expect(refused).rejects.toThrow(/is not a mirror of the hub's .*_CONFIG \(\$JS\.hub\.API\)/);
+  });
+
+  test('with manageStreams false a missing mirror is a clear error naming the mirror to create', async () => {
+    const missing = ensureStreams(jsm, {
+      prefix,
+      manageStreams: false,
+      logger: captureLogger().logger,
+      site,
+    });
+    await expect(missing).rejects.toThrow(StreamMissingError);
+    await expect(missing).rejects.toThrow(/create it with mirror .*"filter_subject":"[^"]+\.n1\.config\.\*"/);
   });
 });
