@@ -117,13 +117,16 @@ export function mirrorProblems(
     );
   const filter = mirror.filter_subject ?? '';
   const node = site?.nodeId ?? nodeId;
+  // Without a node (domainctl), a mirror of any one node's configs is a config stream too.
+  const oneNode =
+    filter.startsWith(`${prefix}.`) && /^[^.]+\.config\.\*$/.test(filter.slice(prefix.length + 1));
   const covering = [
     '',
     `${prefix}.*.config.*`,
     `${prefix}.>`,
     ...(node === undefined ? [] : [`${prefix}.${node}.config.*`]),
   ];
-  if (!covering.includes(filter))
+  if (!covering.includes(filter) && !(node === undefined && oneNode))
     problems.push(
       `mirror filter ${filter} leaves out ${node === undefined ? 'the configs' : `node ${node}'s configs`} (${prefix}.${node ?? '<node>'}.config.*)`,
     );

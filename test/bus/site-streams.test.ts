@@ -114,6 +114,15 @@ describe('site streams', () => {
   test.each(cases)('%s', (_what, kind, config, where, problems) => {
     expect(mirrorProblems('dm', kind, info(config), where, 'n1')).toEqual(problems);
   });
+
+  test.each([
+    ['dm.n2.config.*', []],
+    ['dm.*.config.*', []],
+    ['dm.n2.status.*', ['mirror filter dm.n2.status.* leaves out the configs (dm.<node>.config.*)']],
+    ['other.n2.config.*', ['mirror filter other.n2.config.* leaves out the configs (dm.<node>.config.*)']],
+  ])('domainctl (no node) and a mirror filtered on %s', (filter, problems) => {
+    expect(mirrorProblems('dm', 'config', info(mirrorOf(filter)), undefined, undefined)).toEqual(problems);
+  });
 });
 
 describe('ensureStreams of a node behind a site leaf, against the shared nats-server', () => {
@@ -147,9 +156,11 @@ describe('ensureStreams of a node behind a site leaf, against the shared nats-se
     const status = (await jsm.streams.info(streamName(prefix, 'status'))).config;
     expect(status.subjects).toEqual([`${prefix}.*.status.*`, `${prefix}.*.node`]);
     expect(lines.filter((l) => l.msg === 'created stream')).toHaveLength(3);
-    // Started again, it accepts what it made; so does a node not told about the site.
+    // Started again, it accepts what it made; so do a node not told about the site, and
+    // domainctl streams (no node).
     await ensureStreams(jsm, { prefix, manageStreams: false, logger, site });
     await ensureStreams(jsm, { prefix, manageStreams: false, logger, nodeId: 'n1' });
+    await ensureStreams(jsm, { prefix, manageStreams: false, logger });
   });
 
   test('a plain config stream is refused, naming why', async () => {
