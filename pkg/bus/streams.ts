@@ -74,6 +74,10 @@ export interface StreamNames {
  * stream, created by us or by an operator, is checked in both modes and StreamIncompatibleError
  * lists everything about it that breaks the contract; domainmgr never changes an existing stream.
  *
+ * On a site's leaf server (`site` set, docs/fleet.md) the config stream is instead a mirror of the
+ * hub's, filtered on the node, and is created so; a config stream that is a mirror is checked by
+ * what it mirrors rather than by subjects (pkg/bus/site-streams.ts), in any topology.
+ *
  * Retention of DELETED statuses: the last status of a deleted domain stays in the status stream
  * (one small message per uuid). It is the answer to "what happened to domain X" for an operator
  * who looks later, and nothing else would tell. Neither an age limit (it would also expire the
