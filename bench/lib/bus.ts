@@ -28,8 +28,8 @@ export class BenchBus {
     this.nodeId = nodeId;
   }
 
-  static async connect(prefix: string, nodeId: string): Promise<BenchBus> {
-    return new BenchBus(await connect({ servers: 'nats://127.0.0.1:4222' }), prefix, nodeId);
+  static async connect(prefix: string, nodeId: string, url = 'nats://127.0.0.1:4222'): Promise<BenchBus> {
+    return new BenchBus(await connect({ servers: url }), prefix, nodeId);
   }
 
   /** Publishes one config; resolves with the time just before it was sent. */

@@ -32,6 +32,10 @@ export interface ManagerOptions {
   cpuProfDir?: string;
   /** More node options (e.g. --heapsnapshot-signal=SIGUSR2, --trace-gc) for bench/burst-memory.ts. */
   nodeArgs?: readonly string[];
+  /** Default the local nats-server, nats://127.0.0.1:4222. */
+  natsUrl?: string;
+  /** More domainmgr flags, appended last. */
+  extraArgs?: readonly string[];
 }
 
 /**
@@ -56,7 +60,7 @@ export interface Manager {
 /** dist/bench, where this module's compiled self lives in dist/bench/lib. */
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -98,7 +102,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     '--prefix',
     o.prefix,
     '--nats',
-    'nats://127.0.0.1:4222',
+    o.natsUrl ?? 'nats://127.0.0.1:4222',
     '--state-dir',
     o.stateDir,
     '--allowed-roots',
@@ -112,6 +116,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     '--restart-backoff-initial-ms',
     String(o.restartBackoffInitialMs ?? 100),
     ...(o.createConcurrency === undefined ? [] : ['--create-concurrency', String(o.createConcurrency)]),
+    ...(o.extraArgs ?? []),
   ];
   const child: ChildProcess = spawn(process.execPath, args, {
     env: o.sim?.env ?? process.env,

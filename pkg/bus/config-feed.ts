@@ -50,6 +50,8 @@ export interface ConfigFeedOptions {
   pullExpiresMs?: number;
   /** The server deletes the consumer after this long without a client. Default 7 days. */
   inactiveThresholdMs?: number;
+  /** Messages handled between two prunings of the redelivery guard (see #pruneHandled). Default 1024. */
+  handledPruneEvery?: number;
 }
 
 /**
@@ -98,8 +100,16 @@ export class ConfigFeed implements DesiredStateSource {
   #stopped: Promise<void> | undefined;
   /** A running replacement of a missing consumer; stop() waits for it. */
   #recovery: Promise<void> | undefined;
-  /** Last stream sequence handled per subject, for this consumer incarnation. */
+  /**
+   * Last stream sequence handled per subject, for this consumer incarnation: the redelivery
+   * guard. Pruned down to the sequences above the consumer's ack floor (#pruneHandled), so it
+   * holds what can still come back, not every subject ever seen.
+   */
   #handled = new Map<string, number>();
+  /** Bumped whenever #handled starts over (a new consumer), so a late pruning is dropped. */
+  #incarnation = 0;
+  #sincePrune = 0;
+  #pruning = false;
   #backlog: Backlog | undefined;
 
   constructor(options: ConfigFeedOptions) {
@@ -109,6 +119,7 @@ export class ConfigFeed implements DesiredStateSource {
       nakBackoff: { initialMs: 1_000, maxMs: 60_000, jitter: 0.2 },
       pullExpiresMs: 5_000,
       inactiveThresholdMs: 7 * 24 * 3600 * 1000,
+      handledPruneEvery: 1024,
       ...options,
     };
     this.#filter = nodeSubjects(options.prefix, options.nodeId).configFilter;
@@ -183,6 +194,7 @@ export class ConfigFeed implements DesiredStateSource {
         inactive_threshold: nanos(this.#o.inactiveThresholdMs),
       });
       this.#handled.clear();
+      this.#incarnation++;
       return info.num_pending;
     } catch (err) {
       throw new ConfigFeedError(
@@ -300,6 +312,38 @@ export class ConfigFeed implements DesiredStateSource {
     this.#handled.set(m.subject, seq);
     m.ack();
     this.#backlog?.settled(m.subject, seq, m.info.pending);
+    if (++this.#sincePrune >= this.#o.handledPruneEvery) {
+      this.#sincePrune = 0;
+      void this.#pruneHandled();
+    }
+  }
+
+  /** Subjects the redelivery guard remembers now (bounded: see #pruneHandled). */
+  get guardedSubjects(): number {
+    return this.#handled.size;
+  }
+
+  /**
+   * Forgets the subjects whose last handled sequence is at or below the consumer's ack floor:
+   * the server has every message up to the floor acknowledged and never delivers one of them
+   * again, so the guard has nothing to catch there. Without this the guard grew by one entry
+   * per subject ever seen (every domain, every junk subject) for as long as the process ran.
+   */
+  async #pruneHandled(): Promise<void> {
+    if (this.#pruning) return;
+    this.#pruning = true;
+    const incarnation = this.#incarnation;
+    try {
+      const jsm = await this.#o.conn.jsm();
+      const floor = (await jsm.consumers.info(this.stream, this.consumerName)).ack_floor.stream_seq;
+      if (incarnation !== this.#incarnation) return;
+      for (const [subject, seq] of this.#handled) if (seq <= floor) this.#handled.delete(subject);
+    } catch (err) {
+      // Only memory is at stake: the next pruning tries again.
+      this.#log.debug({ err: describeError(err) }, 'cannot read the ack floor; redelivery guard not pruned');
+    } finally {
+      this.#pruning = false;
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import {
 } from '@nats-io/jetstream';
 import type { Logger } from '../log/logger.js';
 import { describeError } from './describe-error.js';
+import { mirrorProblems, type SiteOptions, siteConfigMirror } from './site-streams.js';
 import { type StreamKind, streamName, streamSubjects } from './subjects.js';
 
 /** A stream of the contract could not be checked or created. */
@@ -48,6 +49,13 @@ export interface EnsureStreamsOptions {
   /** num_replicas of the streams created (default 1); an existing stream may have any. */
   replicas?: number;
   logger: Logger;
+  /** The node these streams serve; a mirrored config stream must hold its configs. */
+  nodeId?: string;
+  /**
+   * Set when the node talks to its site's leaf server (docs/fleet.md): the config stream must be
+   * a mirror of the hub's, and is created as one (filtered on the node) when missing.
+   */
+  site?: SiteOptions;
 }
 
 export interface StreamNames {
@@ -68,6 +76,10 @@ export interface StreamNames {
  * stream, created by us or by an operator, is checked in both modes and StreamIncompatibleError
  * lists everything about it that breaks the contract; domainmgr never changes an existing stream.
  *
+ * On a site's leaf server (`site` set, docs/fleet.md) the config stream is instead a mirror of the
+ * hub's, filtered on the node, and is created so; a config stream that is a mirror is checked by
+ * what it mirrors rather than by subjects (pkg/bus/site-streams.ts), in any topology.
+ *
  * Retention of DELETED statuses: the last status of a deleted domain stays in the status stream
  * (one small message per uuid). It is the answer to "what happened to domain X" for an operator
  * who looks later, and nothing else would tell. Neither an age limit (it would also expire the
@@ -85,8 +97,14 @@ export async function ensureStreams(
     lease: streamName(options.prefix, 'lease'),
   };
   for (const kind of STREAM_KINDS) {
-    const wanted = contractStreamConfig(options.prefix, kind, options.replicas ?? 1);
-    await ensureOne(jsm, wanted, options.manageStreams, log);
+    const contract = contractStreamConfig(options.prefix, kind, options.replicas ?? 1);
+    const wanted =
+      kind === 'config' && options.site !== undefined
+        ? siteConfigMirror(options.prefix, contract, options.site)
+        : contract;
+    const topology = (info: StreamInfo) =>
+      mirrorProblems(options.prefix, kind, info, options.site, options.nodeId ?? options.site?.nodeId);
+    await ensureOne(jsm, wanted, options.manageStreams, log, topology);
   }
   return names;
 }
@@ -120,20 +138,28 @@ async function ensureOne(
   wanted: Partial<StreamConfig> & { name: string },
   manage: boolean,
   log: Logger,
+  topologyProblems: (info: StreamInfo) => string[],
 ): Promise<void> {
   let info = await streamInfo(jsm, wanted.name);
   if (info === null) {
     if (!manage)
       throw new StreamMissingError(
         `stream ${wanted.name} does not exist and nats.manageStreams is false: create it with ` +
-          `subjects ${JSON.stringify(wanted.subjects)}, file storage, limits retention and ` +
-          `max messages per subject 1`,
+          (wanted.mirror
+            ? `mirror ${JSON.stringify(wanted.mirror)}`
+            : `subjects ${JSON.stringify(wanted.subjects)}`) +
+          ', file storage, limits retention and max messages per subject 1',
         wanted.name,
       );
     try {
       info = await jsm.streams.add(wanted);
       log.info(
-        { stream: wanted.name, subjects: wanted.subjects, replicas: wanted.num_replicas },
+        {
+          stream: wanted.name,
+          subjects: wanted.subjects,
+          mirror: wanted.mirror,
+          replicas: wanted.num_replicas,
+        },
         'created stream',
       );
     } catch (err) {
@@ -145,7 +171,11 @@ async function ensureOne(
         });
     }
   }
-  const problems = streamProblems(info, wanted.subjects ?? []);
+  // A mirror has no subjects of its own: what it holds is checked by topologyProblems.
+  const problems = [
+    ...streamProblems(info, info.config.mirror ? [] : (wanted.subjects ?? [])),
+    ...topologyProblems(info),
+  ];
   // The lease is read by a direct get on its own subject, the only read the node role may make of it.
   if (wanted.name.endsWith('_LEASE') && info.config.allow_direct !== true)
     problems.push('allow_direct is off (the lease is read with a direct get)');

@@ -136,6 +136,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'replicas of the streams domainmgr creates (3 on a 3-server cluster)',
   },
   {
+    key: 'nats.hubDomain',
+    flag: 'hub-domain',
+    env: 'DOMAINMGR_NATS_HUB_DOMAIN',
+    kind: 'string',
+    help: "the hub's JetStream domain, on a node behind a site leaf server (docs/fleet.md)",
+  },
+  {
     key: 'storage.allowedRoots',
     flag: 'allowed-roots',
     env: 'DOMAINMGR_STORAGE_ALLOWED_ROOTS',

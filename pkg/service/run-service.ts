@@ -120,6 +120,10 @@ export async function runService(o: ServiceOptions): Promise<number> {
           manageStreams: config.nats.manageStreams,
           replicas: config.nats.replicas,
           logger: log,
+          nodeId: config.nodeId,
+          ...(config.nats.hubDomain
+            ? { site: { hubDomain: config.nats.hubDomain, nodeId: config.nodeId } }
+            : {}),
         }),
       o.signal,
     );

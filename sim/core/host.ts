@@ -1,5 +1,8 @@
 import { loadState, type SimState, saveState } from './state.js';
 
+/** Calls the command log keeps before it drops the oldest. */
+export const COMMAND_LOG_LIMIT = 50_000;
+
 /** Something that happened on the host that a waiting command may be interested in. */
 export type HostEvent =
   | { type: 'xen-shutdown'; domid: number; reasonCode: number }
@@ -36,6 +39,13 @@ export class SimHost {
   private readonly persistDelayMs: number;
   /** Calls of the emulated tools since the daemon started, by "tool subcommand" (not persisted). */
   readonly calls = new Map<string, number>();
+  /**
+   * The argv of every emulated tool call since the daemon started or the log was last taken
+   * (`simctl commands --take`), oldest first; not persisted. At most COMMAND_LOG_LIMIT are kept:
+   * older ones are dropped and counted, so a caller that never takes the log cannot grow the daemon.
+   */
+  readonly commandLog: { tool: string; args: readonly string[] }[] = [];
+  commandLogDropped = 0;
   private persistTimer: NodeJS.Timeout | null = null;
 
   /**
@@ -49,6 +59,15 @@ export class SimHost {
     this.clock = clock;
     this.persistDelayMs = persistDelayMs;
     this.state = loadState(dir, clock());
+  }
+
+  /** Records one emulated tool call in the command log. */
+  logCommand(tool: string, args: readonly string[]): void {
+    if (this.commandLog.length >= COMMAND_LOG_LIMIT) {
+      this.commandLog.shift();
+      this.commandLogDropped++;
+    }
+    this.commandLog.push({ tool, args: [...args] });
   }
 
   now(): number {

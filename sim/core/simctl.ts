@@ -16,6 +16,8 @@ export const SIMCTL_USAGE = `usage: simctl <command> [args]
   stop                           stop the simulator daemon (state is kept; the next call restarts it)
   ping                           answer "pong" (starts the daemon if needed)
   calls                          calls of the emulated tools since the daemon started, by tool and subcommand (JSON)
+  commands [--take]              argv of every emulated tool call since the daemon started (JSON:
+                                 {dropped, commands: [{tool, args}]}); --take also empties the log
   latency MS                     add MS milliseconds to every emulated call (0: none)
   fault add --tool T [--sub S] ACTION [--times N] [--skip N]
       ACTION: --exit N [--stderr TEXT] [--stdout TEXT] | --hang MS|forever | --garbage [--exit N]
@@ -143,6 +145,16 @@ export function runSimctl(host: SimHost, inv: Invocation): SimctlOutcome {
       return done('pong\n');
     case 'calls':
       return done(`${JSON.stringify(Object.fromEntries([...host.calls].sort()))}\n`);
+    case 'commands': {
+      if (rest.length > 1 || (rest[0] !== undefined && rest[0] !== '--take'))
+        return fail('commands takes only --take');
+      const out = JSON.stringify({ dropped: host.commandLogDropped, commands: host.commandLog });
+      if (rest[0] === '--take') {
+        host.commandLog.length = 0;
+        host.commandLogDropped = 0;
+      }
+      return done(`${out}\n`);
+    }
     case 'stop':
       return { result: result(0), stopDaemon: true };
     case 'reset':

@@ -66,6 +66,7 @@ export async function dispatch(host: SimHost, inv: Invocation): Promise<Answer> 
   const sub = subcommandOf(inv.tool, inv.args);
   const key = `${inv.tool} ${sub}`;
   host.calls.set(key, (host.calls.get(key) ?? 0) + 1);
+  host.logCommand(inv.tool, inv.args);
   const fault = takeFault(host, inv.tool, sub);
   host.persistIfDirty();
   const latency = host.state.config.latencyMs;

@@ -164,6 +164,13 @@ export class SimXenstored {
     const host = this.#host;
     const key = `xenstored ${typeName(f.type)}`;
     host.calls.set(key, (host.calls.get(key) ?? 0) + 1);
+    host.logCommand('xenstored', [
+      typeName(f.type),
+      ...f.payload
+        .toString('utf8')
+        .split('\0')
+        .filter((a) => a !== ''),
+    ]);
     host.settle();
     let reply: Buffer;
     let after: (() => void) | null = null;

@@ -267,6 +267,22 @@ describe('ConfigFeed against the shared nats-server', () => {
     expect([...seqs].sort((x, y) => x - y)).toEqual(seqs);
   });
 
+  test('the redelivery guard forgets acknowledged subjects: it does not grow with every domain ever seen', async () => {
+    // Found by the fuzz campaign (test/fuzz): one entry per distinct subject was kept forever.
+    const r = recorder();
+    const feed = await newFeed({ handledPruneEvery: 10 });
+    await feed.start(r.handler);
+    const uuids = Array.from({ length: 60 }, () => randomUUID());
+    for (const u of uuids) await publish(u, config(u, 1));
+    await waitFor('60 configs handled', () => r.seen.length === 60);
+    await waitForConsumer(jsm, feed, (i) => i.num_ack_pending === 0 && i.ack_floor.stream_seq === 60);
+    // Ten more: the pruning they trigger sees every earlier message acknowledged.
+    for (const u of uuids.slice(0, 10)) await publish(u, config(u, 2));
+    await waitFor('the guard pruned', () => r.seen.length === 70 && feed.guardedSubjects <= 20);
+    // What is still guarded works: a redelivery-free run handled every message exactly once.
+    expect(new Set(r.seen.map((s) => s.seq)).size).toBe(70);
+  });
+
   test('a consumer deleted under the feed is recreated and delivery goes on', async () => {
     const [a, b] = [randomUUID(), randomUUID()];
     await publish(a, config(a, 1));

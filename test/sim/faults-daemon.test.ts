@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { COMMAND_LOG_LIMIT, SimHost } from '../../sim/core/host.js';
 import { runProcess, SIM_BIN_DIR, type SimHostHandle, startSimHost } from '../support/sim-host.js';
-import { expectExact, listRow, pvhCfg, removeTempDirs, until, writeCfg, xl } from './helpers.js';
+import { expectExact, listRow, pvhCfg, removeTempDirs, tempDir, until, writeCfg, xl } from './helpers.js';
 
 let h: SimHostHandle;
 
@@ -210,5 +211,40 @@ describe('daemon and shims', () => {
     await xl(h, 'create', writeCfg(pvhCfg('st')));
     const s = JSON.parse(await h.simctl(['state'])) as { xen: { domains: { name: string }[] } };
     expect(s.xen.domains.map((d) => d.name)).toEqual(['st']);
+  });
+});
+
+interface Log {
+  dropped: number;
+  commands: { tool: string; args: string[] }[];
+}
+
+/** `simctl commands`: the argv of every emulated call, what tests read "reached the host" from. */
+describe('simctl commands', () => {
+  test('lists every call with its arguments, in order; --take empties the log', async () => {
+    await h.simctl(['commands', '--take']);
+    const cfg = writeCfg(pvhCfg('logged'));
+    expect((await xl(h, 'create', '-p', cfg)).code).toBe(0);
+    expect((await xl(h, 'list', 'logged')).code).toBe(0);
+    const log = JSON.parse(await h.simctl(['commands', '--take'])) as Log;
+    expect(log.dropped).toBe(0);
+    const shimCalls = log.commands.filter((c) => c.tool !== 'xenstored');
+    expect(shimCalls).toEqual([
+      { tool: 'xl', args: ['create', '-p', cfg] },
+      { tool: 'xl', args: ['list', 'logged'] },
+    ]);
+    expect((JSON.parse(await h.simctl(['commands'])) as Log).commands).toEqual([]);
+  });
+
+  test('refuses an unknown option', async () => {
+    await expect(h.simctl(['commands', '--all'])).rejects.toThrow(/commands takes only --take/);
+  });
+
+  test('keeps at most COMMAND_LOG_LIMIT calls, dropping and counting the oldest', () => {
+    const host = new SimHost(tempDir());
+    for (let i = 0; i < COMMAND_LOG_LIMIT + 3; i++) host.logCommand('xl', [String(i)]);
+    expect(host.commandLog).toHaveLength(COMMAND_LOG_LIMIT);
+    expect(host.commandLogDropped).toBe(3);
+    expect(host.commandLog[0]).toEqual({ tool: 'xl', args: ['3'] });
   });
 });

@@ -65,6 +65,10 @@ export interface DomainmgrConfig {
      * Replicas of the streams domainmgr creates (num_replicas; 3 on a 3-server JetStream cluster). An existing stream is accepted with any replica count.
      */
     replicas: number;
+    /**
+     * Set on a node that talks to its site's leaf server: the hub's JetStream domain. The leaf's config stream is then a mirror of the hub's, filtered on this node (created so when missing). docs/fleet.md.
+     */
+    hubDomain?: string | null;
   };
   stateDir: string;
   storage: {
