@@ -89,7 +89,13 @@ export class DomainWorker {
     this.#log = deps.logger.child({ uuid });
     this.#lastTransitionTime = deps.clock.now();
     this.#name = remembered?.name ?? '';
-    this.#r = recordFrom(remembered);
+    this.#r = recordFrom(remembered, {
+      wallNow: deps.clock.now(),
+      monotonicNow: deps.clock.monotonic(),
+      shutdownGraceMs: deps.shutdownGraceMs,
+    });
+    // A remembered grace wakes the worker when it ends, as the shutdown that began it would have.
+    if (this.#r.k.haltingUntil !== null) this.#scheduleWake(this.#r.k.haltingUntil);
     this.#party = {
       uuid,
       deps,
