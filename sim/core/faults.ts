@@ -19,10 +19,17 @@ export function subcommandOf(tool: string, args: readonly string[]): string {
 }
 
 /** The rule that applies to this call, if any; consumes one use of it. */
-export function takeFault(host: SimHost, tool: string, sub: string): FaultRule | null {
+export function takeFault(
+  host: SimHost,
+  tool: string,
+  sub: string,
+  args: readonly string[] = [],
+): FaultRule | null {
   const faults = host.state.faults;
   for (const f of faults) {
     if (f.tool !== tool || (f.sub !== '*' && f.sub !== sub)) continue;
+    const match = f.match;
+    if (match !== undefined && !args.some((a) => a.includes(match))) continue;
     host.touch();
     if (f.skip > 0) {
       f.skip--;

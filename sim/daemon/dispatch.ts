@@ -5,6 +5,7 @@ import { runSimctl } from '../core/simctl.js';
 import { type Invocation, result, ToolExit, type ToolOutcome, type ToolResult } from '../core/types.js';
 import { runRkt } from '../rkt/rkt.js';
 import { runVmadm } from '../vmadm/vmadm.js';
+import { destroyDomain, findDomain } from '../xen/model.js';
 import { runXenstore, runXenstoreSingle, runXenstoreWrite } from '../xenstore/xenstore.js';
 import { runXl } from '../xl/xl.js';
 
@@ -66,7 +67,7 @@ export async function dispatch(host: SimHost, inv: Invocation): Promise<Answer> 
   const sub = subcommandOf(inv.tool, inv.args);
   const key = `${inv.tool} ${sub}`;
   host.calls.set(key, (host.calls.get(key) ?? 0) + 1);
-  const fault = takeFault(host, inv.tool, sub);
+  const fault = takeFault(host, inv.tool, sub, inv.args);
   host.persistIfDirty();
   const latency = host.state.config.latencyMs;
   if (latency > 0) await sleep(latency, undefined, { signal: inv.signal });
@@ -75,9 +76,28 @@ export async function dispatch(host: SimHost, inv: Invocation): Promise<Answer> 
     if (a.kind === 'fail') return { result: result(a.exitCode, a.stdout, a.stderr), stopDaemon: false };
     if (a.kind === 'garbage')
       return { result: result(a.exitCode, garbage(host.now()), ''), stopDaemon: false };
+    if (a.kind === 'vanish') {
+      if (inv.signal.aborted) throw new Error('caller went away');
+      const out = await execute(host, main, inv);
+      vanish(host, a.domain);
+      return { result: out, stopDaemon: false };
+    }
     if (a.ms === null) await never(inv.signal);
     else await sleep(a.ms, undefined, { signal: inv.signal });
   }
   if (inv.signal.aborted) throw new Error('caller went away');
   return { result: await execute(host, main, inv), stopDaemon: false };
+}
+
+/** The Xen domain named `domain` disappears (as `simctl vanish`); nothing when there is none. */
+function vanish(host: SimHost, domain: string): void {
+  host.settle();
+  let domid: number;
+  try {
+    domid = findDomain(host, domain);
+  } catch {
+    return;
+  }
+  destroyDomain(host, domid);
+  host.settle();
 }
