@@ -84,7 +84,11 @@ export interface Settled {
 /** Pure: the state a situation with nothing to do amounts to. */
 export function settledState(f: SettleFacts): Settled {
   const keep = { state: f.state, clearRetry: false, clearError: false };
-  // A graceful shutdown in progress stays HALTING (or DELETING) until the guest left or the grace ran out.
+  // A graceful shutdown in progress stays HALTING (or DELETING) until the guest left or the grace
+  // ran out; a grace remembered across a restart of domainmgr is reported so from the start.
+  if (f.halting && f.state !== 'HALTING' && f.state !== 'DELETING') {
+    return { ...keep, state: f.desired === 'delete' ? 'DELETING' : 'HALTING' };
+  }
   if (f.desired === 'delete' || f.halting) return keep;
   switch (f.actual) {
     case 'absent':

@@ -494,6 +494,49 @@ describe('every backend command failing every way (engine + xl backend + simulat
     DEADLINE_MS * 2,
   );
 
+  test(
+    'a failure retrying cannot heal (a missing bridge): retried no faster than restartBackoff.maxMs, and the status says why',
+    async () => {
+      const doc = vmDoc(`ft-permanent-${serial + 1}`);
+      const faultId = (
+        await host.simctl([
+          'fault',
+          'add',
+          '--tool',
+          'xl',
+          '--sub',
+          'create',
+          '--match',
+          doc.uuid,
+          '--exit',
+          '3',
+          '--stderr',
+          'libxl: error: libxl_exec.c:117: /etc/xen/scripts/vif-bridge online [-1] Could not find bridge device xenbr9',
+        ])
+      ).trim();
+      try {
+        await send(native, doc);
+        const broken = await until('the permanent failure reported', () => {
+          const s = native.sink.last(doc.uuid);
+          return s?.state === 'BROKEN' && s.error?.retryAt !== undefined ? s : undefined;
+        });
+        const error = broken.error as NonNullable<DomainStatus['error']>;
+        expect(error.command).toMatch(/xl create/);
+        expect(error.message).toMatch(
+          /retrying will not heal this \(a bridge the vifs name does not exist on the host\): tried again every 1000 ms \(restartBackoff\.maxMs\)/,
+        );
+        // The first retry is set at maxMs (1000), not at initialMs (200).
+        expect(Date.parse(error.retryAt as string) - Date.parse(error.time)).toBeGreaterThanOrEqual(990);
+      } finally {
+        await host.simctl(['fault', 'rm', faultId]).catch(() => undefined);
+      }
+      await until('converged once the bridge is there', () =>
+        native.sink.last(doc.uuid)?.state === 'RUNNING' ? true : undefined,
+      );
+    },
+    DEADLINE_MS * 2,
+  );
+
   test.each(FAULTS)(
     'xl list, %s: nothing concluded from a failed listing, then converged',
     async (kind) => {
