@@ -509,6 +509,40 @@ describe('engine: restart policy', () => {
 });
 
 describe('engine: failures', () => {
+  test('a failure retrying cannot heal waits restartBackoff.maxMs, says why; a config that builds differently is tried at once', async () => {
+    const s = await started(setup());
+    const bridgeMissing = () =>
+      new HypervisorError('create', 'xl create failed', {
+        cause: new CommandFailedError('xl create -p /x.cfg exited with 3', {
+          argv: ['xl', 'create', '-p', '/x.cfg'],
+          exitCode: 3,
+          stderr: '/etc/xen/scripts/vif-bridge online [-1] Could not find bridge device br0\n',
+          durationMs: 5,
+        }),
+      });
+    s.hv.failNext('create', bridgeMissing());
+    s.hv.failNext('create', bridgeMissing());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(10);
+    const first = s.sink.last(U1);
+    expect(first?.state).toBe('BROKEN');
+    expect(first?.error?.message).toMatch(
+      /; retrying will not heal this \(a bridge the vifs name does not exist on the host\): tried again every 8000 ms \(restartBackoff\.maxMs\)/,
+    );
+    // Not after initialMs (1000), the transient backoff: after maxMs (8000).
+    await s.clock.advance(7900);
+    expect(s.hv.count('create')).toBe(1);
+    await s.clock.advance(200);
+    expect(s.hv.count('create')).toBe(2);
+    expect(s.sink.last(U1)?.state).toBe('BROKEN');
+    // The controller fixes the bridge: tried at once, not 8 s later.
+    await s.send(U1, vm(U1, { generation: 2, vifs: [{ bridge: 'br1' }] }));
+    await s.clock.advance(10);
+    expect(s.hv.count('create')).toBe(3);
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', error: null });
+  });
+
   test('a failed create reports command, exit code and stderr, then retries with backoff', async () => {
     const s = await started(setup());
     const cause = new CommandFailedError('xl create -p /x.cfg exited with 3', {
