@@ -1,3 +1,4 @@
+import { destroyDomain, findDomain } from '../xen/model.js';
 import type { SimHost } from './host.js';
 import type { FaultRule } from './state.js';
 
@@ -54,4 +55,17 @@ export function garbage(seed: number): string {
     if (i % 50 === 49) s += '\n';
   }
   return `{"truncated": [\t${s}`;
+}
+
+/** The Xen domain named `domain` (name or domid) disappears, as `simctl vanish`; nothing when there is none. */
+export function vanishDomain(host: SimHost, domain: string): void {
+  host.settle();
+  let domid: number;
+  try {
+    domid = findDomain(host, domain);
+  } catch {
+    return;
+  }
+  destroyDomain(host, domid);
+  host.settle();
 }

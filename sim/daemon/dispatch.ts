@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { garbage, subcommandOf, takeFault } from '../core/faults.js';
+import { garbage, subcommandOf, takeFault, vanishDomain } from '../core/faults.js';
 import type { SimHost } from '../core/host.js';
 import { runSimctl } from '../core/simctl.js';
 import { type Invocation, result, ToolExit, type ToolOutcome, type ToolResult } from '../core/types.js';
 import { runRkt } from '../rkt/rkt.js';
 import { runVmadm } from '../vmadm/vmadm.js';
-import { destroyDomain, findDomain } from '../xen/model.js';
 import { runXenstore, runXenstoreSingle, runXenstoreWrite } from '../xenstore/xenstore.js';
 import { runXl } from '../xl/xl.js';
 
@@ -79,7 +78,7 @@ export async function dispatch(host: SimHost, inv: Invocation): Promise<Answer> 
     if (a.kind === 'vanish') {
       if (inv.signal.aborted) throw new Error('caller went away');
       const out = await execute(host, main, inv);
-      vanish(host, a.domain);
+      vanishDomain(host, a.domain);
       return { result: out, stopDaemon: false };
     }
     if (a.ms === null) await never(inv.signal);
@@ -87,17 +86,4 @@ export async function dispatch(host: SimHost, inv: Invocation): Promise<Answer> 
   }
   if (inv.signal.aborted) throw new Error('caller went away');
   return { result: await execute(host, main, inv), stopDaemon: false };
-}
-
-/** The Xen domain named `domain` disappears (as `simctl vanish`); nothing when there is none. */
-function vanish(host: SimHost, domain: string): void {
-  host.settle();
-  let domid: number;
-  try {
-    domid = findDomain(host, domain);
-  } catch {
-    return;
-  }
-  destroyDomain(host, domid);
-  host.settle();
 }

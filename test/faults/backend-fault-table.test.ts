@@ -208,8 +208,13 @@ interface Command {
   /** The text a status error names the command by. */
   names: RegExp;
   drive: Drive;
-  /** Run only by the engine without xenstored's socket, one case at a time. */
-  fallbackOnly?: boolean;
+  /**
+   * Run one case at a time, since the fault cannot name the case's domain: by the engine without
+   * xenstored's socket (xl domid, xenstore-write), or by the one with it (socket requests).
+   */
+  serial?: 'fallback' | 'native';
+  /** The fault's --match (default: the case's domain name, cfg path or PCI device). */
+  match?: string;
   /** Aimed at the case's PCI device rather than its name. */
   byPci?: boolean;
 }
@@ -249,8 +254,17 @@ const COMMANDS: readonly Command[] = [
   xlCommand('destroy', HALTS),
   xlCommand('pci-assignable-add', STARTS, { byPci: true }),
   xlCommand('pci-assignable-remove', HALTS, { byPci: true }),
-  xlCommand('domid', STARTS, { fallbackOnly: true }),
-  { tool: 'xenstore-write', sub: 'write', names: /xenstore-write/, drive: STARTS, fallbackOnly: true },
+  xlCommand('domid', STARTS, { serial: 'fallback' }),
+  { tool: 'xenstore-write', sub: 'write', names: /xenstore-write/, drive: STARTS, serial: 'fallback' },
+  // The offload keys written over xenstored's socket (pkg/xenstore), the request that writes one.
+  {
+    tool: 'xenstored',
+    sub: 'WRITE',
+    names: /xenstore|vif-offload|disableVifOffload/,
+    drive: STARTS,
+    serial: 'native',
+    match: 'feature-sg',
+  },
 ];
 
 beforeAll(async () => {
@@ -294,7 +308,7 @@ async function runCase(node: Node, c: Command, kind: FaultKind): Promise<Outcome
   let doc = c.drive.start(name);
   if (bdf !== undefined) doc = { ...doc, pciDevices: [{ bdf }] } as DomainConfig;
   const uuid = doc.uuid;
-  const match = c.fallbackOnly === true ? null : (bdf ?? (c.sub === 'create' ? uuid : name));
+  const match = c.serial === 'fallback' ? null : (c.match ?? bdf ?? (c.sub === 'create' ? uuid : name));
   let faultId: string;
   let from: number;
   if (c.drive.change === null) {
@@ -464,8 +478,8 @@ async function runInfoCase(kind: FaultKind): Promise<Outcome> {
 
 const INFO: Command = xlCommand('info', STARTS);
 
-const concurrent = COMMANDS.filter((c) => c.fallbackOnly !== true);
-const serialOnes = COMMANDS.filter((c) => c.fallbackOnly === true);
+const concurrent = COMMANDS.filter((c) => c.serial === undefined);
+const serialOnes = COMMANDS.filter((c) => c.serial !== undefined);
 
 describe('every backend command failing every way (engine + xl backend + simulated host)', () => {
   const outcomes = new Map<string, Promise<Outcome>>();
@@ -561,11 +575,10 @@ describe('every backend command failing every way (engine + xl backend + simulat
   );
 
   test.each(serialOnes.flatMap((c) => FAULTS.map((k) => [c.tool, c.sub, k, c] as const)))(
-    'without xenstored: %s %s, %s (one at a time: the fault names no domain)',
+    '%s %s, %s (one at a time: the fault names no domain)',
     async (_tool, _sub, kind, c) => {
-      // The side-by-side cases use xenstored's socket, never these commands; still, wait for them.
       await Promise.allSettled(outcomes.values());
-      const o = await runCase(fallback, c, kind);
+      const o = await runCase(c.serial === 'native' ? native : fallback, c, kind);
       for (const s of o.states) expect(DEFINED_STATES.has(s)).toBe(true);
       if (MUST_NAME.has(kind)) {
         expect(o.errors.some((e) => c.names.test(`${e.command ?? ''} ${e.message}`))).toBe(true);
