@@ -160,36 +160,22 @@ describe('replies of the simulated xenstored', () => {
   });
 
   test('injected faults on socket requests: an errno, an OK that did nothing, only the matching path', async () => {
-    await h.simctl([
-      'fault',
-      'add',
-      '--tool',
-      'xenstored',
-      '--sub',
-      'WRITE',
-      '--match',
-      '/t/f1',
-      '--exit',
-      '1',
-      '--stderr',
-      'EACCES',
-      '--times',
-      '1',
-    ]);
-    await h.simctl([
-      'fault',
-      'add',
-      '--tool',
-      'xenstored',
-      '--sub',
-      'WRITE',
-      '--match',
-      '/t/f2',
-      '--exit',
-      '0',
-      '--times',
-      '1',
-    ]);
+    const writeFault = (path: string, ...action: string[]) =>
+      h.simctl([
+        'fault',
+        'add',
+        '--tool',
+        'xenstored',
+        '--sub',
+        'WRITE',
+        '--match',
+        path,
+        ...action,
+        '--times',
+        '1',
+      ]);
+    await writeFault('/t/f1', '--exit', '1', '--stderr', 'EACCES');
+    await writeFault('/t/f2', '--exit', '0');
     expect(await raw.ask(XsType.WRITE, writePayload('/t/f0', 'a'))).toEqual([XsType.WRITE, 'OK\0']);
     expect(await raw.ask(XsType.WRITE, writePayload('/t/f1', 'b'))).toEqual([ERROR, 'EACCES\0']);
     expect(await raw.ask(XsType.WRITE, writePayload('/t/f2', 'c'))).toEqual([XsType.WRITE, 'OK\0']);
