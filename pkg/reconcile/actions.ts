@@ -98,7 +98,10 @@ export async function carryOut(p: ActionParty, action: Action, desired: Desired)
       return mutate(p, 'pause', async (ref) => {
         await p.deps.hypervisor.pause(ref);
         r.k.actual = 'paused';
+        // Until a listing shows it paused: a pause that exited 0 and did nothing is retried.
+        r.k.pausing = true;
         p.setState('PAUSED');
+        p.deps.requestProbe(0);
       });
     case 'set-memory':
       return mutate(p, 'set-memory', async (ref) => {
@@ -182,6 +185,15 @@ export function recordEvent(p: ActionParty, event: ObservationEvent, desired: De
       p.record.retryAt = event.retryAt;
       p.record.error = hypervisorError(
         'the domain is still paused after unpause',
+        wallNow(p),
+        wallTimeOf(p, event.retryAt),
+      );
+      p.wakeAt(event.retryAt);
+      return;
+    case 'still-running':
+      p.record.retryAt = event.retryAt;
+      p.record.error = hypervisorError(
+        'the domain is still running after pause',
         wallNow(p),
         wallTimeOf(p, event.retryAt),
       );

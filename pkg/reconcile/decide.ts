@@ -120,7 +120,11 @@ export function decide(v: View): Action {
       if (v.retryAt !== null && v.now < v.retryAt) return { type: 'wait', until: v.retryAt };
       return { type: 'unpause' };
     case 'running': {
-      if (spec.paused) return { type: 'pause' };
+      if (spec.paused) {
+        // A pause that did not take (exit 0, no effect) is retried with backoff, as an unpause.
+        if (v.retryAt !== null && v.now < v.retryAt) return { type: 'wait', until: v.retryAt };
+        return { type: 'pause' };
+      }
       const memory = liveMemoryTarget(spec, v.runningSpec, v.currentMemoryMiB);
       if (memory !== null) return { type: 'set-memory', memoryMiB: memory };
       return { type: 'wait', until: null };

@@ -52,6 +52,7 @@ export function recordFrom(remembered?: LedgerEntry, time?: RestoreTime): Domain
       actual: 'unknown',
       ref: null,
       booting: false,
+      pausing: false,
       runningSince: null,
       haltingUntil:
         graceEndsAt === undefined || time === undefined

@@ -100,9 +100,12 @@ export function settledState(f: SettleFacts): Settled {
       if (f.retrying) return { ...keep, state: f.state !== 'HALTED' ? 'BROKEN' : f.state };
       return { ...keep, state: 'PENDING' };
     case 'paused':
-      return { ...keep, state: 'PAUSED' };
+      // Paused as asked: a pause that had not taken is over.
+      return { state: 'PAUSED', clearRetry: f.paused, clearError: f.paused };
     case 'running':
       if (f.booting) return { ...keep, state: 'BOOTING' };
+      // Running although asked paused: waiting to retry a pause (or the backend cannot pause).
+      if (f.paused && !f.pauseUnsupported) return { ...keep, state: 'RUNNING' };
       // Confirmed running: past failures are over, except a pause this backend cannot do.
       return { state: 'RUNNING', clearRetry: true, clearError: !(f.pauseUnsupported && f.paused) };
     default:

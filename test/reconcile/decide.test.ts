@@ -92,6 +92,16 @@ const cases: [string, Partial<View>, Action][] = [
     { type: 'wait', until: 11_000 },
   ],
   [
+    'run asked paused, still running after a pause that did not take: wait for backoff',
+    { actual: 'running', retryAt: 11_000, desired: { kind: 'run', spec: spec({ paused: true }) } },
+    { type: 'wait', until: 11_000 },
+  ],
+  [
+    'run asked paused, running, backoff over: pause again',
+    { actual: 'running', retryAt: 9_000, desired: { kind: 'run', spec: spec({ paused: true }) } },
+    { type: 'pause' },
+  ],
+  [
     'run, paused by an interrupted create: destroy',
     { actual: 'paused', interruptedCreate: true },
     { type: 'destroy', reason: 'interrupted' },

@@ -597,6 +597,28 @@ describe('engine: failures', () => {
     expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', error: null });
   });
 
+  test('a pause that exits 0 but did not pause is caught by the listing and retried with backoff', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(200);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+    s.hv.pauseIsNoop = true;
+    await s.send(U1, vm(U1, { generation: 2, paused: true }));
+    await s.clock.advance(200);
+    // Honest: running, and the error says the pause did not take and when it is tried again.
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'RUNNING',
+      error: { message: 'the domain is still running after pause' },
+    });
+    const pauses = s.hv.count('pause');
+    // Not a pause per listing (every 50 ms or so): the next one waits for the backoff (1 s).
+    await s.clock.advance(700);
+    expect(s.hv.count('pause')).toBe(pauses);
+    s.hv.pauseIsNoop = false;
+    await s.clock.advance(2500);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'PAUSED', error: null });
+  });
+
   test('not enough host memory is a clear host error, and nothing is created', async () => {
     const s = setup();
     s.hv.totalMemoryMiB = 1500;
