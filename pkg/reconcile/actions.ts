@@ -182,23 +182,14 @@ export function recordEvent(p: ActionParty, event: ObservationEvent, desired: De
       recordExit(p, 'vanished', desired);
       return;
     case 'still-paused':
+    case 'still-running': {
+      // An unpause or pause that exited 0 and did not take: tried again after the backoff.
+      const what = event.type === 'still-paused' ? 'still paused after unpause' : 'still running after pause';
       p.record.retryAt = event.retryAt;
-      p.record.error = hypervisorError(
-        'the domain is still paused after unpause',
-        wallNow(p),
-        wallTimeOf(p, event.retryAt),
-      );
+      p.record.error = hypervisorError(`the domain is ${what}`, wallNow(p), wallTimeOf(p, event.retryAt));
       p.wakeAt(event.retryAt);
       return;
-    case 'still-running':
-      p.record.retryAt = event.retryAt;
-      p.record.error = hypervisorError(
-        'the domain is still running after pause',
-        wallNow(p),
-        wallTimeOf(p, event.retryAt),
-      );
-      p.wakeAt(event.retryAt);
-      return;
+    }
   }
 }
 
