@@ -65,8 +65,9 @@ function engineConfig(stateDir: string, xenstored: boolean): DomainmgrConfig {
     probeIntervalMs: 250,
     probeJitter: 0,
     nodeStatusIntervalMs: 60_000,
-    // A hang is cut off after a second; a failed create is retried after 0.2, 0.4, 0.8, 1 s.
-    timeouts: { commandMs: 1000, createMs: 1500, killGraceMs: 200 },
+    // A hang is cut off after 2 s (a loaded machine's good calls finish well within it); a
+    // failed create is retried after 0.2, 0.4, 0.8, 1 s.
+    timeouts: { commandMs: 2000, createMs: 3000, killGraceMs: 200 },
     shutdownGraceMs: 1500,
     createConcurrency: 16,
     restartBackoff: { initialMs: 200, maxMs: 1000 },
@@ -78,7 +79,7 @@ function engineConfig(stateDir: string, xenstored: boolean): DomainmgrConfig {
 async function startNode(xenstored: boolean): Promise<Node> {
   const stateDir = mkdtempSync(join(tmpdir(), 'domainmgr-fault-table-'));
   const config = engineConfig(stateDir, xenstored);
-  const runner = new ExecRunner({ logger: silentLogger, defaultTimeoutMs: 1000, killGraceMs: 200 });
+  const runner = new ExecRunner({ logger: silentLogger, defaultTimeoutMs: 2000, killGraceMs: 200 });
   const hypervisor = createHypervisor('xl', { runner, logger: silentLogger, config, clock: systemClock });
   const sink = new MemoryStatusSink();
   const engine = new Engine({
