@@ -632,6 +632,19 @@ describe('engine: failures', () => {
     });
   });
 
+  test('memory the host will never have: a host error that says retrying will not heal it', async () => {
+    const s = setup();
+    s.hv.totalMemoryMiB = 1500;
+    await started(s);
+    await s.send(U1, vm(U1, { memoryMiB: 2048, maxMemoryMiB: 2048 }));
+    await s.clock.advance(10);
+    expect(s.hv.count('create')).toBe(0);
+    expect(s.sink.last(U1)?.error).toMatchObject({ source: 'host' });
+    expect(s.sink.last(U1)?.error?.message).toMatch(
+      /^not enough free memory on the host: 2048 MiB asked, \d+ MiB free; retrying will not heal this \(the config asks for 2048 MiB and the host has 1500 MiB in all\)/,
+    );
+  });
+
   test('memory reserved by creates in flight counts against the next create', async () => {
     const s = setup();
     s.hv.totalMemoryMiB = 1024 + 700;
