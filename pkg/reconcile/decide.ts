@@ -98,6 +98,16 @@ export function decide(v: View): Action {
     return { type: 'destroy', reason: 'restart' };
   }
 
+  // A graceful shutdown asked for a halt that is no longer wanted (activate false, then true
+  // within the grace; or a grace remembered across a restart of domainmgr): it cannot be taken
+  // back, the guest is on its way down. It gets the rest of its grace, then is destroyed and
+  // created again, rather than left HALTING for good when the guest ignores the request.
+  if (v.haltingUntil !== null && present) {
+    return v.now < v.haltingUntil
+      ? { type: 'wait', until: v.haltingUntil }
+      : { type: 'destroy', reason: 'restart' };
+  }
+
   // Our create was cut off (domainmgr killed) before the domain was started: whatever it left is
   // half-built. Paused on Xen; stopped on vmadm, where a VM created with autoboot false and not
   // started yet lists as 'shutdown' and must not be taken for a guest that powered off.

@@ -92,6 +92,16 @@ const cases: [string, Partial<View>, Action][] = [
     { type: 'wait', until: 11_000 },
   ],
   [
+    'run again during the grace of a halt: the rest of the grace',
+    { actual: 'running', haltingUntil: 15_000 },
+    { type: 'wait', until: 15_000 },
+  ],
+  [
+    'run again, the grace of a halt over and the guest still there: destroy, then create',
+    { actual: 'running', haltingUntil: 9_000 },
+    { type: 'destroy', reason: 'restart' },
+  ],
+  [
     'run asked paused, still running after a pause that did not take: wait for backoff',
     { actual: 'running', retryAt: 11_000, desired: { kind: 'run', spec: spec({ paused: true }) } },
     { type: 'wait', until: 11_000 },

@@ -178,6 +178,23 @@ describe('engine: lifecycle', () => {
     expect(s.sink.last(U1)?.state).toBe('HALTED');
   });
 
+  test('activate true again during the grace of a guest that ignores the shutdown: the grace, then destroy and create', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    s.hv.hang(U1);
+    await s.send(U1, vm(U1, { generation: 2, activate: false }));
+    await s.clock.advance(3000);
+    await s.send(U1, vm(U1, { generation: 3 }));
+    await s.clock.advance(5000);
+    expect(s.hv.count('destroy')).toBe(0);
+    expect(s.sink.last(U1)?.state).toBe('HALTING');
+    await s.clock.advance(2500);
+    expect(s.hv.count('destroy')).toBe(1);
+    expect(s.hv.count('create')).toBe(2);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', observedGeneration: 3, error: null });
+  });
+
   test('HVM guests are shut down with the forced (ACPI) variant', async () => {
     const s = await started(setup());
     await s.send(U1, vm(U1, { virtualizationMode: 'hvm' }));
