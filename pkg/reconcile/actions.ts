@@ -148,7 +148,8 @@ function settle(p: ActionParty, desired: Desired, until: number | null): void {
   });
   p.setState(settled.state);
   if (settled.clearRetry) r.retryAt = null;
-  if (settled.clearError) r.error = null;
+  // The error of a failed operation stays until it is tried again.
+  if (settled.clearError && r.mutationRetryAt === null) r.error = null;
 }
 
 /**
@@ -310,6 +311,7 @@ async function destroy(p: ActionParty, reason: DestroyReason, desired: Desired):
   }
   deps.resources.releasePci(p.uuid);
   deps.resources.releaseMemory(p.uuid);
+  r.mutationRetryAt = null;
   r.k = knowledgeAfterDestroy(r.k);
   r.vifs = [];
   r.runningSpec = null;
@@ -381,6 +383,7 @@ async function mutate(
   }
   try {
     await p.call(operation, () => fn(ref));
+    r.mutationRetryAt = null;
     r.error = errorAfterSuccess(r.error);
   } catch (e) {
     const failure = mutationFailure(e, wallNow(p));
@@ -398,8 +401,11 @@ async function mutate(
 /** An operation on an existing domain failed: report it; the next listing says where things stand. */
 function fail(p: ActionParty, e: unknown): void {
   p.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'operation failed');
-  p.record.error = statusErrorFrom(e, wallNow(p));
-  p.record.k.actual = 'unknown';
+  const r = p.record;
+  r.mutationRetryAt = backoffDeadline(p);
+  r.error = { ...statusErrorFrom(e, wallNow(p)), retryAt: wallTimeOf(p, r.mutationRetryAt) };
+  r.k.actual = 'unknown';
+  p.wakeAt(r.mutationRetryAt);
   p.deps.requestProbe(0);
 }
 

@@ -38,6 +38,8 @@ export interface View {
   stoppedByGuest: boolean;
   /** The last create or restart failed, or the policy restarts: not before this time. */
   retryAt: number | null;
+  /** An operation on the domain failed: none is tried again before this time. */
+  mutationRetryAt: number | null;
   /** The spec the running domain was created from (null when none is running). */
   runningSpec: DomainSpec | null;
   /** The memory the domain was last ballooned to, when it differs from runningSpec. */
@@ -66,6 +68,10 @@ export function decide(v: View): Action {
     // A timed-out command or a domain between states: only a fresh listing can tell.
     return { type: 'wait', until: null };
   }
+
+  // An operation failed (its tool keeps failing, say): the next waits for the backoff.
+  if (v.mutationRetryAt !== null && v.now < v.mutationRetryAt)
+    return { type: 'wait', until: v.mutationRetryAt };
 
   if (v.desired.kind !== 'run') {
     // Gone by itself (a guest that shut down and was not preserved): destroy is idempotent and

@@ -28,6 +28,12 @@ export interface DomainRecord {
   stoppedByGuest: boolean;
   /** Monotonic time before which a failed create or a restart is not retried. */
   retryAt: number | null;
+  /**
+   * Monotonic time before which no operation is tried again on the domain after one failed
+   * (pause, memory, shutdown, destroy): a tool that keeps failing is asked again with the
+   * backoff, not at every listing. Null when the last operation did not fail.
+   */
+  mutationRetryAt: number | null;
   /** The error of the last operation (a config error is kept apart by the worker). */
   error: StatusError | null;
   /** Operations the backend said it cannot do for this domain (UnsupportedError): not retried. */
@@ -70,6 +76,7 @@ export function recordFrom(remembered?: LedgerEntry, time?: RestoreTime): Domain
     restartCount: remembered?.restartCount ?? 0,
     stoppedByGuest: false,
     retryAt: null,
+    mutationRetryAt: null,
     error: null,
     unsupported: new Set(),
   };
@@ -134,6 +141,7 @@ export function decisionView(r: DomainRecord, desired: Desired, now: number): Vi
     purgeRequested: spec !== null && r.actedPurgeCounter !== null && spec.purgeCounter > r.actedPurgeCounter,
     stoppedByGuest: r.stoppedByGuest,
     retryAt: r.retryAt,
+    mutationRetryAt: r.mutationRetryAt,
     runningSpec: r.runningSpec,
     currentMemoryMiB: r.currentMemoryMiB,
   };

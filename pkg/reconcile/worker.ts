@@ -168,6 +168,8 @@ export class DomainWorker {
       r.retryAt = null;
       r.k.attempt = 0;
     }
+    // News from the controller is acted on at once, not after a failed operation's backoff.
+    r.mutationRetryAt = null;
     this.#configError = null;
     this.#desired = desired;
     this.#kick();

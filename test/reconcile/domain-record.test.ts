@@ -177,6 +177,7 @@ describe('decisionView: what decide() is asked', () => {
       },
       stoppedByGuest: true,
       retryAt: 7_000,
+      mutationRetryAt: null,
       runningSpec: built,
       currentMemoryMiB: 300,
     });
@@ -192,6 +193,7 @@ describe('decisionView: what decide() is asked', () => {
       purgeRequested: false,
       stoppedByGuest: true,
       retryAt: 7_000,
+      mutationRetryAt: null,
       runningSpec: built,
       currentMemoryMiB: 300,
     });

@@ -636,6 +636,30 @@ describe('engine: failures', () => {
     expect(s.sink.last(U1)).toMatchObject({ state: 'PAUSED', error: null });
   });
 
+  test('an operation that keeps failing is tried again with the backoff, not at every listing; the error says when', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(200);
+    for (let i = 0; i < 3; i++) s.hv.failNext('pause');
+    await s.send(U1, vm(U1, { generation: 2, paused: true }));
+    await s.clock.advance(100);
+    expect(s.hv.count('pause')).toBe(1);
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'RUNNING',
+      error: { message: 'pause failed (injected)' },
+    });
+    expect(s.sink.last(U1)?.error?.retryAt).toBeDefined();
+    // Listings every 50 ms or so meanwhile: no pause before the backoff (1 s) ends.
+    await s.clock.advance(800);
+    expect(s.hv.count('pause')).toBe(1);
+    await s.clock.advance(300);
+    expect(s.hv.count('pause')).toBe(2);
+    // 2 s, then 4 s; then it takes.
+    await s.clock.advance(7000);
+    expect(s.hv.count('pause')).toBe(4);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'PAUSED', error: null });
+  });
+
   test('not enough host memory is a clear host error, and nothing is created', async () => {
     const s = setup();
     s.hv.totalMemoryMiB = 1500;

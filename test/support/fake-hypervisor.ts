@@ -219,6 +219,7 @@ export class FakeHypervisor implements Hypervisor {
   async pause(ref: DomainRef): Promise<void> {
     this.calls.push(`pause ${ref.domainName}`);
     if (this.pauseUnsupported) throw new UnsupportedError('pause', 'zones cannot be paused');
+    this.#fail('pause');
     const d = this.#find(ref);
     if (d !== undefined && !this.pauseIsNoop) d.state = 'paused';
   }
