@@ -150,6 +150,11 @@ export class XenStore {
     return null;
   }
 
+  /** `/local/domain/<domid>/memory/target` (KiB, as text); undefined when there is none. */
+  memoryTargetKiB(domid: number): Promise<string | undefined> {
+    return this.#client.tryRead(`/local/domain/${domid}/memory/target`);
+  }
+
   /**
    * Writes 0 to the four offload keys of vifs 0..vifCount-1 of `domid`, in one transaction
    * (redone on EAGAIN). A write below a domid that does not exist would succeed, so the

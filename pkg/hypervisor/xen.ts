@@ -21,6 +21,8 @@ import { XlTool } from './xl-tool.js';
 export interface XenDomainName {
   domainName: string;
   uuid: string;
+  /** Its domid when known (a listing or the create said it). */
+  domainId?: number | null;
 }
 
 /**
@@ -201,8 +203,30 @@ export class XenHost {
     await asHypervisorError('reboot', () => this.#xl.reboot(xlName(name, 'reboot')));
   }
 
+  /**
+   * `xl mem-set`. libxl reports some failures on stderr only and exits 0; with xenstored's socket
+   * and a known domid the domain's `memory/target` is read before and after (no process): a
+   * target left as it was by a mem-set that asked for another is a failure. (Not the value
+   * itself: libxl writes the target less the video memory for HVM guests.) Without the socket the
+   * exit code is trusted, as an extra process per change would cost more than it tells.
+   */
   async setMemory(name: XenDomainName, memoryMiB: number): Promise<void> {
+    const store = this.#store?.connected === true ? this.#store : null;
+    const domid = name.domainId ?? null;
+    const read = () =>
+      store === null || domid === null
+        ? Promise.resolve(undefined)
+        : store.memoryTargetKiB(domid).catch(() => undefined);
+    const before = await read();
     await asHypervisorError('setMemory', () => this.#xl.memSet(xlName(name, 'setMemory'), memoryMiB));
+    if (before === undefined || before === String(memoryMiB * 1024)) return;
+    const after = await read();
+    if (after === before) {
+      throw new HypervisorError(
+        'setMemory',
+        `xl mem-set ${name.domainName} ${memoryMiB}m exited 0 but memory/target of domain ${domid} is still ${before} KiB`,
+      );
+    }
   }
 
   async pciPrepare(bdfs: readonly string[]): Promise<void> {
@@ -216,10 +240,20 @@ export class XenHost {
   async pciRelease(bdfs: readonly string[]): Promise<void> {
     if (bdfs.length === 0) return;
     const assignable = await asHypervisorError('pciRelease', () => this.#xl.pciAssignableList());
-    for (const bdf of bdfs) {
-      if (assignable.has(bdf.toLowerCase())) {
-        await asHypervisorError('pciRelease', () => this.#xl.pciAssignableRemove(bdf));
-      }
+    const removed = bdfs.filter((bdf) => assignable.has(bdf.toLowerCase()));
+    if (removed.length === 0) return;
+    for (const bdf of removed) {
+      await asHypervisorError('pciRelease', () => this.#xl.pciAssignableRemove(bdf));
+    }
+    // libxl reports some failures on stderr only and exits 0: a device still assignable was not
+    // given back, and left so it would sit assignable and unused. The caller retries the release.
+    const after = await asHypervisorError('pciRelease', () => this.#xl.pciAssignableList());
+    const stuck = removed.filter((bdf) => after.has(bdf.toLowerCase()));
+    if (stuck.length > 0) {
+      throw new HypervisorError(
+        'pciRelease',
+        `xl pci-assignable-remove -r ${stuck.join(' ')} exited 0 but the device is still assignable`,
+      );
     }
   }
 

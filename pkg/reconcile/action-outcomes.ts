@@ -92,6 +92,7 @@ export function knowledgeAfterDestroy(k: Knowledge): Knowledge {
     actual: 'absent',
     ref: null,
     booting: false,
+    pausing: false,
     bootTime: null,
     runningSince: null,
     haltingUntil: null,

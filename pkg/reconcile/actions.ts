@@ -1,5 +1,6 @@
 import type { DomainStatus } from '../../types/generated/domain-status.js';
 import type { Clock } from '../clock.js';
+import { errorText } from '../error-text.js';
 import type { DomainRef, Hypervisor, ObservedDomain } from '../hypervisor/hypervisor.js';
 import type { Logger } from '../log/logger.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
@@ -19,6 +20,7 @@ import { type CreateParty, createTransaction, letPublishesOut } from './create-t
 import { type Action, backoffDelay, type Desired, type ExitKind, exitOutcome } from './decide.js';
 import { type DomainRecord, ledgerEntry } from './domain-record.js';
 import { statusErrorFrom } from './errors.js';
+import { classifyFailure, retryPlan } from './failure-class.js';
 import type { HostResources } from './host-resources.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
 import type { ObservationEvent } from './observation.js';
@@ -96,7 +98,10 @@ export async function carryOut(p: ActionParty, action: Action, desired: Desired)
       return mutate(p, 'pause', async (ref) => {
         await p.deps.hypervisor.pause(ref);
         r.k.actual = 'paused';
+        // Until a listing shows it paused: a pause that exited 0 and did nothing is retried.
+        r.k.pausing = true;
         p.setState('PAUSED');
+        p.deps.requestProbe(0);
       });
     case 'set-memory':
       return mutate(p, 'set-memory', async (ref) => {
@@ -113,6 +118,8 @@ export async function carryOut(p: ActionParty, action: Action, desired: Desired)
         r.k.haltingUntil = p.deps.clock.monotonic() + p.deps.shutdownGraceMs;
         p.wakeAt(r.k.haltingUntil);
         p.deps.requestProbe(plan.probeInMs);
+        // On file, so that a domainmgr restarted during the grace keeps what is left of it.
+        await remember(p, 'created');
       });
     case 'destroy':
       return destroy(p, action.reason, desired);
@@ -141,12 +148,32 @@ function settle(p: ActionParty, desired: Desired, until: number | null): void {
   });
   p.setState(settled.state);
   if (settled.clearRetry) r.retryAt = null;
-  if (settled.clearError) r.error = null;
+  // The error of a failed operation stays until it is tried again.
+  if (settled.clearError && r.mutationRetryAt === null) r.error = null;
 }
 
-/** Writes the record's ledger entry for the phase (see domain-record.ts ledgerEntry). */
-export function remember(p: ActionParty, phase: LedgerEntry['phase'], builtFrom?: DomainSpec): Promise<void> {
-  return p.deps.ledger.put(ledgerEntry(p.uuid, p.name(), p.record, phase, builtFrom));
+/**
+ * Writes the record's ledger entry for the phase (see domain-record.ts ledgerEntry), with the
+ * wall time a running shutdown grace ends. Only the entry before a create must be on file (the
+ * create transaction refuses the create without it); any other entry that cannot be written (a
+ * full or read-only state directory) is logged and the worker goes on: the ledger is then behind
+ * the host until the next entry, which a restart corrects from the listing.
+ */
+export async function remember(
+  p: ActionParty,
+  phase: LedgerEntry['phase'],
+  builtFrom?: DomainSpec,
+): Promise<void> {
+  const { clock } = p.deps;
+  const halting = p.record.k.haltingUntil;
+  const graceEndsAt = halting === null ? null : clock.now() + (halting - clock.monotonic());
+  const entry = ledgerEntry(p.uuid, p.name(), p.record, phase, builtFrom, graceEndsAt);
+  if (phase === 'creating') return p.deps.ledger.put(entry);
+  try {
+    await p.deps.ledger.put(entry);
+  } catch (e) {
+    p.log.error({ err: errorText(e), phase }, 'the ledger entry could not be written');
+  }
 }
 
 /** What a listing's event comes to (observation.ts). */
@@ -156,14 +183,14 @@ export function recordEvent(p: ActionParty, event: ObservationEvent, desired: De
       recordExit(p, 'vanished', desired);
       return;
     case 'still-paused':
+    case 'still-running': {
+      // An unpause or pause that exited 0 and did not take: tried again after the backoff.
+      const what = event.type === 'still-paused' ? 'still paused after unpause' : 'still running after pause';
       p.record.retryAt = event.retryAt;
-      p.record.error = hypervisorError(
-        'the domain is still paused after unpause',
-        wallNow(p),
-        wallTimeOf(p, event.retryAt),
-      );
+      p.record.error = hypervisorError(`the domain is ${what}`, wallNow(p), wallTimeOf(p, event.retryAt));
       p.wakeAt(event.retryAt);
       return;
+    }
   }
 }
 
@@ -239,15 +266,26 @@ function createParty(p: ActionParty): CreateParty {
       await remember(p, 'created');
       deps.requestProbe(0);
     },
-    failed: async (error, left) => {
+    failed: async (error, left, spec) => {
       r.k.actual = left;
       if (left === 'absent') {
         r.k.ref = null;
         r.runningSpec = null;
       }
       p.mutated();
-      r.retryAt = backoffDeadline(p);
-      r.error = { ...error, retryAt: wallTimeOf(p, r.retryAt) };
+      const failure = classifyFailure(error, {
+        memoryMiB: spec.memoryMiB,
+        hostTotalMemoryMiB: deps.resources.info?.totalMemoryMiB ?? null,
+      });
+      const retry = retryPlan(failure, r.k.attempt++, deps.restartBackoff);
+      if (failure.kind === 'permanent') p.log.warn({ reason: failure.reason }, 'a create failed for good');
+      r.retryAt = deps.clock.monotonic() + retry.delayMs;
+      // The note is kept whole: the command's text gives way when the message would be too long.
+      const message =
+        retry.note === null
+          ? error.message
+          : `${error.message.slice(0, 8192 - retry.note.length - 2)}; ${retry.note}`;
+      r.error = { ...error, message, retryAt: wallTimeOf(p, r.retryAt) };
       r.k.booting = false;
       p.setState('BROKEN');
       await remember(p, 'stopped');
@@ -273,6 +311,7 @@ async function destroy(p: ActionParty, reason: DestroyReason, desired: Desired):
   }
   deps.resources.releasePci(p.uuid);
   deps.resources.releaseMemory(p.uuid);
+  r.mutationRetryAt = null;
   r.k = knowledgeAfterDestroy(r.k);
   r.vifs = [];
   r.runningSpec = null;
@@ -320,7 +359,12 @@ export async function destroyStrays(p: ActionParty, strays: readonly ObservedDom
 async function forget(p: ActionParty): Promise<void> {
   p.deps.resources.releasePci(p.uuid);
   p.deps.resources.releaseMemory(p.uuid);
-  await p.deps.ledger.remove(p.uuid);
+  try {
+    await p.deps.ledger.remove(p.uuid);
+  } catch (e) {
+    // The entry stays: a restart finds a stopped domain of ours with no config, and no domain.
+    p.log.error({ err: errorText(e) }, 'the ledger entry could not be removed');
+  }
   p.record.error = null;
   p.forgotten();
 }
@@ -339,6 +383,7 @@ async function mutate(
   }
   try {
     await p.call(operation, () => fn(ref));
+    r.mutationRetryAt = null;
     r.error = errorAfterSuccess(r.error);
   } catch (e) {
     const failure = mutationFailure(e, wallNow(p));
@@ -356,8 +401,11 @@ async function mutate(
 /** An operation on an existing domain failed: report it; the next listing says where things stand. */
 function fail(p: ActionParty, e: unknown): void {
   p.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'operation failed');
-  p.record.error = statusErrorFrom(e, wallNow(p));
-  p.record.k.actual = 'unknown';
+  const r = p.record;
+  r.mutationRetryAt = backoffDeadline(p);
+  r.error = { ...statusErrorFrom(e, wallNow(p)), retryAt: wallTimeOf(p, r.mutationRetryAt) };
+  r.k.actual = 'unknown';
+  p.wakeAt(r.mutationRetryAt);
   p.deps.requestProbe(0);
 }
 

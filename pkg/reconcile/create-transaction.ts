@@ -1,3 +1,4 @@
+import { errorText } from '../error-text.js';
 import type { CreatedDomain, Hypervisor } from '../hypervisor/hypervisor.js';
 import type { Logger } from '../log/logger.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
@@ -38,8 +39,11 @@ export interface CreateParty {
   created(created: CreatedDomain, spec: DomainSpec): void;
   /** It was unpaused (true) or left paused as asked (false); the create is done. */
   done(spec: DomainSpec, unpaused: boolean): Promise<void>;
-  /** It failed; `left` is what the hypervisor holds for the uuid now, as far as is known. */
-  failed(error: StatusError, left: 'absent' | 'unknown'): Promise<void>;
+  /**
+   * It failed; `left` is what the hypervisor holds for the uuid now, as far as is known. `spec`
+   * is what the create was building (the retry rule reads its memory: failure-class.ts).
+   */
+  failed(error: StatusError, left: 'absent' | 'unknown', spec: DomainSpec): Promise<void>;
   /** Wall time, for the error's timestamp. */
   wallNow(): number;
 }
@@ -67,7 +71,15 @@ export async function createTransaction(p: CreateParty, spec: DomainSpec): Promi
     }
     p.creating();
     await letPublishesOut();
-    await p.remember('creating', spec);
+    try {
+      await p.remember('creating', spec);
+    } catch (e) {
+      // Nothing is built that the ledger does not know of: a full or read-only state directory
+      // refuses the create before any tool runs, and the retry finds the disk healed or not.
+      throw new HostProblem(
+        `the state directory cannot record the create, so it is not started: ${errorText(e)}`,
+      );
+    }
     const steps = startSteps(spec, p.hypervisor);
     await runStartSteps(
       p.hypervisor,
@@ -125,7 +137,7 @@ async function failed(
         .catch(() => {});
     }
   }
-  await p.failed(error, left);
+  await p.failed(error, left, spec);
 }
 
 /**

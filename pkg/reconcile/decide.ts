@@ -38,6 +38,8 @@ export interface View {
   stoppedByGuest: boolean;
   /** The last create or restart failed, or the policy restarts: not before this time. */
   retryAt: number | null;
+  /** An operation on the domain failed: none is tried again before this time. */
+  mutationRetryAt: number | null;
   /** The spec the running domain was created from (null when none is running). */
   runningSpec: DomainSpec | null;
   /** The memory the domain was last ballooned to, when it differs from runningSpec. */
@@ -66,6 +68,10 @@ export function decide(v: View): Action {
     // A timed-out command or a domain between states: only a fresh listing can tell.
     return { type: 'wait', until: null };
   }
+
+  // An operation failed (its tool keeps failing, say): the next waits for the backoff.
+  if (v.mutationRetryAt !== null && v.now < v.mutationRetryAt)
+    return { type: 'wait', until: v.mutationRetryAt };
 
   if (v.desired.kind !== 'run') {
     // Gone by itself (a guest that shut down and was not preserved): destroy is idempotent and
@@ -98,6 +104,16 @@ export function decide(v: View): Action {
     return { type: 'destroy', reason: 'restart' };
   }
 
+  // A graceful shutdown asked for a halt that is no longer wanted (activate false, then true
+  // within the grace; or a grace remembered across a restart of domainmgr): it cannot be taken
+  // back, the guest is on its way down. It gets the rest of its grace, then is destroyed and
+  // created again, rather than left HALTING for good when the guest ignores the request.
+  if (v.haltingUntil !== null && present) {
+    return v.now < v.haltingUntil
+      ? { type: 'wait', until: v.haltingUntil }
+      : { type: 'destroy', reason: 'restart' };
+  }
+
   // Our create was cut off (domainmgr killed) before the domain was started: whatever it left is
   // half-built. Paused on Xen; stopped on vmadm, where a VM created with autoboot false and not
   // started yet lists as 'shutdown' and must not be taken for a guest that powered off.
@@ -120,7 +136,11 @@ export function decide(v: View): Action {
       if (v.retryAt !== null && v.now < v.retryAt) return { type: 'wait', until: v.retryAt };
       return { type: 'unpause' };
     case 'running': {
-      if (spec.paused) return { type: 'pause' };
+      if (spec.paused) {
+        // A pause that did not take (exit 0, no effect) is retried with backoff, as an unpause.
+        if (v.retryAt !== null && v.now < v.retryAt) return { type: 'wait', until: v.retryAt };
+        return { type: 'pause' };
+      }
       const memory = liveMemoryTarget(spec, v.runningSpec, v.currentMemoryMiB);
       if (memory !== null) return { type: 'set-memory', memoryMiB: memory };
       return { type: 'wait', until: null };

@@ -28,21 +28,42 @@ export interface DomainRecord {
   stoppedByGuest: boolean;
   /** Monotonic time before which a failed create or a restart is not retried. */
   retryAt: number | null;
+  /**
+   * Monotonic time before which no operation is tried again on the domain after one failed
+   * (pause, memory, shutdown, destroy): a tool that keeps failing is asked again with the
+   * backoff, not at every listing. Null when the last operation did not fail.
+   */
+  mutationRetryAt: number | null;
   /** The error of the last operation (a config error is kept apart by the worker). */
   error: StatusError | null;
   /** Operations the backend said it cannot do for this domain (UnsupportedError): not retried. */
   unsupported: Set<string>;
 }
 
-/** The record of a domain, fresh or as the ledger remembered it. Pure. */
-export function recordFrom(remembered?: LedgerEntry): DomainRecord {
+/** The clocks and the grace a restored record's shutdown grace is read against. */
+export interface RestoreTime {
+  wallNow: number;
+  monotonicNow: number;
+  shutdownGraceMs: number;
+}
+
+/**
+ * The record of a domain, fresh or as the ledger remembered it. A shutdown grace that was running
+ * keeps what was left of it (graceDeadline). Pure.
+ */
+export function recordFrom(remembered?: LedgerEntry, time?: RestoreTime): DomainRecord {
+  const graceEndsAt = remembered?.shutdownGraceEndsAt;
   return {
     k: {
       actual: 'unknown',
       ref: null,
       booting: false,
+      pausing: false,
       runningSince: null,
-      haltingUntil: null,
+      haltingUntil:
+        graceEndsAt === undefined || time === undefined
+          ? null
+          : graceDeadline(graceEndsAt, time.wallNow, time.monotonicNow, time.shutdownGraceMs),
       bootTime: null,
       interruptedCreate: remembered?.phase === 'creating',
       attempt: 0,
@@ -55,15 +76,31 @@ export function recordFrom(remembered?: LedgerEntry): DomainRecord {
     restartCount: remembered?.restartCount ?? 0,
     stoppedByGuest: false,
     retryAt: null,
+    mutationRetryAt: null,
     error: null,
     unsupported: new Set(),
   };
 }
 
 /**
+ * The monotonic deadline of a remembered grace that ends at wall time `endsAt`: what is left of
+ * it, never less than nothing (it ended while domainmgr was down: destroy now) and never more than
+ * a whole grace (the wall clock was set back meanwhile). Pure.
+ */
+export function graceDeadline(
+  endsAt: number,
+  wallNow: number,
+  monotonicNow: number,
+  graceMs: number,
+): number {
+  return monotonicNow + Math.min(graceMs, Math.max(0, endsAt - wallNow));
+}
+
+/**
  * The ledger entry for a phase. `builtFrom`: the spec a create builds the domain from, which the
  * entry names as running (and whose counters stand for those not acted on yet); without it, the
- * record's running spec and the domain's `name`. Pure.
+ * record's running spec and the domain's `name`. `shutdownGraceEndsAt`: the wall time a running
+ * shutdown grace ends (LedgerEntry). Pure.
  */
 export function ledgerEntry(
   uuid: string,
@@ -71,8 +108,10 @@ export function ledgerEntry(
   r: DomainRecord,
   phase: LedgerEntry['phase'],
   builtFrom?: DomainSpec,
+  shutdownGraceEndsAt: number | null = null,
 ): LedgerEntry {
   return {
+    ...(shutdownGraceEndsAt === null ? {} : { shutdownGraceEndsAt }),
     uuid,
     name: builtFrom?.name ?? name,
     phase,
@@ -102,6 +141,7 @@ export function decisionView(r: DomainRecord, desired: Desired, now: number): Vi
     purgeRequested: spec !== null && r.actedPurgeCounter !== null && spec.purgeCounter > r.actedPurgeCounter,
     stoppedByGuest: r.stoppedByGuest,
     retryAt: r.retryAt,
+    mutationRetryAt: r.mutationRetryAt,
     runningSpec: r.runningSpec,
     currentMemoryMiB: r.currentMemoryMiB,
   };

@@ -32,15 +32,22 @@ export async function withTimeout<T>(
 }
 
 /**
+ * errno codes of the node's own storage failing (a full or read-only state directory, a dying SD
+ * card): the host is at fault, not the hypervisor, and the failure heals when the disk does.
+ */
+const HOST_STORAGE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EIO']);
+
+/**
  * The status `error` for a failed operation: the message, and for a failed command the command,
- * its exit code and a stderr excerpt. A timeout is `source: "timeout"`.
+ * its exit code and a stderr excerpt. A timeout is `source: "timeout"`; a failure of the node's
+ * own storage (HOST_STORAGE_CODES anywhere in the causes) is `source: "host"`.
  */
 export function statusErrorFrom(e: unknown, time: string): StatusError {
   const command = findCause(e);
   const timedOut = command instanceof CommandTimeoutError || e instanceof OperationTimeoutError;
   const out: StatusError = {
     message: errorText(e),
-    source: timedOut ? 'timeout' : 'hypervisor',
+    source: timedOut ? 'timeout' : hostStorageCode(e) !== null ? 'host' : 'hypervisor',
     time,
   };
   if (command !== null) {
@@ -50,6 +57,16 @@ export function statusErrorFrom(e: unknown, time: string): StatusError {
   }
   out.message = out.message.slice(0, 8192);
   return out;
+}
+
+/** The errno code of a storage failure of the node anywhere in `e`'s causes, else null. */
+export function hostStorageCode(e: unknown): string | null {
+  for (let c: unknown = e, i = 0; c instanceof Error && i < 6; i++) {
+    const code = (c as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && HOST_STORAGE_CODES.has(code)) return code;
+    c = c.cause;
+  }
+  return null;
 }
 
 function findCause(e: unknown): CommandError | null {

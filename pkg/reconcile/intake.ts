@@ -1,3 +1,4 @@
+import type { DomainSpec } from '../schema/domain-spec.js';
 import type { Desired } from './decide.js';
 
 /**
@@ -24,7 +25,11 @@ export type Intake =
       kind: 'accept';
       /** An intent to start (a first config, from halt to run, a raised restartCounter): a guest stop no longer holds. */
       clearsStoppedByGuest: boolean;
-      /** From not running to run: a pending retry and its backoff start afresh. */
+      /**
+       * From not running to run, or a run whose domain would be built differently (a fixed
+       * kernel path, bridge, memory): a pending retry and its backoff start afresh, so that a
+       * config fixing a failure that retrying cannot heal is tried at once, not restartBackoff.maxMs later.
+       */
       resetsRetry: boolean;
       actedRestartCounter: number | null;
       actedPurgeCounter: number | null;
@@ -64,9 +69,31 @@ export function intake(state: IntakeState, desired: Desired): Intake {
   return {
     kind: 'accept',
     clearsStoppedByGuest: desired.kind === 'run' && startIntent,
-    resetsRetry: desired.kind === 'run' && before?.kind !== 'run',
+    resetsRetry:
+      desired.kind === 'run' &&
+      (before === null || before.kind !== 'run' || buildsDifferently(before.spec, spec)),
     // The first config's counters are taken as acted on: raising them later is what asks.
     actedRestartCounter: state.actedRestartCounter ?? spec.restartCounter,
     actedPurgeCounter: state.actedPurgeCounter ?? spec.purgeCounter,
   };
+}
+
+/** Fields that change how a domain is driven, not how it is built. */
+const NOT_BUILT: ReadonlySet<string> = new Set([
+  'generation',
+  'activate',
+  'paused',
+  'restartCounter',
+  'purgeCounter',
+  'restartPolicy',
+]);
+
+/** Whether two specs would build different domains (any field but NOT_BUILT differs). Pure. */
+export function buildsDifferently(a: DomainSpec, b: DomainSpec): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof DomainSpec>;
+  for (const k of keys) {
+    if (NOT_BUILT.has(k)) continue;
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) return true;
+  }
+  return false;
 }

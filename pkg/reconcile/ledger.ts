@@ -32,6 +32,12 @@ export interface LedgerEntry {
   /** The spec the domain on the hypervisor was built from; null when none is there. */
   runningSpec: DomainSpec | null;
   currentMemoryMiB: number | null;
+  /**
+   * A graceful shutdown is running and the domain is destroyed at this wall-clock time (ms since
+   * the epoch); absent when none is. Wall time, not monotonic: monotonic clocks restart with the
+   * process (and the boot), and a domainmgr restarted during the grace keeps what is left of it.
+   */
+  shutdownGraceEndsAt?: number;
 }
 
 /** Contract: put and remove are durable against a kill -9 of domainmgr once they resolve. */
@@ -120,6 +126,13 @@ export class FileLedger implements Ledger {
   #sinceSnapshot: string[] | null = null;
   /** After a failed compaction, the next waits for this many lines. */
   #compactAgainAt = 0;
+  /**
+   * The journal may end in a torn line (an append that failed part way, a full disk, or a torn
+   * line load() could not rewrite away): the next append starts with a newline, so that the
+   * torn line stays a line of its own, which the fold skips, and never corrupts the next entry.
+   */
+  #mayBeTorn = false;
+  #dropped: DroppedLine[] = [];
 
   constructor(stateDir: string, options: FileLedgerOptions = {}) {
     this.#dir = stateDir;
@@ -129,23 +142,57 @@ export class FileLedger implements Ledger {
     this.#compactMinLines = options.compactMinLines ?? COMPACT_MIN_LINES;
   }
 
+  /**
+   * Reads the journal: every intact line is kept, a torn or foreign one is dropped and reported
+   * (the log, and dropped()). Then the journal is rewritten without them. A state directory that
+   * cannot be written (full, read-only) does not stop the load: the entries are still read, the
+   * rewrite waits for a later compaction, and the puts that follow fail until the disk heals.
+   */
   async load(): Promise<Map<string, LedgerEntry>> {
     await this.#rewriting;
     mkdirSync(this.#dir, { recursive: true });
     this.#closeJournal();
     this.#entries.clear();
-    for (const f of readdirSync(this.#dir))
-      if (REWRITE_FILE.test(f)) rmSync(join(this.#dir, f), { force: true });
+    this.#dropped = [];
+    for (const f of readdirSync(this.#dir)) {
+      if (REWRITE_FILE.test(f)) this.#tryWrite(() => rmSync(join(this.#dir, f), { force: true }));
+    }
     const legacy = join(this.#dir, LEGACY_DIR);
     const hadLegacy = existsSync(legacy);
     if (hadLegacy) for (const e of readLegacy(legacy)) this.#entries.set(e.uuid, e);
-    if (existsSync(this.#path)) foldJournal(readFileSync(this.#path, 'utf8'), this.#entries);
-    await this.#rewrite();
+    if (existsSync(this.#path)) {
+      const text = readFileSync(this.#path, 'utf8');
+      foldJournal(text, this.#entries, this.#dropped);
+      this.#mayBeTorn = text !== '' && !text.endsWith('\n');
+    }
+    if (this.#dropped.length > 0) {
+      this.#log?.warn(
+        { dropped: this.#dropped.length, lines: this.#dropped.slice(0, 10) },
+        'ledger journal: dropped lines that are torn or not entries (intact entries kept)',
+      );
+    }
+    let rewritten = true;
+    try {
+      await this.#rewrite();
+      this.#mayBeTorn = false;
+    } catch (e) {
+      rewritten = false;
+      this.#compactAgainAt = this.#lines + this.#compactMinLines;
+      this.#log?.error(
+        { err: e instanceof Error ? e.message : String(e), dir: this.#dir },
+        'the state directory cannot be written: the ledger is read, new entries fail until it can',
+      );
+    }
     // Only once the journal holds them: a crash before this line leaves the old files to be
     // read again.
-    if (hadLegacy) rmSync(legacy, { recursive: true, force: true });
+    if (hadLegacy && rewritten) rmSync(legacy, { recursive: true, force: true });
     this.#loaded = true;
     return new Map(this.#entries);
+  }
+
+  /** The lines the last load() dropped (torn or not entries), with their line numbers. */
+  dropped(): readonly DroppedLine[] {
+    return this.#dropped;
   }
 
   async put(entry: LedgerEntry): Promise<void> {
@@ -174,13 +221,32 @@ export class FileLedger implements Ledger {
 
   #append(line: string): void {
     if (this.#fd === null) {
-      // A put before load() (not done by the engine), or after close(): append to what is there.
+      // A put before load() (not done by the engine), after close(), or after a load that could
+      // not rewrite the journal: append to what is there.
       mkdirSync(this.#dir, { recursive: true });
       this.#fd = openSync(this.#path, 'a', 0o600);
     }
-    writeFileSync(this.#fd, line); // on a descriptor: writes it all, at the end ('a')
+    const text = this.#mayBeTorn ? `\n${line}` : line;
+    try {
+      writeFileSync(this.#fd, text); // on a descriptor: writes it all, at the end ('a')
+    } catch (e) {
+      // Part of it may be on file (ENOSPC after some bytes): the put rejects, and the next
+      // append starts on a line of its own.
+      this.#mayBeTorn = true;
+      throw e;
+    }
+    this.#mayBeTorn = false;
     this.#lines++;
     this.#sinceSnapshot?.push(line);
+  }
+
+  /** A clean-up write that may fail on a read-only or full directory without harm. */
+  #tryWrite(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#log?.warn({ err: e instanceof Error ? e.message : String(e) }, 'ledger clean-up failed');
+    }
   }
 
   #compactIfDue(): void {
@@ -245,23 +311,56 @@ export class FileLedger implements Ledger {
   }
 }
 
-/** Folds journal text into `into`: the last line of each uuid wins; a torn or foreign line is skipped. */
-export function foldJournal(text: string, into: Map<string, LedgerEntry>): Map<string, LedgerEntry> {
-  for (const line of text.split('\n')) {
+/** A journal line load() dropped: its 1-based number and its start. */
+export interface DroppedLine {
+  line: number;
+  excerpt: string;
+}
+
+/**
+ * Folds journal text into `into`: the last line of each uuid wins; a torn or foreign line is
+ * skipped (and told to `dropped` when given).
+ */
+export function foldJournal(
+  text: string,
+  into: Map<string, LedgerEntry>,
+  dropped?: DroppedLine[],
+): Map<string, LedgerEntry> {
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
     if (line === '') continue;
+    const drop = () => dropped?.push({ line: i + 1, excerpt: line.slice(0, 80) });
     let o: unknown;
     try {
       o = JSON.parse(line);
     } catch {
-      continue; // a torn last line: its put never resolved
+      drop(); // a torn line: its put never resolved
+      continue;
     }
-    if (typeof o !== 'object' || o === null) continue;
-    const { uuid, removed } = o as { uuid?: unknown; removed?: unknown };
-    if (typeof uuid !== 'string') continue;
+    const { uuid, removed } = (typeof o === 'object' && o !== null ? o : {}) as {
+      uuid?: unknown;
+      removed?: unknown;
+    };
+    if (typeof uuid !== 'string' || !isEntryLine(o as Record<string, unknown>)) {
+      drop();
+      continue;
+    }
     if (removed === true) into.delete(uuid);
     else into.set(uuid, o as LedgerEntry);
   }
   return into;
+}
+
+/** A removal, or an entry with the fields the worker reads (anything else is not ours). */
+function isEntryLine(o: Record<string, unknown>): boolean {
+  if (o.removed === true) return true;
+  return (
+    typeof o.name === 'string' &&
+    (o.phase === 'creating' || o.phase === 'created' || o.phase === 'stopped') &&
+    typeof o.restartCounter === 'number' &&
+    typeof o.purgeCounter === 'number'
+  );
 }
 
 /** An earlier domainmgr's files, one per uuid; a torn or foreign file is not ours to trust. */

@@ -15,6 +15,8 @@ export interface Knowledge {
   ref: DomainRef | null;
   /** Unpaused, not yet confirmed running by a listing. */
   booting: boolean;
+  /** Paused, not yet confirmed paused by a listing. */
+  pausing: boolean;
   /** Monotonic time the domain was first seen running since it last was not. */
   runningSince: number | null;
   /** Monotonic deadline of a graceful shutdown in progress (destroy follows). */
@@ -42,7 +44,9 @@ export type ObservationEvent =
   /** The domain left while running or paused, unasked: the restart policy applies. */
   | { type: 'vanished' }
   /** Still paused after an unpause (xl unpause exits 0 even when it failed): retry at retryAt. */
-  | { type: 'still-paused'; retryAt: number };
+  | { type: 'still-paused'; retryAt: number }
+  /** Still running after a pause that exited 0: retry at retryAt. */
+  | { type: 'still-running'; retryAt: number };
 
 export interface Observation {
   knowledge: Knowledge;
@@ -72,6 +76,7 @@ export function observeListing(
       events.push({ type: 'vanished' });
     }
     next.actual = 'absent';
+    next.pausing = false;
     next.haltingUntil = null;
     next.ref = null;
     // No domain, no boot time: the next boot sets it anew.
@@ -83,6 +88,14 @@ export function observeListing(
     const delay = backoffDelay(next.attempt, c.restartBackoff.initialMs, c.restartBackoff.maxMs);
     next.attempt++;
     events.push({ type: 'still-paused', retryAt: c.now + delay });
+  }
+  if (k.pausing && seen.state !== 'transitional') {
+    next.pausing = false;
+    if (seen.state === 'running') {
+      const delay = backoffDelay(next.attempt, c.restartBackoff.initialMs, c.restartBackoff.maxMs);
+      next.attempt++;
+      events.push({ type: 'still-running', retryAt: c.now + delay });
+    }
   }
   next.actual = seen.state;
   next.ref =
@@ -114,6 +127,7 @@ export function changesNothing(before: Knowledge, o: Observation): boolean {
     a.actual === b.actual &&
     sameRef(a.ref, b.ref) &&
     a.booting === b.booting &&
+    a.pausing === b.pausing &&
     a.runningSince === b.runningSince &&
     a.haltingUntil === b.haltingUntil &&
     a.bootTime === b.bootTime &&

@@ -84,7 +84,11 @@ export interface Settled {
 /** Pure: the state a situation with nothing to do amounts to. */
 export function settledState(f: SettleFacts): Settled {
   const keep = { state: f.state, clearRetry: false, clearError: false };
-  // A graceful shutdown in progress stays HALTING (or DELETING) until the guest left or the grace ran out.
+  // A graceful shutdown in progress stays HALTING (or DELETING) until the guest left or the grace
+  // ran out; a grace remembered across a restart of domainmgr is reported so from the start.
+  if (f.halting && f.state !== 'HALTING' && f.state !== 'DELETING') {
+    return { ...keep, state: f.desired === 'delete' ? 'DELETING' : 'HALTING' };
+  }
   if (f.desired === 'delete' || f.halting) return keep;
   switch (f.actual) {
     case 'absent':
@@ -96,9 +100,12 @@ export function settledState(f: SettleFacts): Settled {
       if (f.retrying) return { ...keep, state: f.state !== 'HALTED' ? 'BROKEN' : f.state };
       return { ...keep, state: 'PENDING' };
     case 'paused':
-      return { ...keep, state: 'PAUSED' };
+      // Paused as asked: a pause that had not taken is over.
+      return { state: 'PAUSED', clearRetry: f.paused, clearError: f.paused };
     case 'running':
       if (f.booting) return { ...keep, state: 'BOOTING' };
+      // Running although asked paused: waiting to retry a pause (or the backend cannot pause).
+      if (f.paused && !f.pauseUnsupported) return { ...keep, state: 'RUNNING' };
       // Confirmed running: past failures are over, except a pause this backend cannot do.
       return { state: 'RUNNING', clearRetry: true, clearError: !(f.pauseUnsupported && f.paused) };
     default:

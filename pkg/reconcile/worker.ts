@@ -89,7 +89,13 @@ export class DomainWorker {
     this.#log = deps.logger.child({ uuid });
     this.#lastTransitionTime = deps.clock.now();
     this.#name = remembered?.name ?? '';
-    this.#r = recordFrom(remembered);
+    this.#r = recordFrom(remembered, {
+      wallNow: deps.clock.now(),
+      monotonicNow: deps.clock.monotonic(),
+      shutdownGraceMs: deps.shutdownGraceMs,
+    });
+    // A remembered grace wakes the worker when it ends, as the shutdown that began it would have.
+    if (this.#r.k.haltingUntil !== null) this.#scheduleWake(this.#r.k.haltingUntil);
     this.#party = {
       uuid,
       deps,
@@ -162,6 +168,8 @@ export class DomainWorker {
       r.retryAt = null;
       r.k.attempt = 0;
     }
+    // News from the controller is acted on at once, not after a failed operation's backoff.
+    r.mutationRetryAt = null;
     this.#configError = null;
     this.#desired = desired;
     this.#kick();

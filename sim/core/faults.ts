@@ -1,3 +1,4 @@
+import { destroyDomain, findDomain } from '../xen/model.js';
 import type { SimHost } from './host.js';
 import type { FaultRule } from './state.js';
 
@@ -19,10 +20,17 @@ export function subcommandOf(tool: string, args: readonly string[]): string {
 }
 
 /** The rule that applies to this call, if any; consumes one use of it. */
-export function takeFault(host: SimHost, tool: string, sub: string): FaultRule | null {
+export function takeFault(
+  host: SimHost,
+  tool: string,
+  sub: string,
+  args: readonly string[] = [],
+): FaultRule | null {
   const faults = host.state.faults;
   for (const f of faults) {
     if (f.tool !== tool || (f.sub !== '*' && f.sub !== sub)) continue;
+    const match = f.match;
+    if (match !== undefined && !args.some((a) => a.includes(match))) continue;
     host.touch();
     if (f.skip > 0) {
       f.skip--;
@@ -47,4 +55,17 @@ export function garbage(seed: number): string {
     if (i % 50 === 49) s += '\n';
   }
   return `{"truncated": [\t${s}`;
+}
+
+/** The Xen domain named `domain` (name or domid) disappears, as `simctl vanish`; nothing when there is none. */
+export function vanishDomain(host: SimHost, domain: string): void {
+  host.settle();
+  let domid: number;
+  try {
+    domid = findDomain(host, domain);
+  } catch {
+    return;
+  }
+  destroyDomain(host, domid);
+  host.settle();
 }

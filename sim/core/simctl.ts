@@ -19,7 +19,7 @@ export const SIMCTL_USAGE = `usage: simctl <command> [args]
   commands [--take]              argv of every emulated tool call since the daemon started (JSON:
                                  {dropped, commands: [{tool, args}]}); --take also empties the log
   latency MS                     add MS milliseconds to every emulated call (0: none)
-  fault add --tool T [--sub S] ACTION [--times N] [--skip N]
+  fault add --tool T [--sub S] [--match TEXT] ACTION [--times N] [--skip N]
       ACTION: --exit N [--stderr TEXT] [--stdout TEXT] | --hang MS|forever | --garbage [--exit N]
   fault list | fault rm ID | fault clear
   crash DOMAIN                   the Xen guest crashes (kept as 'c' if on_crash=preserve)
@@ -31,7 +31,9 @@ export const SIMCTL_USAGE = `usage: simctl <command> [args]
 
 function parseFaultAdd(
   args: string[],
-): { tool: string; sub: string; action: FaultAction; times: number | null; skip: number } | string {
+):
+  | { tool: string; sub: string; action: FaultAction; times: number | null; skip: number; match?: string }
+  | string {
   const opt = new Map<string, string | true>();
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
@@ -58,7 +60,21 @@ function parseFaultAdd(
   const tool = str('tool');
   if (!tool) return 'fault add needs --tool';
   for (const k of opt.keys()) {
-    if (!['tool', 'sub', 'exit', 'stderr', 'stdout', 'hang', 'garbage', 'times', 'skip'].includes(k))
+    if (
+      ![
+        'tool',
+        'sub',
+        'exit',
+        'stderr',
+        'stdout',
+        'hang',
+        'garbage',
+        'vanish',
+        'match',
+        'times',
+        'skip',
+      ].includes(k)
+    )
       return `unknown option --${k}`;
   }
   const times = int('times');
@@ -70,6 +86,8 @@ function parseFaultAdd(
   if (hang !== undefined) {
     if (hang !== 'forever' && !/^\d+$/.test(hang)) return '--hang takes milliseconds or "forever"';
     action = { kind: 'hang', ms: hang === 'forever' ? null : Number(hang) };
+  } else if (str('vanish') !== undefined) {
+    action = { kind: 'vanish', domain: str('vanish') as string };
   } else if (opt.has('garbage')) {
     action = { kind: 'garbage', exitCode: exit ?? 0 };
   } else if (exit !== undefined) {
@@ -78,9 +96,17 @@ function parseFaultAdd(
     if (stderr && !stderr.endsWith('\n')) stderr += '\n';
     action = { kind: 'fail', exitCode: exit, stderr, stdout: expand(str('stdout')) };
   } else {
-    return 'fault add needs an action: --exit N, --hang MS|forever or --garbage';
+    return 'fault add needs an action: --exit N, --hang MS|forever, --garbage or --vanish DOMAIN';
   }
-  return { tool, sub: str('sub') ?? '*', action, times: times ?? null, skip: skip ?? 0 };
+  const match = str('match');
+  return {
+    tool,
+    sub: str('sub') ?? '*',
+    action,
+    times: times ?? null,
+    skip: skip ?? 0,
+    ...(match === undefined ? {} : { match }),
+  };
 }
 
 function setConfig(host: SimHost, pairs: string[]): string | null {

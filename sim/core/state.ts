@@ -144,12 +144,19 @@ export interface FaultRule {
   times: number | null;
   /** Matching calls that pass untouched before it starts applying (fail the 3rd call: skip 2). */
   skip: number;
+  /**
+   * Only calls with an argument that contains this text match (a domain's name, its cfg path, a
+   * PCI address): a fault aimed at one domain while others go on. Absent: every call matches.
+   */
+  match?: string;
 }
 
 export type FaultAction =
   | { kind: 'fail'; exitCode: number; stderr: string; stdout: string }
   | { kind: 'hang'; ms: number | null }
-  | { kind: 'garbage'; exitCode: number };
+  | { kind: 'garbage'; exitCode: number }
+  /** The command runs; then the Xen domain `domain` (name or domid) disappears, as `simctl vanish`. */
+  | { kind: 'vanish'; domain: string };
 
 export const DEFAULT_PCI_DEVICES = ['0000:03:00.0', '0000:03:00.1', '0000:04:00.0', '0000:05:00.0'];
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { garbage, subcommandOf, takeFault } from '../core/faults.js';
+import { garbage, subcommandOf, takeFault, vanishDomain } from '../core/faults.js';
 import type { SimHost } from '../core/host.js';
 import { runSimctl } from '../core/simctl.js';
 import { type Invocation, result, ToolExit, type ToolOutcome, type ToolResult } from '../core/types.js';
@@ -67,7 +67,7 @@ export async function dispatch(host: SimHost, inv: Invocation): Promise<Answer> 
   const key = `${inv.tool} ${sub}`;
   host.calls.set(key, (host.calls.get(key) ?? 0) + 1);
   host.logCommand(inv.tool, inv.args);
-  const fault = takeFault(host, inv.tool, sub);
+  const fault = takeFault(host, inv.tool, sub, inv.args);
   host.persistIfDirty();
   const latency = host.state.config.latencyMs;
   if (latency > 0) await sleep(latency, undefined, { signal: inv.signal });
@@ -76,6 +76,12 @@ export async function dispatch(host: SimHost, inv: Invocation): Promise<Answer> 
     if (a.kind === 'fail') return { result: result(a.exitCode, a.stdout, a.stderr), stopDaemon: false };
     if (a.kind === 'garbage')
       return { result: result(a.exitCode, garbage(host.now()), ''), stopDaemon: false };
+    if (a.kind === 'vanish') {
+      if (inv.signal.aborted) throw new Error('caller went away');
+      const out = await execute(host, main, inv);
+      vanishDomain(host, a.domain);
+      return { result: out, stopDaemon: false };
+    }
     if (a.ms === null) await never(inv.signal);
     else await sleep(a.ms, undefined, { signal: inv.signal });
   }

@@ -17,7 +17,9 @@ import {
   XENSTORE_PAYLOAD_MAX,
   XsType,
 } from '../../pkg/xenstore/wire.js';
+import { garbage, takeFault, vanishDomain } from '../core/faults.js';
 import type { HostEvent, SimHost } from '../core/host.js';
+import type { FaultAction } from '../core/state.js';
 import { normalisePath, xsChildren, xsExists, xsRead, xsRemoveTree, xsWrite } from '../xen/xenstore-model.js';
 import { absolute, validPath } from './xenstore.js';
 
@@ -160,18 +162,21 @@ export class SimXenstored {
     if (!conn.socket.destroyed) conn.socket.write(encodeFrame({ type, reqId, txId, payload }));
   }
 
-  #handle(conn: Conn, f: Frame): void {
+  #handle(conn: Conn, f: Frame, faultable = true): void {
     const host = this.#host;
     const key = `xenstored ${typeName(f.type)}`;
-    host.calls.set(key, (host.calls.get(key) ?? 0) + 1);
-    host.logCommand('xenstored', [
-      typeName(f.type),
-      ...f.payload
-        .toString('utf8')
-        .split('\0')
-        .filter((a) => a !== ''),
-    ]);
+    if (faultable) {
+      host.calls.set(key, (host.calls.get(key) ?? 0) + 1);
+      host.logCommand('xenstored', [typeName(f.type), ...payloadStrings(f.payload).filter((a) => a !== '')]);
+    }
     host.settle();
+    const fault = faultable
+      ? takeFault(host, 'xenstored', typeName(f.type), payloadStrings(f.payload))
+      : null;
+    if (fault !== null) {
+      this.#faulted(conn, f, fault.action);
+      return;
+    }
     let reply: Buffer;
     let after: (() => void) | null = null;
     try {
@@ -193,6 +198,41 @@ export class SimXenstored {
       this.#send(conn, XsType.ERROR, f.reqId, f.txId, errorPayload('E2BIG'));
     else this.#send(conn, f.type, f.reqId, f.txId, reply);
     after?.();
+  }
+
+  /**
+   * An injected fault on a request (`simctl fault add --tool xenstored --sub WRITE ...`): an error
+   * reply (the errno given as --stderr, EIO otherwise), an OK reply that did nothing (--exit 0), a
+   * reply of garbage, no reply (a hang; after MS ms the request is carried out if the connection
+   * is still there), or the request carried out and then a domain gone.
+   */
+  #faulted(conn: Conn, f: Frame, a: FaultAction): void {
+    switch (a.kind) {
+      case 'fail': {
+        if (a.exitCode === 0) {
+          const empty = f.type === XsType.READ || f.type === XsType.DIRECTORY;
+          this.#send(conn, f.type, f.reqId, f.txId, empty ? Buffer.alloc(0) : OK_PAYLOAD);
+          return;
+        }
+        const errno = /^E[A-Z0-9]+$/.test(a.stderr.trim()) ? a.stderr.trim() : 'EIO';
+        this.#send(conn, XsType.ERROR, f.reqId, f.txId, errorPayload(errno));
+        return;
+      }
+      case 'garbage':
+        this.#send(conn, f.type, f.reqId, f.txId, Buffer.from(garbage(this.#host.now()).slice(0, 200)));
+        return;
+      case 'hang':
+        if (a.ms !== null) {
+          setTimeout(() => {
+            if (!conn.socket.destroyed) this.#handle(conn, f, false);
+          }, a.ms);
+        }
+        return;
+      case 'vanish':
+        this.#handle(conn, f, false);
+        vanishDomain(this.#host, a.domain);
+        return;
+    }
   }
 
   #execute(conn: Conn, f: Frame, tx: Transaction | null): { reply: Buffer; after?: () => void } {
@@ -432,4 +472,9 @@ function txChildren(host: SimHost, tx: Transaction, path: string): string[] | nu
     }
   }
   return names;
+}
+
+/** A request's NUL-separated strings (paths, values), for a fault's --match. */
+function payloadStrings(payload: Buffer): string[] {
+  return payload.toString('utf8').split('\0');
 }

@@ -317,13 +317,22 @@ describe('xl backend: other operations', () => {
     ]);
   });
 
-  test('pciPrepare adds each device; pciRelease removes only the assignable ones', async () => {
+  test('pciPrepare adds each device; pciRelease removes only the assignable ones, then checks', async () => {
+    const assignable = new Map([
+      ['0000:03:00.0', '0000:03:00.0 '],
+      ['0000:04:00.1', '0000:04:00.1 nic'],
+    ]);
     const runner = new FakeRunner()
       .on(['xl', 'pci-assignable-add'], {
         stderr: 'libxl: warning: 0000:03:00.0 already assigned to pciback\n',
       })
-      .on(['xl', 'pci-assignable-list'], { stdout: '0000:03:00.0 \n0000:04:00.1 nic\n' })
-      .on(['xl', 'pci-assignable-remove'], {});
+      .on(['xl', 'pci-assignable-list'], () => ({
+        stdout: [...assignable.values()].map((l) => `${l}\n`).join(''),
+      }))
+      .on(['xl', 'pci-assignable-remove'], (argv) => {
+        assignable.delete(argv[3] ?? '');
+        return {};
+      });
     const { xl } = backend(runner);
     await xl.pciPrepare(['0000:03:00.0', '0000:05:00.0']);
     await xl.pciRelease(['0000:03:00.0', '0000:04:00.1', '0000:05:00.0']);
@@ -334,7 +343,20 @@ describe('xl backend: other operations', () => {
       ['xl', 'pci-assignable-list'],
       ['xl', 'pci-assignable-remove', '-r', '0000:03:00.0'],
       ['xl', 'pci-assignable-remove', '-r', '0000:04:00.1'],
+      ['xl', 'pci-assignable-list'],
     ]);
+  });
+
+  test('pciRelease: a remove that exits 0 and leaves the device assignable is a failure', async () => {
+    const runner = new FakeRunner()
+      .on(['xl', 'pci-assignable-list'], { stdout: '0000:03:00.0 \n' })
+      .on(['xl', 'pci-assignable-remove'], { stderr: 'libxl: error: cannot de-quarantine\n' });
+    const { xl } = backend(runner);
+    const error = await rejection(xl.pciRelease(['0000:03:00.0']));
+    expect(error.operation).toBe('pciRelease');
+    expect(error.message).toBe(
+      'xl pci-assignable-remove -r 0000:03:00.0 exited 0 but the device is still assignable',
+    );
   });
 
   test('pciPrepare with a malformed BDF rejects with xl usage error', async () => {

@@ -25,6 +25,7 @@ const base = (over: Partial<View> = {}): View => ({
   purgeRequested: false,
   stoppedByGuest: false,
   retryAt: null,
+  mutationRetryAt: null,
   runningSpec: null,
   currentMemoryMiB: null,
   ...over,
@@ -90,6 +91,41 @@ const cases: [string, Partial<View>, Action][] = [
     'run, paused after an unpause that did not take: wait for backoff',
     { actual: 'paused', retryAt: 11_000 },
     { type: 'wait', until: 11_000 },
+  ],
+  [
+    'an operation failed: nothing is tried before its backoff ends',
+    { actual: 'running', mutationRetryAt: 11_000, desired: { kind: 'run', spec: spec({ paused: true }) } },
+    { type: 'wait', until: 11_000 },
+  ],
+  [
+    'an operation failed, its backoff over: tried again',
+    { actual: 'running', mutationRetryAt: 9_000, desired: { kind: 'run', spec: spec({ paused: true }) } },
+    { type: 'pause' },
+  ],
+  [
+    'a shutdown failed: not asked again before its backoff ends',
+    { actual: 'running', mutationRetryAt: 11_000, desired: { kind: 'halt', spec: spec() } },
+    { type: 'wait', until: 11_000 },
+  ],
+  [
+    'run again during the grace of a halt: the rest of the grace',
+    { actual: 'running', haltingUntil: 15_000 },
+    { type: 'wait', until: 15_000 },
+  ],
+  [
+    'run again, the grace of a halt over and the guest still there: destroy, then create',
+    { actual: 'running', haltingUntil: 9_000 },
+    { type: 'destroy', reason: 'restart' },
+  ],
+  [
+    'run asked paused, still running after a pause that did not take: wait for backoff',
+    { actual: 'running', retryAt: 11_000, desired: { kind: 'run', spec: spec({ paused: true }) } },
+    { type: 'wait', until: 11_000 },
+  ],
+  [
+    'run asked paused, running, backoff over: pause again',
+    { actual: 'running', retryAt: 9_000, desired: { kind: 'run', spec: spec({ paused: true }) } },
+    { type: 'pause' },
   ],
   [
     'run, paused by an interrupted create: destroy',

@@ -59,6 +59,7 @@ describe('recordFrom: the record a worker starts with', () => {
       actual: 'unknown',
       ref: null,
       booting: false,
+      pausing: false,
       runningSince: null,
       haltingUntil: null,
       bootTime: null,
@@ -167,6 +168,7 @@ describe('decisionView: what decide() is asked', () => {
         actual: 'running',
         ref: null,
         booting: true,
+        pausing: false,
         runningSince: 1,
         haltingUntil: 9_000,
         bootTime: 2,
@@ -175,6 +177,7 @@ describe('decisionView: what decide() is asked', () => {
       },
       stoppedByGuest: true,
       retryAt: 7_000,
+      mutationRetryAt: null,
       runningSpec: built,
       currentMemoryMiB: 300,
     });
@@ -190,6 +193,7 @@ describe('decisionView: what decide() is asked', () => {
       purgeRequested: false,
       stoppedByGuest: true,
       retryAt: 7_000,
+      mutationRetryAt: null,
       runningSpec: built,
       currentMemoryMiB: 300,
     });

@@ -178,6 +178,23 @@ describe('engine: lifecycle', () => {
     expect(s.sink.last(U1)?.state).toBe('HALTED');
   });
 
+  test('activate true again during the grace of a guest that ignores the shutdown: the grace, then destroy and create', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(100);
+    s.hv.hang(U1);
+    await s.send(U1, vm(U1, { generation: 2, activate: false }));
+    await s.clock.advance(3000);
+    await s.send(U1, vm(U1, { generation: 3 }));
+    await s.clock.advance(5000);
+    expect(s.hv.count('destroy')).toBe(0);
+    expect(s.sink.last(U1)?.state).toBe('HALTING');
+    await s.clock.advance(2500);
+    expect(s.hv.count('destroy')).toBe(1);
+    expect(s.hv.count('create')).toBe(2);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', observedGeneration: 3, error: null });
+  });
+
   test('HVM guests are shut down with the forced (ACPI) variant', async () => {
     const s = await started(setup());
     await s.send(U1, vm(U1, { virtualizationMode: 'hvm' }));
@@ -509,6 +526,40 @@ describe('engine: restart policy', () => {
 });
 
 describe('engine: failures', () => {
+  test('a failure retrying cannot heal waits restartBackoff.maxMs, says why; a config that builds differently is tried at once', async () => {
+    const s = await started(setup());
+    const bridgeMissing = () =>
+      new HypervisorError('create', 'xl create failed', {
+        cause: new CommandFailedError('xl create -p /x.cfg exited with 3', {
+          argv: ['xl', 'create', '-p', '/x.cfg'],
+          exitCode: 3,
+          stderr: '/etc/xen/scripts/vif-bridge online [-1] Could not find bridge device br0\n',
+          durationMs: 5,
+        }),
+      });
+    s.hv.failNext('create', bridgeMissing());
+    s.hv.failNext('create', bridgeMissing());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(10);
+    const first = s.sink.last(U1);
+    expect(first?.state).toBe('BROKEN');
+    expect(first?.error?.message).toMatch(
+      /; retrying will not heal this \(a bridge the vifs name does not exist on the host\): tried again every 8000 ms \(restartBackoff\.maxMs\)/,
+    );
+    // Not after initialMs (1000), the transient backoff: after maxMs (8000).
+    await s.clock.advance(7900);
+    expect(s.hv.count('create')).toBe(1);
+    await s.clock.advance(200);
+    expect(s.hv.count('create')).toBe(2);
+    expect(s.sink.last(U1)?.state).toBe('BROKEN');
+    // The controller fixes the bridge: tried at once, not 8 s later.
+    await s.send(U1, vm(U1, { generation: 2, vifs: [{ bridge: 'br1' }] }));
+    await s.clock.advance(10);
+    expect(s.hv.count('create')).toBe(3);
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', error: null });
+  });
+
   test('a failed create reports command, exit code and stderr, then retries with backoff', async () => {
     const s = await started(setup());
     const cause = new CommandFailedError('xl create -p /x.cfg exited with 3', {
@@ -563,6 +614,52 @@ describe('engine: failures', () => {
     expect(s.sink.last(U1)).toMatchObject({ state: 'RUNNING', error: null });
   });
 
+  test('a pause that exits 0 but did not pause is caught by the listing and retried with backoff', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(200);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+    s.hv.pauseIsNoop = true;
+    await s.send(U1, vm(U1, { generation: 2, paused: true }));
+    await s.clock.advance(200);
+    // Honest: running, and the error says the pause did not take and when it is tried again.
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'RUNNING',
+      error: { message: 'the domain is still running after pause' },
+    });
+    const pauses = s.hv.count('pause');
+    // Not a pause per listing (every 50 ms or so): the next one waits for the backoff (1 s).
+    await s.clock.advance(700);
+    expect(s.hv.count('pause')).toBe(pauses);
+    s.hv.pauseIsNoop = false;
+    await s.clock.advance(2500);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'PAUSED', error: null });
+  });
+
+  test('an operation that keeps failing is tried again with the backoff, not at every listing; the error says when', async () => {
+    const s = await started(setup());
+    await s.send(U1, vm(U1));
+    await s.clock.advance(200);
+    for (let i = 0; i < 3; i++) s.hv.failNext('pause');
+    await s.send(U1, vm(U1, { generation: 2, paused: true }));
+    await s.clock.advance(100);
+    expect(s.hv.count('pause')).toBe(1);
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'RUNNING',
+      error: { message: 'pause failed (injected)' },
+    });
+    expect(s.sink.last(U1)?.error?.retryAt).toBeDefined();
+    // Listings every 50 ms or so meanwhile: no pause before the backoff (1 s) ends.
+    await s.clock.advance(800);
+    expect(s.hv.count('pause')).toBe(1);
+    await s.clock.advance(300);
+    expect(s.hv.count('pause')).toBe(2);
+    // 2 s, then 4 s; then it takes.
+    await s.clock.advance(7000);
+    expect(s.hv.count('pause')).toBe(4);
+    expect(s.sink.last(U1)).toMatchObject({ state: 'PAUSED', error: null });
+  });
+
   test('not enough host memory is a clear host error, and nothing is created', async () => {
     const s = setup();
     s.hv.totalMemoryMiB = 1500;
@@ -574,6 +671,19 @@ describe('engine: failures', () => {
       state: 'BROKEN',
       error: { source: 'host', message: 'not enough free memory on the host: 1024 MiB asked, 476 MiB free' },
     });
+  });
+
+  test('memory the host will never have: a host error that says retrying will not heal it', async () => {
+    const s = setup();
+    s.hv.totalMemoryMiB = 1500;
+    await started(s);
+    await s.send(U1, vm(U1, { memoryMiB: 2048, maxMemoryMiB: 2048 }));
+    await s.clock.advance(10);
+    expect(s.hv.count('create')).toBe(0);
+    expect(s.sink.last(U1)?.error).toMatchObject({ source: 'host' });
+    expect(s.sink.last(U1)?.error?.message).toMatch(
+      /^not enough free memory on the host: 2048 MiB asked, \d+ MiB free; retrying will not heal this \(the config asks for 2048 MiB and the host has 1500 MiB in all\)/,
+    );
   });
 
   test('memory reserved by creates in flight counts against the next create', async () => {

@@ -41,7 +41,12 @@ describe('intake', () => {
       { kind: 'stale', message: 'stale config: generation 1 is older than the accepted generation 2' },
     ],
     ['the same generation and spec: a redelivery', {}, run(), { kind: 'redelivery' }],
-    ['the same generation, another spec: news', {}, run({ memoryMiB: 512 }), accept()],
+    [
+      'the same generation, another spec: news, built differently: a fresh retry',
+      {},
+      run({ memoryMiB: 512 }),
+      accept({ resetsRetry: true }),
+    ],
     ['a newer generation of the same run: news, no start intent', {}, run({ generation: 3 }), accept()],
     [
       'the first config: a start intent, a fresh retry, its counters taken as acted on',
@@ -62,6 +67,18 @@ describe('intake', () => {
       accept({ clearsStoppedByGuest: true }),
     ],
     ['from run to halt: no start intent', {}, halt({ generation: 3 }), accept()],
+    [
+      'a run built differently (a fixed kernel, memory): a pending retry starts afresh',
+      {},
+      run({ generation: 3, kernel: '/persist/fixed-vmlinuz', memoryMiB: 128 }),
+      accept({ resetsRetry: true }),
+    ],
+    [
+      'a run only driven differently (paused, restartPolicy): the backoff stays',
+      {},
+      run({ generation: 3, paused: true, restartPolicy: 'always' }),
+      accept(),
+    ],
     [
       'counters remembered from the ledger stay as acted on',
       { acceptedGeneration: 0, desired: null, actedRestartCounter: 1, actedPurgeCounter: 1 },

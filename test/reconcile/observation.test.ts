@@ -14,6 +14,7 @@ const known = (over: Partial<Knowledge> = {}): Knowledge => ({
   actual: 'running',
   ref,
   booting: false,
+  pausing: false,
   runningSince: 1_000,
   haltingUntil: null,
   bootTime: 500_000,
@@ -95,6 +96,23 @@ const cases: [string, Partial<Knowledge>, ObservedDomain[], Partial<ObservationC
       knowledge: { booting: false, actual: 'paused', attempt: 3 },
       events: [{ type: 'still-paused', retryAt: 9_000 }],
     },
+  ],
+  [
+    'pausing, still listed running: the pause did not take, retry after the backoff',
+    { pausing: true, attempt: 1 },
+    [entry()],
+    {},
+    {
+      knowledge: { pausing: false, actual: 'running', attempt: 2 },
+      events: [{ type: 'still-running', retryAt: 7_000 }],
+    },
+  ],
+  [
+    'pausing, listed paused: confirmed, no event',
+    { pausing: true, attempt: 1 },
+    [entry({ state: 'paused' })],
+    {},
+    { knowledge: { pausing: false, actual: 'paused', attempt: 1, runningSince: null } },
   ],
   [
     'running long enough (maxMs): a fresh backoff',

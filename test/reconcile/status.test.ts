@@ -193,6 +193,16 @@ describe('settledState', () => {
     ],
     ['shutting down: stays HALTING', { halting: true, state: 'HALTING', desired: 'halt' }, keep('HALTING')],
     [
+      'a grace remembered across a restart (fresh worker, PENDING): HALTING',
+      { halting: true, state: 'PENDING', desired: 'halt', actual: 'running' },
+      keep('HALTING'),
+    ],
+    [
+      'a grace remembered across a restart, desired delete: DELETING',
+      { halting: true, state: 'PENDING', desired: 'delete', actual: 'running' },
+      keep('DELETING'),
+    ],
+    [
       'deleting: stays as it is',
       { desired: 'delete', state: 'DELETING', actual: 'absent' },
       keep('DELETING'),

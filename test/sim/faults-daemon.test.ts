@@ -139,6 +139,23 @@ describe('fault injection', () => {
     expectExact(r, 1, '', 'simctl: no such domain: v1\n');
     expect((await h.run(['simctl', 'fault', 'add', '--tool', 'xl'])).code).toBe(2);
   });
+
+  test('--match aims a fault at calls naming one domain; others pass', async () => {
+    await xl(h, 'create', '-p', writeCfg(pvhCfg('m1')));
+    await xl(h, 'create', '-p', writeCfg(pvhCfg('m2')));
+    await h.simctl(['fault', 'add', '--tool', 'xl', '--sub', 'unpause', '--match', 'm2', '--exit', '1']);
+    expect((await xl(h, 'unpause', 'm1')).code).toBe(0);
+    expect((await xl(h, 'unpause', 'm2')).code).toBe(1);
+    expect(await listRow(h, 'm2')).toMatchObject({ state: '--p---' });
+  });
+
+  test('--vanish: the command runs, then the domain disappears', async () => {
+    await xl(h, 'create', '-p', writeCfg(pvhCfg('w1')));
+    await h.simctl(['fault', 'add', '--tool', 'xl', '--sub', 'unpause', '--vanish', 'w1', '--times', '1']);
+    expectExact(await xl(h, 'unpause', 'w1'), 0, '', '');
+    expect(await listRow(h, 'w1')).toBeNull();
+    expect(JSON.parse(await h.simctl(['fault', 'list']))).toEqual([]);
+  });
 });
 
 describe('daemon and shims', () => {

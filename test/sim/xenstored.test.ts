@@ -159,6 +159,32 @@ describe('replies of the simulated xenstored', () => {
     expect(await raw.ask(type, payload, txId)).toEqual(expected);
   });
 
+  test('injected faults on socket requests: an errno, an OK that did nothing, only the matching path', async () => {
+    const writeFault = (path: string, ...action: string[]) =>
+      h.simctl([
+        'fault',
+        'add',
+        '--tool',
+        'xenstored',
+        '--sub',
+        'WRITE',
+        '--match',
+        path,
+        ...action,
+        '--times',
+        '1',
+      ]);
+    await writeFault('/t/f1', '--exit', '1', '--stderr', 'EACCES');
+    await writeFault('/t/f2', '--exit', '0');
+    expect(await raw.ask(XsType.WRITE, writePayload('/t/f0', 'a'))).toEqual([XsType.WRITE, 'OK\0']);
+    expect(await raw.ask(XsType.WRITE, writePayload('/t/f1', 'b'))).toEqual([ERROR, 'EACCES\0']);
+    expect(await raw.ask(XsType.WRITE, writePayload('/t/f2', 'c'))).toEqual([XsType.WRITE, 'OK\0']);
+    expect(await raw.ask(XsType.READ, pathPayload('/t/f0'))).toEqual([XsType.READ, 'a']);
+    expect(await raw.ask(XsType.READ, pathPayload('/t/f2'))).toEqual([ERROR, 'ENOENT\0']);
+    // Used up: the next write goes through.
+    expect(await raw.ask(XsType.WRITE, writePayload('/t/f1', 'b'))).toEqual([XsType.WRITE, 'OK\0']);
+  });
+
   test('the replies echo req_id and tx_id; the store is the one the xenstore tools see', async () => {
     expect(await raw.ask(XsType.WRITE, writePayload('/t/shared', 'by socket'))).toEqual([
       XsType.WRITE,

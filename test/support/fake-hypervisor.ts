@@ -41,6 +41,8 @@ export class FakeHypervisor implements Hypervisor {
   readonly failures = new Map<string, Error[]>();
   /** When set, unpause returns without unpausing (xl's exit-0-on-failure). */
   unpauseIsNoop = false;
+  /** When set, pause returns without pausing (exit 0 without effect). */
+  pauseIsNoop = false;
   /** vmadm-like: pause is unsupported and createPaused leaves the domain stopped ('shutdown'). */
   pauseUnsupported = false;
   /** Resolves creates only when released (for concurrency tests). */
@@ -217,8 +219,9 @@ export class FakeHypervisor implements Hypervisor {
   async pause(ref: DomainRef): Promise<void> {
     this.calls.push(`pause ${ref.domainName}`);
     if (this.pauseUnsupported) throw new UnsupportedError('pause', 'zones cannot be paused');
+    this.#fail('pause');
     const d = this.#find(ref);
-    if (d !== undefined) d.state = 'paused';
+    if (d !== undefined && !this.pauseIsNoop) d.state = 'paused';
   }
 
   async shutdown(ref: DomainRef, options: { force: boolean }): Promise<void> {
