@@ -96,6 +96,7 @@ export function knowledgeAfterDestroy(k: Knowledge): Knowledge {
     runningSince: null,
     haltingUntil: null,
     interruptedCreate: false,
+    stopDetail: null,
   };
 }
 

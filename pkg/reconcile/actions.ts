@@ -172,7 +172,7 @@ function recordExit(p: ActionParty, kind: ExitKind, desired: Desired | null): vo
   if (desired === null || desired.kind !== 'run') return;
   const r = p.record;
   const time = wallNow(p);
-  const outcome = exitOutcome(kind, desired.spec.restartPolicy);
+  const outcome = exitOutcome(kind, desired.spec.restartPolicy, r.k.stopDetail);
   p.log.warn({ exit: kind, policy: desired.spec.restartPolicy }, outcome.what);
   r.k.bootTime = null;
   if (outcome.restart) {

@@ -46,6 +46,7 @@ export function recordFrom(remembered?: LedgerEntry): DomainRecord {
       bootTime: null,
       interruptedCreate: remembered?.phase === 'creating',
       attempt: 0,
+      stopDetail: null,
     },
     vifs: [],
     runningSpec: remembered?.runningSpec ?? null,

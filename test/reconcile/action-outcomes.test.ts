@@ -207,6 +207,7 @@ test('knowledgeAfterDestroy: nothing there, the failure count for the backoff ke
     bootTime: 300,
     interruptedCreate: true,
     attempt: 3,
+    stopDetail: 'init ended on signal 9',
   };
   expect(knowledgeAfterDestroy(k)).toEqual({
     actual: 'absent',
@@ -217,6 +218,7 @@ test('knowledgeAfterDestroy: nothing there, the failure count for the backoff ke
     bootTime: null,
     interruptedCreate: false,
     attempt: 3,
+    stopDetail: null,
   });
 });
 

@@ -92,7 +92,12 @@ async function crashReported(): Promise<void> {
   expect(typeof pid).toBe('number');
   process.kill(pid as number, 'SIGKILL');
   const broken = await ctl.waitForStatus(d.uuid, (s) => s.state === 'BROKEN', 30_000);
-  expect(broken.error?.message).toMatch(/crash/);
+  // The error quotes what LXC logged of the init's end.
+  expect(broken.error?.message).toMatch(
+    new RegExp(
+      `^the domain crashed: init ended on signal 9 \\(LXC: Child <${pid}> ended on signal Killed\\(9\\)\\)`,
+    ),
+  );
 }
 
 describe('the lxc change feed on real LXC', () => {
