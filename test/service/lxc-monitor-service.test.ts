@@ -83,6 +83,11 @@ function doc(): DomainConfig {
 const isMonitorStart = (l: LogLine) =>
   l.msg === 'long-lived command started' && String((l.argv as string[])[0]).endsWith('lxc-monitor');
 
+const isLxcInfoOf = (l: LogLine, uuid: string) => {
+  const argv = l.argv as string[] | undefined;
+  return argv !== undefined && String(argv[0]).endsWith('lxc-info') && argv.includes(uuid);
+};
+
 /** Runs a container, SIGKILLs its init from the host, and waits for BROKEN (no periodic listing can). */
 async function crashReported(): Promise<void> {
   const d = doc();
@@ -90,6 +95,7 @@ async function crashReported(): Promise<void> {
   await ctl.waitForStatus(d.uuid, (s) => s.state === 'RUNNING', 30_000);
   const pid = (await view.list()).domains.find((x) => x.uuid === d.uuid)?.domainId;
   expect(typeof pid).toBe('number');
+  const killedAt = Date.now();
   process.kill(pid as number, 'SIGKILL');
   const broken = await ctl.waitForStatus(d.uuid, (s) => s.state === 'BROKEN', 30_000);
   // The error quotes what LXC logged of the init's end.
@@ -98,6 +104,12 @@ async function crashReported(): Promise<void> {
       `^the domain crashed: init ended on signal 9 \\(LXC: Child <${pid}> ended on signal Killed\\(9\\)\\)`,
     ),
   );
+  // The monitor's event was answered by a look at that container alone (lxc-info since the kill).
+  const info = await dm.waitForLog(
+    `lxc-info of ${d.uuid}`,
+    (l) => l.msg === 'command done' && isLxcInfoOf(l, d.uuid) && Date.parse(String(l.time)) >= killedAt,
+  );
+  expect(info).toMatchObject({ exitCode: 0 });
 }
 
 describe('the lxc change feed on real LXC', () => {
