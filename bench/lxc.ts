@@ -12,7 +12,8 @@
  * 3. crash to status: M of those containers, one at a time, each at a random moment (0-2 s after
  *    the last), their init SIGKILLed from here; the latency is from just before the kill to the
  *    BROKEN status stored by the stream. The probe interval is 60 s, so the lxc-monitor feed is
- *    what reports them. Also one `lxc-ls -f` of all N timed, the listing each change costs.
+ *    what reports them; it answers each with an `lxc-info` of the changed container. Also timed:
+ *    one `lxc-ls -f` of all N (the full listing, the slow resync) and one `lxc-info` of one.
  *
  * Prints a table and writes bench/results/lxc-<time>.json.
  */
