@@ -142,6 +142,7 @@ function settle(p: ActionParty, desired: Desired, until: number | null): void {
   p.setState(settled.state);
   if (settled.clearRetry) r.retryAt = null;
   if (settled.clearError) r.error = null;
+  if (settled.listSoon) p.deps.requestProbe(0);
 }
 
 /** Writes the record's ledger entry for the phase (see domain-record.ts ledgerEntry). */

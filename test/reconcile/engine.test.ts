@@ -278,6 +278,25 @@ describe('engine: lifecycle', () => {
     expect(s.sink.last(U1)?.state).toBe('PAUSED');
   });
 
+  test('unpaused with a live memory change: the listing begun during the change is out of date, another confirms RUNNING', async () => {
+    const s = await started(setup({ probeIntervalMs: 60_000 }));
+    await s.send(U1, vm(U1, { paused: true }));
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)?.state).toBe('PAUSED');
+    // The memory change takes a while: the listing the unpause asked for begins and ends meanwhile.
+    const setMemory = s.hv.setMemory.bind(s.hv);
+    s.hv.setMemory = async (ref, mib) => {
+      await s.clock.sleep(500);
+      return setMemory(ref, mib);
+    };
+    const lists = s.hv.count('list');
+    await s.send(U1, vm(U1, { generation: 2, memoryMiB: 512 }));
+    await s.clock.advance(1000);
+    expect(s.hv.calls).toContain('mem-set vm-1111 512');
+    expect(s.hv.count('list')).toBeGreaterThanOrEqual(lists + 2);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+  });
+
   test('a backend that cannot pause says so and leaves the domain running', async () => {
     const s = await started(setup());
     s.hv.pauseUnsupported = true;
