@@ -12,7 +12,8 @@
  * 3. crash to status: M of those containers, one at a time, each at a random moment (0-2 s after
  *    the last), their init SIGKILLed from here; the latency is from just before the kill to the
  *    BROKEN status stored by the stream. The probe interval is 60 s, so the lxc-monitor feed is
- *    what reports them. Also one `lxc-ls -f` of all N timed, the listing each change costs.
+ *    what reports them; it answers each with an `lxc-info` of the changed container. Also timed:
+ *    one `lxc-ls -f` of all N (the full listing, the slow resync) and one `lxc-info` of one.
  *
  * Prints a table and writes bench/results/lxc-<time>.json.
  */
@@ -128,6 +129,8 @@ interface DomainmgrFigures {
   commands: Record<string, number>;
   /** One `lxc-ls -f` of the path with every container running, from here. */
   listingMs: number;
+  /** One `lxc-info -s -p` of one running container, from here: what a monitor event costs. */
+  infoMs: number;
   crashToStatusMs: number[];
 }
 
@@ -165,11 +168,15 @@ async function withDomainmgr(image: string, imagesRoot: string, root: string): P
     const listStarted = nowMs();
     sh('lxc-ls', ['-P', join(stateDir, 'lxc'), '-f', '-F', 'NAME,STATE,PID']);
     const listingMs = nowMs() - listStarted;
+    const infoStarted = nowMs();
+    sh('lxc-info', ['-P', join(stateDir, 'lxc'), '-n', docs[0]?.uuid ?? '', '-s', '-p']);
+    const infoMs = nowMs() - infoStarted;
 
     const crashToStatusMs: number[] = [];
     for (const d of docs.slice(0, crashes)) {
       // At a random moment, not right after the last status (and so the last listing): the
-      // engine spaces expedited listings by four times the last listing's duration.
+      // engine spaces full listings by four times the last one's duration (a named change
+      // lists its container alone, which that gap does not hold up).
       await sleep(Math.random() * 2000);
       const pid = Number(sh('lxc-info', ['-P', join(stateDir, 'lxc'), '-n', d.uuid, '-p', '-H']).trim());
       const killedAt = nowMs();
@@ -177,7 +184,14 @@ async function withDomainmgr(image: string, imagesRoot: string, root: string): P
       await until(bus, () => last.get(d.uuid)?.state === 'BROKEN', 60_000, `BROKEN for ${d.uuid}`);
       crashToStatusMs.push((last.get(d.uuid)?.storedMs ?? Number.NaN) - killedAt);
     }
-    return { createMs, spawnsPerCreate: sumCounts(commands) / count, commands, listingMs, crashToStatusMs };
+    return {
+      createMs,
+      spawnsPerCreate: sumCounts(commands) / count,
+      commands,
+      listingMs,
+      infoMs,
+      crashToStatusMs,
+    };
   } finally {
     await Promise.all(docs.map((d) => bus.publishDelete(d.uuid)));
     await manager?.stop();
@@ -196,7 +210,10 @@ try {
   mkdirSync(imagesRoot);
   const image = join(imagesRoot, 'busybox');
   sh('bash', [join(projectRoot, 'scripts/lxc/build-rootfs.sh'), image]);
-  console.log(`bench:lxc: ${count} containers, ${crashes} crashes, ${cpus().length} cpus, load ${load()}`);
+  const loadBefore = load();
+  console.log(
+    `bench:lxc: ${count} containers, ${crashes} crashes, ${cpus().length} cpus, load ${loadBefore}`,
+  );
   const bare = await floor(image, root);
   const dm = await withDomainmgr(image, imagesRoot, root);
   const p50 = percentile(dm.crashToStatusMs, 50);
@@ -223,13 +240,16 @@ try {
     ],
   );
   console.log(`one lxc-ls -f of ${count} running containers: ${round(dm.listingMs, 0)} ms`);
+  console.log(`one lxc-info -s -p of one of them: ${round(dm.infoMs, 1)} ms`);
+  const loadAfter = load();
+  console.log(`load at the end: ${loadAfter}`);
   console.log('\ncommands during the creates:', dm.commands);
   const results = join(projectRoot, 'bench', 'results');
   mkdirSync(results, { recursive: true });
   const file = join(results, `lxc-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ count, crashes, concurrency: CONCURRENCY, cpus: cpus().length, floor: bare, domainmgr: dm, crashToStatus: { p50, p99 } }, null, 2)}\n`,
+    `${JSON.stringify({ count, crashes, concurrency: CONCURRENCY, cpus: cpus().length, load: { before: loadBefore, after: loadAfter }, floor: bare, domainmgr: dm, crashToStatus: { p50, p99, max: Math.max(...dm.crashToStatusMs) } }, null, 2)}\n`,
   );
   console.log(`\nwrote ${file}`);
 } finally {

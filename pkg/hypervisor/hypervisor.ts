@@ -42,6 +42,11 @@ export interface ObservedDomain {
   state: ObservedState;
   /** Current memory as listed, MiB; null when the listing does not say. */
   memoryMiB: number | null;
+  /**
+   * For a crashed or shut-down domain: how it stopped, in the hypervisor's words (lxc: how the
+   * init ended, quoting LXC's log), for the status error. Absent where the backend cannot say.
+   */
+  stopDetail?: string;
 }
 
 /** One listing of all domains: one process spawn, whatever the number of domains. */
@@ -67,6 +72,15 @@ export interface VerifyResult {
    * older commands, and deaths noticed at the next listing).
    */
   problems: string[];
+}
+
+/**
+ * A listing of some domains only (Hypervisor.listSome): `covers` are the uuids it speaks for, and
+ * `domains` holds every domain with one of them. A covered uuid without a domain is absent; a uuid
+ * not covered is not spoken of at all (never "vanished").
+ */
+export interface PartialListing extends Listing {
+  covers: readonly string[];
 }
 
 /** A subscription made by Hypervisor.watchChanges. */
@@ -198,15 +212,25 @@ export interface Hypervisor {
   consoleCommand(ref: DomainRef): string[];
 
   /**
+   * Optional: the domains with these uuids only, at a cost that does not grow with the number of
+   * domains on the host (lxc: one `lxc-info` per container, where `lxc-ls -f` asks every
+   * container). Classified exactly as list() would. The caller uses it to answer a change feed
+   * that names the domain (watchChanges); backends without it are always listed in full.
+   */
+  listSome?(uuids: readonly string[]): Promise<PartialListing>;
+
+  /**
    * Optional: a feed of "something changed on the host, list soon" (xl and rkt: xenstored's
    * `@releaseDomain` and `@introduceDomain` watches; lxc: one long-lived lxc-monitor). `onChange`
-   * carries no state and is also called when the feed goes down or comes back (changes may have
-   * been missed): the caller answers each call with an expedited listing, which classifies exactly
-   * as the periodic one, so the feed only shortens how long a change goes unseen. The backend keeps
-   * the feed alive itself (restarting what ends, logged); the periodic listing stays as the slow
-   * resync and covers its gaps. Backends without one leave it out.
+   * carries no state; it names the domain's uuid when the feed knows which domain changed (lxc),
+   * and is called without one when it does not, and when the feed goes down or comes back (changes
+   * may have been missed). The caller answers each call with an expedited listing (of that domain
+   * alone when named and the backend has listSome), which classifies exactly as the periodic one,
+   * so the feed only shortens how long a change goes unseen. The backend keeps the feed alive
+   * itself (restarting what ends, logged); the periodic listing stays as the slow resync and
+   * covers its gaps. Backends without one leave it out.
    */
-  watchChanges?(onChange: () => void): ChangeWatch;
+  watchChanges?(onChange: (uuid?: string) => void): ChangeWatch;
 }
 
 /** A hypervisor operation failed. `cause` is the runner's error when a command failed. */

@@ -29,16 +29,18 @@ export interface MonitorWatchDeps {
 /**
  * Keeps one `lxc-monitor` process running over `argv` (all containers of one container path) and
  * calls `onChange` for every line it prints that a listing would read differently: a settled
- * state (RUNNING, STOPPED, FROZEN, THAWED, ABORTING) or a line it does not know (logged); not for
- * an init's exit or a state in between, whose settled state follows. When the process ends it is
- * started again with backoff and logged; once it is back, `onChange` is called once more, since changes while it was down went unseen. The caller
+ * state (RUNNING, STOPPED, FROZEN, THAWED, ABORTING), with the container's name; or a line it does
+ * not know (logged), without a name; not for an init's exit or a state in between, whose settled
+ * state follows. When the process ends it is
+ * started again with backoff and logged; once it is back, `onChange` is called once more, without a
+ * name, since changes to any container while it was down went unseen. The caller
  * lists on each call, so the listing decides what a change means; the periodic listing covers
  * the gaps. A runner that cannot stream gives no feed (logged): the periodic listing only.
  */
 export function watchLxcMonitor(
   deps: MonitorWatchDeps,
   argv: readonly string[],
-  onChange: () => void,
+  onChange: (name?: string) => void,
 ): ChangeWatch {
   const { runner, clock, logger: log } = deps;
   if (runner.stream === undefined) {
@@ -57,9 +59,10 @@ export function watchLxcMonitor(
   const onLine = (line: string) => {
     if (closed) return;
     const event = parseLxcMonitorLine(line);
-    if (event === null) log.warn({ argv, line }, 'lxc-monitor printed a line it does not know');
-    else if (event.kind === 'exit' || IN_BETWEEN.has(event.state)) return;
-    onChange();
+    if (event === null) {
+      log.warn({ argv, line }, 'lxc-monitor printed a line it does not know');
+      onChange();
+    } else if (event.kind === 'state' && !IN_BETWEEN.has(event.state)) onChange(event.name);
   };
   const launch = (restarted: boolean) => {
     timer = null;

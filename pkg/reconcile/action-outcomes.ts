@@ -97,6 +97,7 @@ export function knowledgeAfterDestroy(k: Knowledge): Knowledge {
     runningSince: null,
     haltingUntil: null,
     interruptedCreate: false,
+    stopDetail: null,
   };
 }
 

@@ -150,6 +150,7 @@ function settle(p: ActionParty, desired: Desired, until: number | null): void {
   if (settled.clearRetry) r.retryAt = null;
   // The error of a failed operation stays until it is tried again.
   if (settled.clearError && r.mutationRetryAt === null) r.error = null;
+  if (settled.listSoon) p.deps.requestProbe(0);
 }
 
 /**
@@ -199,7 +200,7 @@ function recordExit(p: ActionParty, kind: ExitKind, desired: Desired | null): vo
   if (desired === null || desired.kind !== 'run') return;
   const r = p.record;
   const time = wallNow(p);
-  const outcome = exitOutcome(kind, desired.spec.restartPolicy);
+  const outcome = exitOutcome(kind, desired.spec.restartPolicy, r.k.stopDetail);
   p.log.warn({ exit: kind, policy: desired.spec.restartPolicy }, outcome.what);
   r.k.bootTime = null;
   if (outcome.restart) {

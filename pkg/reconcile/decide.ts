@@ -187,14 +187,22 @@ export interface ExitOutcome {
   message: string | null;
 }
 
-/** Pure: the state and error an exit leaves, and whether it is restarted. */
-export function exitOutcome(kind: ExitKind, policy: DomainSpec['restartPolicy']): ExitOutcome {
-  const what =
+/**
+ * Pure: the state and error an exit leaves, and whether it is restarted. `detail` is how the
+ * hypervisor says the domain stopped (ObservedDomain.stopDetail), quoted after what happened.
+ */
+export function exitOutcome(
+  kind: ExitKind,
+  policy: DomainSpec['restartPolicy'],
+  detail: string | null = null,
+): ExitOutcome {
+  const happened =
     kind === 'crash'
       ? 'the domain crashed'
       : kind === 'poweroff'
         ? 'the guest powered off'
         : 'the domain disappeared';
+  const what = detail === null ? happened : `${happened}: ${detail}`;
   if (policyRestarts(policy, kind))
     return { what, restart: true, state: 'BROKEN', message: `${what}; restarting (restartPolicy ${policy})` };
   if (kind === 'poweroff') return { what, restart: false, state: 'HALTED', message: null };

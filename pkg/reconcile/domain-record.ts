@@ -67,6 +67,7 @@ export function recordFrom(remembered?: LedgerEntry, time?: RestoreTime): Domain
       bootTime: null,
       interruptedCreate: remembered?.phase === 'creating',
       attempt: 0,
+      stopDetail: null,
     },
     vifs: [],
     runningSpec: remembered?.runningSpec ?? null,

@@ -8,6 +8,7 @@ import { decodeConfigMessage } from '../schema/domain-config-message.js';
 import { isDomainUuid } from '../schema/uuid.js';
 import { HostResources } from './host-resources.js';
 import type { Ledger, LedgerEntry } from './ledger.js';
+import { changeListing, observationsFor, withPartial } from './partial-listing.js';
 import type { ConfigDelivery, ConnectionState, StatusSink } from './ports.js';
 import { Semaphore } from './semaphore.js';
 import { type DomainState, DomainWorker, type WorkerDeps } from './worker.js';
@@ -25,6 +26,8 @@ const PROBE_GAP_PER_LISTING = 4;
 /**
  * A change the hypervisor's feed reports (Hypervisor.watchChanges) is listed after this long, so
  * that the burst one change makes (lxc: exited, STOPPING, STOPPED within ~10 ms) costs one listing.
+ * A change that names its domain, on a backend with listSome, is listed alone (partial-listing.ts),
+ * without waiting for the gap full listings keep between them.
  */
 export const CHANGE_PROBE_DELAY_MS = 20;
 /** Node status changes are coalesced for this long before publishing. */
@@ -79,6 +82,10 @@ export class Engine {
   #nodeDebounce: TimerHandle | null = null;
   #unsubscribe: () => void = () => {};
   #changeWatch: ChangeWatch | null = null;
+  /** Domains the change feed named since the last listing of some (see #listChanged). */
+  readonly #named = new Set<string>();
+  #namedTimer: TimerHandle | null = null;
+  #listingSome = false;
   #epoch = 0;
   #lastListingEpoch = 0;
   readonly #orphansReported = new Set<string>();
@@ -137,8 +144,7 @@ export class Engine {
     });
     // Each change the backend hears of (xl: a domain died or appeared) is one expedited listing,
     // classified as any listing; the periodic one is then only a slow resync.
-    this.#changeWatch =
-      this.#d.hypervisor.watchChanges?.(() => this.requestProbe(CHANGE_PROBE_DELAY_MS)) ?? null;
+    this.#changeWatch = this.#d.hypervisor.watchChanges?.((uuid) => this.#changed(uuid)) ?? null;
     this.#publishNodeStatus();
     this.#scheduleNodeStatus();
     this.#scheduleProbe(this.#interval());
@@ -228,6 +234,7 @@ export class Engine {
     this.#stopping = true;
     this.#changeWatch?.close();
     if (this.#probeTimer !== null) this.#d.clock.cancel(this.#probeTimer.handle);
+    if (this.#namedTimer !== null) this.#d.clock.cancel(this.#namedTimer);
     if (this.#nodeTimer !== null) this.#d.clock.cancel(this.#nodeTimer);
     if (this.#nodeDebounce !== null) this.#d.clock.cancel(this.#nodeDebounce);
     this.#unsubscribe();
@@ -360,19 +367,64 @@ export class Engine {
       const listing = await this.#d.hypervisor.list();
       this.#lastListing = listing;
       this.#lastListingEpoch = epoch;
-      const byUuid = new Map<string, (typeof listing.domains)[number][]>();
-      for (const d of listing.domains) {
-        if (d.uuid === null) continue;
-        const same = byUuid.get(d.uuid);
-        if (same === undefined) byUuid.set(d.uuid, [d]);
-        else same.push(d);
-      }
-      for (const [uuid, w] of this.#workers) w.observe(byUuid.get(uuid) ?? [], epoch);
+      for (const [uuid, listed] of observationsFor(listing, this.#workers.keys()))
+        this.#workers.get(uuid)?.observe(listed, epoch);
       if (this.#synced) this.#handleOrphans();
     } finally {
       this.#probing = false;
       this.#lastProbeEnd = this.#d.clock.monotonic();
       this.#lastProbeMs = this.#lastProbeEnd - started;
+    }
+  }
+
+  /**
+   * The change feed heard of a change: of the domain `uuid`, or of anything (no uuid). A named
+   * change is listed alone when the backend can (#listChanged); anything else is a full listing.
+   */
+  #changed(uuid: string | undefined): void {
+    if (this.#stopping) return;
+    if (uuid === undefined || this.#d.hypervisor.listSome === undefined) {
+      this.requestProbe(CHANGE_PROBE_DELAY_MS);
+      return;
+    }
+    this.#named.add(uuid);
+    if (this.#namedTimer === null && !this.#listingSome) this.#scheduleListChanged();
+  }
+
+  #scheduleListChanged(): void {
+    this.#namedTimer = this.#d.clock.schedule(CHANGE_PROBE_DELAY_MS, () => {
+      this.#namedTimer = null;
+      void this.#listChanged();
+    });
+  }
+
+  /**
+   * Lists the domains the feed named (Hypervisor.listSome; a full listing instead when they are
+   * many, see changeListing) and tells their workers only: a partial listing speaks of nothing
+   * else. It may run beside a full listing; a worker takes in only a listing that began after the
+   * last it took (DomainWorker.observe), so whichever ends last does not undo a newer view.
+   */
+  async #listChanged(): Promise<void> {
+    const plan = changeListing(this.#named, this.#d.hypervisor.listSome !== undefined);
+    this.#named.clear();
+    if (plan.kind === 'full') this.requestProbe(0);
+    if (plan.kind !== 'some' || this.#d.hypervisor.listSome === undefined) return;
+    this.#listingSome = true;
+    try {
+      const epoch = ++this.#epoch;
+      const partial = await this.#d.hypervisor.listSome(plan.uuids);
+      if (this.#lastListing !== null) this.#lastListing = withPartial(this.#lastListing, partial);
+      for (const [uuid, listed] of observationsFor(partial, this.#workers.keys()))
+        this.#workers.get(uuid)?.observe(listed, epoch);
+    } catch (e) {
+      this.#log.warn(
+        { err: errorText(e), uuids: plan.uuids },
+        'listing the changed domains failed; listing all',
+      );
+      this.requestProbe(0);
+    } finally {
+      this.#listingSome = false;
+      if (this.#named.size > 0 && this.#namedTimer === null && !this.#stopping) this.#scheduleListChanged();
     }
   }
 

@@ -27,6 +27,8 @@ export interface Knowledge {
   interruptedCreate: boolean;
   /** Failures in a row, for the backoff of the next retry; a domain that ran long enough resets it. */
   attempt: number;
+  /** How the domain stopped, in the hypervisor's words (ObservedDomain.stopDetail); null: not said. */
+  stopDetail: string | null;
 }
 
 export interface ObservationContext {
@@ -79,6 +81,7 @@ export function observeListing(
     next.pausing = false;
     next.haltingUntil = null;
     next.ref = null;
+    next.stopDetail = null;
     // No domain, no boot time: the next boot sets it anew.
     next.bootTime = null;
     return { knowledge: next, strays, events };
@@ -98,6 +101,7 @@ export function observeListing(
     }
   }
   next.actual = seen.state;
+  next.stopDetail = seen.stopDetail ?? null;
   next.ref =
     k.ref !== null && k.ref.domainName === seen.name && k.ref.domainId === seen.domainId
       ? k.ref
@@ -132,7 +136,8 @@ export function changesNothing(before: Knowledge, o: Observation): boolean {
     a.haltingUntil === b.haltingUntil &&
     a.bootTime === b.bootTime &&
     a.interruptedCreate === b.interruptedCreate &&
-    a.attempt === b.attempt
+    a.attempt === b.attempt &&
+    a.stopDetail === b.stopDetail
   );
 }
 

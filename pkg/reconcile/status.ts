@@ -79,11 +79,18 @@ export interface Settled {
   clearRetry: boolean;
   /** Confirmed running: the error of past failures is over. */
   clearError: boolean;
+  /**
+   * Running, not confirmed yet: ask for a listing. The one the unpause asked for may have begun
+   * before a later operation (a live memory change) ended, and is then ignored as out of date; a
+   * listing that begins once the worker waits is in date. (The change feed's look at the domain
+   * alone, lxc, may come too early for the same reason.)
+   */
+  listSoon: boolean;
 }
 
 /** Pure: the state a situation with nothing to do amounts to. */
 export function settledState(f: SettleFacts): Settled {
-  const keep = { state: f.state, clearRetry: false, clearError: false };
+  const keep = { state: f.state, clearRetry: false, clearError: false, listSoon: false };
   // A graceful shutdown in progress stays HALTING (or DELETING) until the guest left or the grace
   // ran out; a grace remembered across a restart of domainmgr is reported so from the start.
   if (f.halting && f.state !== 'HALTING' && f.state !== 'DELETING') {
@@ -101,13 +108,18 @@ export function settledState(f: SettleFacts): Settled {
       return { ...keep, state: 'PENDING' };
     case 'paused':
       // Paused as asked: a pause that had not taken is over.
-      return { state: 'PAUSED', clearRetry: f.paused, clearError: f.paused };
+      return { state: 'PAUSED', clearRetry: f.paused, clearError: f.paused, listSoon: false };
     case 'running':
-      if (f.booting) return { ...keep, state: 'BOOTING' };
+      if (f.booting) return { ...keep, state: 'BOOTING', listSoon: true };
       // Running although asked paused: waiting to retry a pause (or the backend cannot pause).
       if (f.paused && !f.pauseUnsupported) return { ...keep, state: 'RUNNING' };
       // Confirmed running: past failures are over, except a pause this backend cannot do.
-      return { state: 'RUNNING', clearRetry: true, clearError: !(f.pauseUnsupported && f.paused) };
+      return {
+        state: 'RUNNING',
+        clearRetry: true,
+        clearError: !(f.pauseUnsupported && f.paused),
+        listSoon: false,
+      };
     default:
       return keep;
   }

@@ -65,6 +65,12 @@ export class DomainWorker {
   readonly #party: ActionParty;
   /** When the last mutation ended (WorkerDeps.tick): a listing started before it is out of date. */
   #mutatedAt = Number.NEGATIVE_INFINITY;
+  /**
+   * The start (epoch) of the newest listing taken in or found to change nothing: a listing that
+   * began earlier is out of date. Listings of some domains (Engine #listChanged) run beside full
+   * ones, so they do not always end in the order they began.
+   */
+  #observedAt = Number.NEGATIVE_INFINITY;
   /** The newest listing not yet taken in (one slot: a newer listing replaces it). */
   #pendingObservation: { listed: readonly ObservedDomain[]; epoch: number } | null = null;
   /** Further domains listed with our uuid besides the one we manage: destroyed before anything else. */
@@ -193,8 +199,11 @@ export class DomainWorker {
    * name, else a running one), the others are strays, destroyed (actions.ts destroyStrays).
    */
   observe(listed: readonly ObservedDomain[], epoch: number): void {
-    if (this.#stopped) return;
-    if (!this.#busy && this.#pendingObservation === null && this.#changesNothing(listed, epoch)) return;
+    if (this.#stopped || epoch <= this.#observedAt) return;
+    if (!this.#busy && this.#pendingObservation === null && this.#changesNothing(listed, epoch)) {
+      this.#observedAt = Math.max(this.#observedAt, epoch);
+      return;
+    }
     if (this.#pendingObservation === null || epoch > this.#pendingObservation.epoch) {
       this.#pendingObservation = { listed, epoch };
     }
@@ -227,7 +236,8 @@ export class DomainWorker {
   #takeObservation(): void {
     const o = this.#pendingObservation;
     this.#pendingObservation = null;
-    if (o === null || o.epoch <= this.#mutatedAt) return;
+    if (o === null || o.epoch <= this.#mutatedAt || o.epoch <= this.#observedAt) return;
+    this.#observedAt = o.epoch;
     const seen = observeListing(this.#r.k, o.listed, this.#observationContext());
     this.#r.k = seen.knowledge;
     this.#strays = seen.strays;

@@ -27,6 +27,7 @@ export function fencedHypervisor(inner: Hypervisor, mayAct: () => boolean): Hype
       mayAct() ? fn(...a) : Promise.reject(new FencedError(op));
   // Hearing of changes changes nothing on the host: the feed passes whether or not we may act.
   const watchChanges = inner.watchChanges?.bind(inner);
+  const listSome = inner.listSome?.bind(inner);
   return {
     name: inner.name,
     canPause: inner.canPause,
@@ -46,6 +47,7 @@ export function fencedHypervisor(inner: Hypervisor, mayAct: () => boolean): Hype
     pciPrepare: gate('pciPrepare', (b) => inner.pciPrepare(b)),
     pciRelease: gate('pciRelease', (b) => inner.pciRelease(b)),
     ...(watchChanges === undefined ? {} : { watchChanges }),
+    ...(listSome === undefined ? {} : { listSome }),
   };
 }
 

@@ -118,9 +118,14 @@ describe('lxc backend on real LXC: what only containers have', () => {
     const pid = lxcTool(lxc.rig.hv, 'info', spec.uuid, ['-p', '-H']).stdout.trim();
     expect(pid).toMatch(/^\d+$/);
     process.kill(Number(pid), 'SIGKILL');
-    expect((await waitForDomain(lxc.rig.hv, spec.uuid, (d) => d?.state === 'crashed'))?.state).toBe(
-      'crashed',
-    );
+    const crashed = await waitForDomain(lxc.rig.hv, spec.uuid, (d) => d?.state === 'crashed');
+    // How it ended, quoting LXC's own log line; the same from a listing of it alone (lxc-info).
+    const said = `init ended on signal 9 (LXC: Child <${pid}> ended on signal Killed(9))`;
+    expect(crashed).toMatchObject({ state: 'crashed', stopDetail: said });
+    const other = '00000000-0000-4000-8000-000000000000';
+    const alone = await lxc.rig.hv.listSome([spec.uuid, other]);
+    expect(alone).toMatchObject({ covers: [spec.uuid, other] });
+    expect(alone.domains).toEqual([crashed]);
   });
 
   test('a guest that powers itself off lists as shutdown, not crashed', async () => {

@@ -92,17 +92,26 @@ describe('one lxc-monitor, supervised', () => {
     watch.close();
   });
 
-  test('the real crash sequence (exited, STOPPING, STOPPED) is one change', () => {
+  test('the real crash sequence (exited, STOPPING, STOPPED) is one change, naming the container', () => {
     const runner = new FakeRunner();
-    let changes = 0;
-    const watch = watchLxcMonitor(
-      { runner, clock: new ManualClock(), logger: silentLogger },
-      argv,
-      () => changes++,
+    const named: (string | undefined)[] = [];
+    const watch = watchLxcMonitor({ runner, clock: new ManualClock(), logger: silentLogger }, argv, (name) =>
+      named.push(name),
     );
     for (const line of captured.filter((l) => l.startsWith(`'${V}'`)).slice(2))
       runner.streams[0]?.print(line);
-    expect(changes).toBe(1);
+    expect(named).toEqual([V]);
+    watch.close();
+  });
+
+  test('a line it does not know is a change naming no container (a full listing decides)', () => {
+    const runner = new FakeRunner();
+    const named: (string | undefined)[] = [];
+    const watch = watchLxcMonitor({ runner, clock: new ManualClock(), logger: silentLogger }, argv, (name) =>
+      named.push(name),
+    );
+    runner.streams[0]?.print(`'${V}' changed state to [SLEEPING]`);
+    expect(named).toEqual([undefined]);
     watch.close();
   });
 

@@ -17,8 +17,10 @@ import {
   vethNameFor,
 } from '../../pkg/hypervisor/lxc-config.js';
 import { isUnder, unsafeTarMembers } from '../../pkg/hypervisor/lxc-image.js';
+import { type LxcInfo, parseLxcInfo } from '../../pkg/hypervisor/parse/lxc-info.js';
 import {
   type InitEnd,
+  initEndText,
   type LxcMark,
   type LxcStateName,
   lastInitEnd,
@@ -222,11 +224,21 @@ describe('state mapping', () => {
   });
 });
 
+const KILLED: InitEnd = {
+  kind: 'signal',
+  name: 'Killed',
+  signal: 9,
+  said: 'Child <8409> ended on signal Killed(9)',
+};
+
 describe('how an init ended: a guest poweroff or a crash (real lxc-start logs at INFO)', () => {
   test.each<[string, InitEnd]>([
-    ['lxc-start-init-killed.log', { kind: 'signal', name: 'Killed', signal: 9 }],
-    ['lxc-start-guest-poweroff.log', { kind: 'signal', name: 'Interrupt', signal: 2 }],
-    ['lxc-start-init-exit3.log', { kind: 'exit', code: 3 }],
+    ['lxc-start-init-killed.log', KILLED],
+    [
+      'lxc-start-guest-poweroff.log',
+      { kind: 'signal', name: 'Interrupt', signal: 2, said: 'Child <8526> ended on signal Interrupt(2)' },
+    ],
+    ['lxc-start-init-exit3.log', { kind: 'exit', code: 3, said: 'Child <8980> ended on error (3)' }],
     ['lxc-start-no-bridge.log', { kind: 'unknown' }],
   ])('%s', (file, end) => {
     expect(lastInitEnd(fixture(file))).toEqual(end);
@@ -237,28 +249,65 @@ describe('how an init ended: a guest poweroff or a crash (real lxc-start logs at
       .split('\n')
       .filter((l) => !l.includes('ended on'))
       .join('\n');
-    expect(lastInitEnd(started)).toEqual({ kind: 'exit', code: 0 });
+    expect(lastInitEnd(started)).toEqual({ kind: 'exit', code: 0, said: null });
   });
 
   test('the last init counts (LXC rebooted the container in between)', () => {
     const log = `${fixture('lxc-start-guest-poweroff.log')}${fixture('lxc-start-init-killed.log')}`;
-    expect(lastInitEnd(log)).toEqual({ kind: 'signal', name: 'Killed', signal: 9 });
+    expect(lastInitEnd(log)).toEqual(KILLED);
     expect(lastInitEnd('')).toEqual({ kind: 'unknown' });
   });
 
   test.each<[LxcMark | null, InitEnd, ObservedState]>([
-    ['started', { kind: 'signal', name: 'Killed', signal: 9 }, 'crashed'],
-    ['started', { kind: 'signal', name: 'Terminated', signal: 15 }, 'crashed'],
-    ['started', { kind: 'signal', name: 'Interrupt', signal: 2 }, 'shutdown'],
-    ['started', { kind: 'exit', code: 0 }, 'shutdown'],
-    ['started', { kind: 'exit', code: 3 }, 'crashed'],
+    ['started', KILLED, 'crashed'],
+    ['started', { kind: 'signal', name: 'Terminated', signal: 15, said: '' }, 'crashed'],
+    ['started', { kind: 'signal', name: 'Interrupt', signal: 2, said: '' }, 'shutdown'],
+    ['started', { kind: 'exit', code: 0, said: null }, 'shutdown'],
+    ['started', { kind: 'exit', code: 3, said: '' }, 'crashed'],
     ['started', { kind: 'unknown' }, 'crashed'],
-    [null, { kind: 'signal', name: 'Interrupt', signal: 2 }, 'shutdown'],
-    ['stopping', { kind: 'signal', name: 'Killed', signal: 9 }, 'shutdown'],
+    [null, { kind: 'signal', name: 'Interrupt', signal: 2, said: '' }, 'shutdown'],
+    ['stopping', KILLED, 'shutdown'],
     ['defined', { kind: 'unknown' }, 'paused'],
-    ['rebooting', { kind: 'signal', name: 'Hangup', signal: 1 }, 'transitional'],
+    ['rebooting', { kind: 'signal', name: 'Hangup', signal: 1, said: '' }, 'transitional'],
   ])('STOPPED with mark %s and end %j is %s', (mark, end, observed) => {
     expect(lxcObservedState('STOPPED', mark, end)).toBe(observed);
+  });
+
+  test.each<[InitEnd, string | null, string]>([
+    [KILLED, null, 'init ended on signal 9 (LXC: Child <8409> ended on signal Killed(9))'],
+    [
+      { kind: 'exit', code: 3, said: 'Child <8980> ended on error (3)' },
+      null,
+      'init exited with status 3 (LXC: Child <8980> ended on error (3))',
+    ],
+    [{ kind: 'exit', code: 0, said: null }, null, 'init exited with status 0'],
+    [{ kind: 'unknown' }, null, "LXC's log does not say how the init ended"],
+    [
+      { kind: 'unknown' },
+      'Failed to create the network',
+      "LXC's log does not say how the init ended (LXC: Failed to create the network)",
+    ],
+  ])('the status words for %j (first error %j): %s', (end, firstError, text) => {
+    expect(initEndText(end, firstError)).toBe(text);
+  });
+});
+
+describe('lxc-info -s -p of one container (real output)', () => {
+  test.each<[string, string, LxcInfo]>([
+    ['running', 'State:          RUNNING\nPID:            1605\n', { state: 'RUNNING', pid: 1605 }],
+    ['stopped: no PID line', 'State:          STOPPED\n', { state: 'STOPPED', pid: null }],
+    ['frozen', 'State:          FROZEN\nPID:            77\n', { state: 'FROZEN', pid: 77 }],
+  ])('%s', (_name, stdout, info) => {
+    expect(parseLxcInfo(stdout)).toEqual(info);
+  });
+
+  test.each([
+    ['', /no State line/],
+    ['State:          SLEEPING\n', /line 1.*unknown state SLEEPING/],
+    ['State:          RUNNING\nPID:            x\n', /line 2.*pid is not a number/],
+  ])('%j is refused, naming what is wrong', (stdout, why) => {
+    expect(() => parseLxcInfo(stdout)).toThrow(ToolOutputParseError);
+    expect(() => parseLxcInfo(stdout)).toThrow(why);
   });
 });
 

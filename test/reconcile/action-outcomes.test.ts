@@ -208,6 +208,7 @@ test('knowledgeAfterDestroy: nothing there, the failure count for the backoff ke
     bootTime: 300,
     interruptedCreate: true,
     attempt: 3,
+    stopDetail: 'init ended on signal 9',
   };
   expect(knowledgeAfterDestroy(k)).toEqual({
     actual: 'absent',
@@ -219,6 +220,7 @@ test('knowledgeAfterDestroy: nothing there, the failure count for the backoff ke
     bootTime: null,
     interruptedCreate: false,
     attempt: 3,
+    stopDetail: null,
   });
 });
 

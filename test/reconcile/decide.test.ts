@@ -364,4 +364,18 @@ describe('exitOutcome', () => {
   ])('%s', (_name, kind, policy, expected) => {
     expect(exitOutcome(kind, policy)).toMatchObject(expected);
   });
+
+  test.each<[Parameters<typeof exitOutcome>[0], Parameters<typeof exitOutcome>[1], string | null]>([
+    [
+      'crash',
+      'always',
+      'the domain crashed: init ended on signal 9 (LXC: x); restarting (restartPolicy always)',
+    ],
+    ['crash', 'never', 'the domain crashed: init ended on signal 9 (LXC: x) (restartPolicy never)'],
+    ['poweroff', 'never', null],
+  ])('%s, %s, with how the hypervisor says it stopped: %j', (kind, policy, message) => {
+    const outcome = exitOutcome(kind, policy, 'init ended on signal 9 (LXC: x)');
+    expect(outcome.message).toBe(message);
+    expect(outcome.what).toMatch(/: init ended on signal 9 \(LXC: x\)$/);
+  });
 });

@@ -65,6 +65,7 @@ describe('recordFrom: the record a worker starts with', () => {
       bootTime: null,
       interruptedCreate: interrupted,
       attempt: 0,
+      stopDetail: null,
     });
     expect(r).toMatchObject({ vifs: [], stoppedByGuest: false, retryAt: null, error: null });
     expect(r.unsupported.size).toBe(0);
@@ -174,6 +175,7 @@ describe('decisionView: what decide() is asked', () => {
         bootTime: 2,
         interruptedCreate: true,
         attempt: 1,
+        stopDetail: null,
       },
       stoppedByGuest: true,
       retryAt: 7_000,

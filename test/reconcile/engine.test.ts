@@ -295,6 +295,25 @@ describe('engine: lifecycle', () => {
     expect(s.sink.last(U1)?.state).toBe('PAUSED');
   });
 
+  test('unpaused with a live memory change: the listing begun during the change is out of date, another confirms RUNNING', async () => {
+    const s = await started(setup({ probeIntervalMs: 60_000 }));
+    await s.send(U1, vm(U1, { paused: true }));
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)?.state).toBe('PAUSED');
+    // The memory change takes a while: the listing the unpause asked for begins and ends meanwhile.
+    const setMemory = s.hv.setMemory.bind(s.hv);
+    s.hv.setMemory = async (ref, mib) => {
+      await s.clock.sleep(500);
+      return setMemory(ref, mib);
+    };
+    const lists = s.hv.count('list');
+    await s.send(U1, vm(U1, { generation: 2, memoryMiB: 512 }));
+    await s.clock.advance(1000);
+    expect(s.hv.calls).toContain('mem-set vm-1111 512');
+    expect(s.hv.count('list')).toBeGreaterThanOrEqual(lists + 2);
+    expect(s.sink.last(U1)?.state).toBe('RUNNING');
+  });
+
   test('a backend that cannot pause says so and leaves the domain running', async () => {
     const s = await started(setup());
     s.hv.pauseUnsupported = true;
@@ -399,9 +418,9 @@ describe('engine: deadlines run on the monotonic clock (NTP steps the wall clock
 
 /** The fake hypervisor with a change feed (Hypervisor.watchChanges), fired by the test. */
 class WatchingHypervisor extends FakeHypervisor {
-  onChange: (() => void) | null = null;
+  onChange: ((uuid?: string) => void) | null = null;
   closed = false;
-  watchChanges(onChange: () => void) {
+  watchChanges(onChange: (uuid?: string) => void) {
     this.onChange = onChange;
     return {
       close: () => {
@@ -444,6 +463,84 @@ describe('engine: a change feed from the hypervisor', () => {
     expect(hv.count('list')).toBe(lists + 1);
     await s.engine.stop();
     expect(hv.closed).toBe(true);
+  });
+});
+
+describe('engine: a change feed that names the domain (listSome)', () => {
+  async function twoRunning() {
+    const clock = new ManualClock();
+    const hv = new WatchingHypervisor(clock);
+    const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
+    await s.send(U1, vm(U1, { restartPolicy: 'never' }));
+    await s.send(U2, vm(U2, { restartPolicy: 'never' }));
+    await s.clock.advance(100);
+    expect([s.sink.last(U1)?.state, s.sink.last(U2)?.state]).toEqual(['RUNNING', 'RUNNING']);
+    await s.clock.advance(10_000);
+    return { s, hv };
+  }
+
+  test('a named change lists that domain alone; its crash is BROKEN quoting the hypervisor; no full listing', async () => {
+    const { s, hv } = await twoRunning();
+    const lists = hv.count('list');
+    hv.crash(U1, 'init ended on signal 9 (LXC: Child <42> ended on signal Killed(9))');
+    // U2 vanishes too, unannounced: a listing of U1 alone must not read that as U2 gone.
+    hv.vanish(U2);
+    hv.onChange?.(U1);
+    await s.clock.advance(CHANGE_PROBE_DELAY_MS);
+    expect(hv.calls.filter((c) => c.startsWith('some'))).toEqual([`some ${U1}`]);
+    expect(hv.count('list')).toBe(lists);
+    expect(s.sink.last(U1)).toMatchObject({
+      state: 'BROKEN',
+      error: {
+        source: 'hypervisor',
+        message:
+          'the domain crashed: init ended on signal 9 (LXC: Child <42> ended on signal Killed(9)) (restartPolicy never)',
+      },
+    });
+    expect(s.sink.last(U2)?.state).toBe('RUNNING');
+  });
+
+  test('named changes in a burst are one listing of those domains', async () => {
+    const { s, hv } = await twoRunning();
+    for (const uuid of [U2, U1, U2]) hv.onChange?.(uuid);
+    await s.clock.advance(CHANGE_PROBE_DELAY_MS);
+    expect(hv.calls.filter((c) => c.startsWith('some'))).toEqual([`some ${[U1, U2].sort().join(',')}`]);
+  });
+
+  test('a listing of some that fails is followed by a full listing', async () => {
+    const { s, hv } = await twoRunning();
+    const lists = hv.count('list');
+    hv.crash(U1);
+    hv.failNext('listSome');
+    hv.onChange?.(U1);
+    await s.clock.advance(1000);
+    expect(hv.count('list')).toBe(lists + 1);
+    expect(s.sink.last(U1)?.state).toBe('BROKEN');
+  });
+
+  test('a full listing that began before a listing of some and ends after it does not undo it', async () => {
+    const { s, hv } = await twoRunning();
+    // The periodic listing begins (U1 still running) and is held until released.
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const list = hv.list.bind(hv);
+    hv.list = async () => {
+      const listing = await list();
+      await held;
+      return listing;
+    };
+    await s.clock.advance(60_000);
+    hv.crash(U1);
+    hv.onChange?.(U1);
+    await s.clock.advance(CHANGE_PROBE_DELAY_MS);
+    expect(s.sink.last(U1)?.state).toBe('BROKEN');
+    const brokenAt = s.sink.states(U1).length;
+    release();
+    await s.clock.advance(100);
+    expect(s.sink.last(U1)?.state).toBe('BROKEN');
+    expect(s.sink.states(U1).slice(brokenAt)).not.toContain('RUNNING');
   });
 });
 

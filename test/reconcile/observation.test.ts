@@ -20,6 +20,7 @@ const known = (over: Partial<Knowledge> = {}): Knowledge => ({
   bootTime: 500_000,
   interruptedCreate: false,
   attempt: 0,
+  stopDetail: null,
   ...over,
 });
 
@@ -134,6 +135,20 @@ const cases: [string, Partial<Knowledge>, ObservedDomain[], Partial<ObservationC
     [entry({ state: 'shutdown' })],
     {},
     { knowledge: { actual: 'shutdown', runningSince: null } },
+  ],
+  [
+    'running, listed crashed with how it stopped: the words are kept for the status',
+    {},
+    [entry({ state: 'crashed', stopDetail: 'init ended on signal 9' })],
+    {},
+    { knowledge: { actual: 'crashed', runningSince: null, stopDetail: 'init ended on signal 9' } },
+  ],
+  [
+    'crashed with words, then not listed: the words go with the domain',
+    { actual: 'crashed', runningSince: null, stopDetail: 'init ended on signal 9' },
+    [],
+    { desired: 'halt' },
+    { knowledge: { actual: 'absent', ref: null, bootTime: null, stopDetail: null } },
   ],
   [
     'an interrupted create seen running: it got as far as the start',

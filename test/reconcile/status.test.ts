@@ -157,20 +157,29 @@ const settle = (over: Partial<SettleFacts> = {}): SettleFacts => ({
   pauseUnsupported: false,
   ...over,
 });
-const keep = (state: Settled['state']): Settled => ({ state, clearRetry: false, clearError: false });
+const keep = (state: Settled['state']): Settled => ({
+  state,
+  clearRetry: false,
+  clearError: false,
+  listSoon: false,
+});
 
 describe('settledState', () => {
   test.each<[string, Partial<SettleFacts>, Settled]>([
     [
       'running, confirmed: RUNNING, past failures over',
       {},
-      { state: 'RUNNING', clearRetry: true, clearError: true },
+      { state: 'RUNNING', clearRetry: true, clearError: true, listSoon: false },
     ],
-    ['running, not confirmed yet: BOOTING', { booting: true }, keep('BOOTING')],
+    [
+      'running, not confirmed yet: BOOTING, and a listing is asked for',
+      { booting: true },
+      { ...keep('BOOTING'), listSoon: true },
+    ],
     [
       'running, asked paused where the backend cannot pause: RUNNING, the error stays',
       { paused: true, pauseUnsupported: true },
-      { state: 'RUNNING', clearRetry: true, clearError: false },
+      { state: 'RUNNING', clearRetry: true, clearError: false, listSoon: false },
     ],
     ['paused: PAUSED', { actual: 'paused' }, keep('PAUSED')],
     ['absent, run, nothing pending: PENDING', { actual: 'absent' }, keep('PENDING')],

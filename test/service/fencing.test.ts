@@ -23,21 +23,32 @@ describe('fencedHypervisor', () => {
     const inner = new FakeHypervisor(new ManualClock()) as Hypervisor;
     inner.watchChanges = (onChange) => {
       calls.push('watch');
-      onChange();
+      onChange(REF.uuid);
       return watch;
     };
     const fenced = fencedHypervisor(inner, () => false);
-    let changes = 0;
-    const got = fenced.watchChanges?.(() => {
-      changes += 1;
-    });
+    const named: (string | undefined)[] = [];
+    const got = fenced.watchChanges?.((uuid) => named.push(uuid));
     expect(got).toBe(watch);
     got?.close();
     expect(calls).toEqual(['watch', 'close']);
-    expect(changes).toBe(1);
+    expect(named).toEqual([REF.uuid]);
   });
 
-  test('a backend without a change feed gives none', () => {
-    expect(fencedHypervisor(new FakeHypervisor(new ManualClock()), () => true).watchChanges).toBeUndefined();
+  test('a listing of some domains is a read: it passes whether or not the agent may act', async () => {
+    const inner = new FakeHypervisor(new ManualClock());
+    inner.addDomain(REF.uuid, 'a');
+    const fenced = fencedHypervisor(inner, () => false);
+    const some = await fenced.listSome?.([REF.uuid]);
+    expect(some?.domains.map((d) => d.name)).toEqual(['a']);
+    expect(inner.calls).toContain(`some ${REF.uuid}`);
+  });
+
+  test('a backend without a change feed or listing of some gives none', () => {
+    const inner = new FakeHypervisor(new ManualClock());
+    // The fake lists some; this backend is one that does not.
+    Object.defineProperty(inner, 'listSome', { value: undefined });
+    const fenced = fencedHypervisor(inner, () => true);
+    expect([fenced.watchChanges, fenced.listSome]).toEqual([undefined, undefined]);
   });
 });

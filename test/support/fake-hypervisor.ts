@@ -8,6 +8,7 @@ import {
   type Listing,
   type ObservedDomain,
   type ObservedState,
+  type PartialListing,
   UnsupportedError,
   type VerifyResult,
 } from '../../pkg/hypervisor/hypervisor.js';
@@ -21,6 +22,7 @@ interface FakeDomain {
   memoryMiB: number;
   leavesAt: number | null;
   hung: boolean;
+  stopDetail?: string;
 }
 
 /**
@@ -86,9 +88,12 @@ export class FakeHypervisor implements Hypervisor {
     return [...this.domains.values()].find((d) => d.uuid === uuid);
   }
 
-  crash(uuid: string): void {
+  /** `stopDetail`: how the listing says it stopped (ObservedDomain.stopDetail). */
+  crash(uuid: string, stopDetail?: string): void {
     const d = this.byUuid(uuid);
-    if (d !== undefined) d.state = 'crashed';
+    if (d === undefined) return;
+    d.state = 'crashed';
+    if (stopDetail !== undefined) d.stopDetail = stopDetail;
   }
 
   powerOff(uuid: string): void {
@@ -149,15 +154,28 @@ export class FakeHypervisor implements Hypervisor {
     const takenAt = this.#clock.now();
     this.calls.push('list');
     this.#fail('list');
+    return { domains: this.#observed(), takenAt };
+  }
+
+  /** Recorded as `some <uuids>`; fails with the errors injected for `listSome`. */
+  async listSome(uuids: readonly string[]): Promise<PartialListing> {
+    const takenAt = this.#clock.now();
+    this.calls.push(`some ${uuids.join(',')}`);
+    this.#fail('listSome');
+    const domains = this.#observed().filter((d) => d.uuid !== null && uuids.includes(d.uuid));
+    return { domains, covers: uuids, takenAt };
+  }
+
+  #observed(): ObservedDomain[] {
     this.#tick();
-    const domains: ObservedDomain[] = [...this.domains.values()].map((d) => ({
+    return [...this.domains.values()].map((d) => ({
       uuid: d.uuid,
       name: d.name,
       domainId: d.domid,
       state: d.state,
       memoryMiB: d.memoryMiB,
+      ...(d.stopDetail === undefined ? {} : { stopDetail: d.stopDetail }),
     }));
-    return { domains, takenAt };
   }
 
   checkSpec(spec: DomainSpec): string[] {

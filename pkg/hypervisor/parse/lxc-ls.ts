@@ -75,8 +75,9 @@ export type LxcMark = 'defined' | 'started' | 'stopping' | 'rebooting';
  * init exited 0. `unknown`: the log does not show the init started at all (no log, another level).
  */
 export type InitEnd =
-  | { kind: 'signal'; name: string; signal: number }
-  | { kind: 'exit'; code: number }
+  | { kind: 'signal'; name: string; signal: number; said: string }
+  /** `said`: LXC's line, null for an init that exited 0 (LXC logs nothing then). */
+  | { kind: 'exit'; code: number; said: string | null }
   | { kind: 'unknown' };
 
 /**
@@ -86,13 +87,29 @@ export type InitEnd =
 export function lastInitEnd(log: string): InitEnd {
   let end: InitEnd = { kind: 'unknown' };
   for (const line of log.split('\n')) {
-    if (/ - Started ".*" with pid "\d+"$/.test(line)) end = { kind: 'exit', code: 0 };
-    const signal = / - Child <\d+> ended on signal (\w+)\((\d+)\)$/.exec(line);
-    if (signal !== null) end = { kind: 'signal', name: signal[1] ?? '', signal: Number(signal[2]) };
-    const error = / - Child <\d+> ended on error \((\d+)\)$/.exec(line);
-    if (error !== null) end = { kind: 'exit', code: Number(error[1]) };
+    if (/ - Started ".*" with pid "\d+"$/.test(line)) end = { kind: 'exit', code: 0, said: null };
+    const signal = / - (Child <\d+> ended on signal (\w+)\((\d+)\))$/.exec(line);
+    if (signal !== null)
+      end = { kind: 'signal', name: signal[2] ?? '', signal: Number(signal[3]), said: signal[1] ?? '' };
+    const error = / - (Child <\d+> ended on error \((\d+)\))$/.exec(line);
+    if (error !== null) end = { kind: 'exit', code: Number(error[2]), said: error[1] ?? '' };
   }
   return end;
+}
+
+/**
+ * How the init ended, in words for a status error, quoting LXC's own line (or, when the log has no
+ * end of the init, its first ERROR, `firstError`). Pure.
+ */
+export function initEndText(end: InitEnd, firstError: string | null = null): string {
+  switch (end.kind) {
+    case 'signal':
+      return `init ended on signal ${end.signal} (LXC: ${end.said})`;
+    case 'exit':
+      return `init exited with status ${end.code}${end.said === null ? '' : ` (LXC: ${end.said})`}`;
+    case 'unknown':
+      return `LXC's log does not say how the init ended${firstError === null ? '' : ` (LXC: ${firstError})`}`;
+  }
 }
 
 /** SIGINT: how the kernel ends a PID namespace's init that called reboot(2) to power off or halt. */
