@@ -114,11 +114,17 @@ export function decide(v: View): Action {
       return { type: 'exited', kind: 'crash' };
     case 'shutdown':
       return { type: 'exited', kind: 'poweroff' };
-    case 'paused':
-      if (spec.paused) return { type: 'wait', until: null };
+    case 'paused': {
+      // xl mem-set works on a paused domain: a memory change does not wait for an unpause that
+      // may never be asked for.
+      if (spec.paused) {
+        const memory = liveMemoryTarget(spec, v.runningSpec, v.currentMemoryMiB);
+        return memory === null ? { type: 'wait', until: null } : { type: 'set-memory', memoryMiB: memory };
+      }
       // An unpause that did not take (xl unpause exits 0 when it fails) is retried with backoff.
       if (v.retryAt !== null && v.now < v.retryAt) return { type: 'wait', until: v.retryAt };
       return { type: 'unpause' };
+    }
     case 'running': {
       if (spec.paused) return { type: 'pause' };
       const memory = liveMemoryTarget(spec, v.runningSpec, v.currentMemoryMiB);

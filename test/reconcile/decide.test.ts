@@ -85,6 +85,15 @@ const cases: [string, Partial<View>, Action][] = [
     { actual: 'paused', desired: { kind: 'run', spec: spec({ paused: true }) } },
     { type: 'wait', until: null },
   ],
+  [
+    'run paused, memoryMiB changed within max: set memory while paused (kill campaign)',
+    {
+      actual: 'paused',
+      desired: { kind: 'run', spec: spec({ paused: true, memoryMiB: 192 }) },
+      runningSpec: spec({ paused: true }),
+    },
+    { type: 'set-memory', memoryMiB: 192 },
+  ],
   ['run, paused: unpause', { actual: 'paused' }, { type: 'unpause' }],
   [
     'run, paused after an unpause that did not take: wait for backoff',
