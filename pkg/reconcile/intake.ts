@@ -66,7 +66,17 @@ export function intake(state: IntakeState, desired: Desired): Intake {
     clearsStoppedByGuest: desired.kind === 'run' && startIntent,
     resetsRetry: desired.kind === 'run' && before?.kind !== 'run',
     // The first config's counters are taken as acted on: raising them later is what asks.
-    actedRestartCounter: state.actedRestartCounter ?? spec.restartCounter,
-    actedPurgeCounter: state.actedPurgeCounter ?? spec.purgeCounter,
+    actedRestartCounter: actedCounter(state.actedRestartCounter, spec.restartCounter),
+    actedPurgeCounter: actedCounter(state.actedPurgeCounter, spec.purgeCounter),
   };
+}
+
+/**
+ * The counter to count as acted on. A config's counter below the one acted on is a count started
+ * over (the uuid deleted and created anew; while domainmgr was down both reach it as one changed
+ * config): taken as acted on, so that raising it from there asks again. Keeping the higher one
+ * would swallow the next raises until they passed it.
+ */
+function actedCounter(acted: number | null, asked: number): number {
+  return acted === null || asked < acted ? asked : acted;
 }

@@ -212,7 +212,10 @@ describe('campaign checks', () => {
       isKnownUnfixed({ check: 'generation-monotonic', detail: 'status #3 (DELETED) observed 0 after 2' }),
     ).toBe(true);
     expect(
-      isKnownUnfixed({ check: 'generation-monotonic', detail: 'status #3 (DELETING) observed 0 after 2' }),
+      isKnownUnfixed({ check: 'generation-monotonic', detail: 'status #3 (DELETING) observed 1 after 2' }),
+    ).toBe(true);
+    expect(
+      isKnownUnfixed({ check: 'generation-monotonic', detail: 'status #3 (RUNNING) observed 1 after 2' }),
     ).toBe(false);
   });
 
