@@ -182,7 +182,7 @@ async function newHistoryViolations(
 }
 
 /** Polls the checks until every one holds or `deadlineMs` passes; returns the last report. */
-async function converge(node: CampaignNode, w: Workload, deadlineMs: number): Promise<CheckReport> {
+export async function converge(node: CampaignNode, w: Workload, deadlineMs: number): Promise<CheckReport> {
   const until = systemClock.monotonic() + deadlineMs;
   for (;;) {
     const report = checkConverged(await node.snapshot(w));
