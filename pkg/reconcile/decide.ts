@@ -36,6 +36,8 @@ export interface View {
   purgeRequested: boolean;
   /** The domain stopped without being asked and the policy said not to restart it. */
   stoppedByGuest: boolean;
+  /** domainmgr asked the guest to shut down (a halt or restart, possibly by a run killed since). */
+  haltRequested: boolean;
   /** The last create or restart failed, or the policy restarts: not before this time. */
   retryAt: number | null;
   /** The spec the running domain was created from (null when none is running). */
@@ -86,9 +88,12 @@ export function decide(v: View): Action {
 
   // What we built is gone (a guest that left, a vanished domain, a host that rebooted under us):
   // destroy is idempotent and cleans up what stays behind (rkt's pod, PCI assignment) first.
+  // A shutdown domainmgr asked for (a halt since taken back, or one a killed run began) is not the
+  // guest's own exit: the restart policy has no say, the domain is built again.
   if (!present && v.runningSpec !== null) {
-    return { type: 'destroy', reason: v.restartRequested ? 'restart' : 'exited' };
+    return { type: 'destroy', reason: v.restartRequested || v.haltRequested ? 'restart' : 'exited' };
   }
+  if (v.haltRequested && v.actual === 'shutdown') return { type: 'destroy', reason: 'restart' };
 
   if (v.restartRequested && present) {
     if (v.actual === 'running' && !v.booting) {

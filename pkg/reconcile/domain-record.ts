@@ -26,6 +26,8 @@ export interface DomainRecord {
   restartCount: number;
   /** The guest stopped and the restart policy left it stopped. */
   stoppedByGuest: boolean;
+  /** domainmgr asked the guest to shut down (ledger phase 'halting'); cleared by a destroy or create. */
+  haltRequested: boolean;
   /** Monotonic time before which a failed create or a restart is not retried. */
   retryAt: number | null;
   /** The error of the last operation (a config error is kept apart by the worker). */
@@ -54,6 +56,7 @@ export function recordFrom(remembered?: LedgerEntry): DomainRecord {
     actedPurgeCounter: remembered?.purgeCounter ?? null,
     restartCount: remembered?.restartCount ?? 0,
     stoppedByGuest: false,
+    haltRequested: remembered?.phase === 'halting',
     retryAt: null,
     error: null,
     unsupported: new Set(),
@@ -101,6 +104,7 @@ export function decisionView(r: DomainRecord, desired: Desired, now: number): Vi
       spec !== null && r.actedRestartCounter !== null && spec.restartCounter > r.actedRestartCounter,
     purgeRequested: spec !== null && r.actedPurgeCounter !== null && spec.purgeCounter > r.actedPurgeCounter,
     stoppedByGuest: r.stoppedByGuest,
+    haltRequested: r.haltRequested,
     retryAt: r.retryAt,
     runningSpec: r.runningSpec,
     currentMemoryMiB: r.currentMemoryMiB,

@@ -222,6 +222,7 @@ export class DomainWorker {
       now: this.#d.clock.monotonic(),
       wallNow: this.#d.clock.now(),
       restartBackoff: this.#d.restartBackoff,
+      haltRequested: this.#r.haltRequested,
     };
   }
 

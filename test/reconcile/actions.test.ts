@@ -197,6 +197,7 @@ const cases: Case[] = [
     from: spec(),
     calls: ['shutdown a'],
     states: ['HALTING'],
+    phase: 'halting',
     knowledge: { haltingUntil: GRACE },
     wakes: [GRACE],
     probes: [1000],
@@ -209,6 +210,7 @@ const cases: Case[] = [
     from: spec(),
     calls: ['shutdown a'],
     states: ['DELETING'],
+    phase: 'halting',
     knowledge: { haltingUntil: GRACE },
     wakes: [GRACE],
     probes: [1000],
@@ -220,6 +222,7 @@ const cases: Case[] = [
     from: spec({ virtualizationMode: 'hvm' }),
     calls: ['shutdown -F a'],
     states: ['HALTING'],
+    phase: 'halting',
   },
   {
     name: 'destroy to halt: HALTING, then HALTED; PCI devices released; the ledger says stopped',

@@ -24,6 +24,7 @@ const base = (over: Partial<View> = {}): View => ({
   restartRequested: false,
   purgeRequested: false,
   stoppedByGuest: false,
+  haltRequested: false,
   retryAt: null,
   runningSpec: null,
   currentMemoryMiB: null,
@@ -93,6 +94,16 @@ const cases: [string, Partial<View>, Action][] = [
       runningSpec: spec({ paused: true }),
     },
     { type: 'set-memory', memoryMiB: 192 },
+  ],
+  [
+    'run, shut down after a shutdown domainmgr asked for (a killed run): built again, not a guest exit (kill campaign)',
+    { actual: 'shutdown', haltRequested: true, runningSpec: running },
+    { type: 'destroy', reason: 'restart' },
+  ],
+  [
+    'run, gone after a shutdown domainmgr asked for: built again, not a guest exit (kill campaign)',
+    { actual: 'absent', haltRequested: true, runningSpec: running },
+    { type: 'destroy', reason: 'restart' },
   ],
   ['run, paused: unpause', { actual: 'paused' }, { type: 'unpause' }],
   [

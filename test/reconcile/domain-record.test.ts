@@ -181,6 +181,7 @@ describe('decisionView: what decide() is asked', () => {
     const desired = run();
     expect(decisionView(r, desired, 1_000)).toEqual({
       now: 1_000,
+      haltRequested: false,
       desired,
       actual: 'running',
       booting: true,
