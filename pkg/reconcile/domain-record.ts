@@ -78,7 +78,9 @@ export function ledgerEntry(
   return {
     uuid,
     name: builtFrom?.name ?? name,
-    phase,
+    // A write while a shutdown domainmgr asked for is under way (a memory change after the halt
+    // was taken back, say) keeps saying so until the domain is destroyed.
+    phase: phase === 'created' && r.haltRequested ? 'halting' : phase,
     restartCounter: r.actedRestartCounter ?? builtFrom?.restartCounter ?? 0,
     purgeCounter: r.actedPurgeCounter ?? builtFrom?.purgeCounter ?? 0,
     restartCount: r.restartCount,

@@ -111,6 +111,13 @@ describe('ledgerEntry: what the ledger keeps', () => {
     ],
   ])('%s', (_name, r, builtFrom, expected) =>
     expect(ledgerEntry(UUID, 'a', r, 'stopped', builtFrom)).toEqual(expected));
+
+  test('created while a shutdown domainmgr asked for is under way: still halting (kill campaign)', () => {
+    const r = record({ runningSpec: built, haltRequested: true });
+    expect(ledgerEntry(UUID, 'a', r, 'created').phase).toBe('halting');
+    expect(ledgerEntry(UUID, 'a', r, 'stopped').phase).toBe('stopped');
+    expect(ledgerEntry(UUID, 'a', { ...r, haltRequested: false }, 'created').phase).toBe('created');
+  });
 });
 
 describe('decisionView: what decide() is asked', () => {
