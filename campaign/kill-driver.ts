@@ -21,6 +21,8 @@ export interface KillCampaignOptions {
   convergeBudgetMs?: number;
   /** How long to wait for convergence before giving up on a point (default 60 s). */
   convergeDeadlineMs?: number;
+  /** Stops after the current point (the node is still torn down: no domainmgr is left running). */
+  signal?: AbortSignal;
 }
 
 /** Where a kill happened: enough, with the seed, to find the point again. */
@@ -87,7 +89,7 @@ export async function runKillCampaign(o: KillCampaignOptions): Promise<KillCampa
   try {
     node.spawn();
     await node.dm?.waitReady(60_000);
-    for (let point = 1; point <= o.points; point++) {
+    for (let point = 1; point <= o.points && o.signal?.aborted !== true; point++) {
       const n = rng.int(1, 6);
       const ops = Array.from({ length: n }, () => ({ op: w.next(), gapMs: rng.int(0, 300) }));
       const killAfter = rng.int(0, n);

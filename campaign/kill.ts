@@ -43,7 +43,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   console.log(`kill campaign: seed ${seed}, ${points} points (replay with --seed ${seed})`);
+  // Ctrl-C or SIGTERM: finish the point, tear the node down (domainmgr, simulated host), report.
+  const stop = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort());
   const r = await runKillCampaign({
+    signal: stop.signal,
     seed,
     points,
     natsUrl: values.nats ?? SHARED_NATS_URL,
