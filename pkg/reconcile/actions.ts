@@ -113,6 +113,10 @@ export async function carryOut(p: ActionParty, action: Action, desired: Desired)
       return mutate(p, 'shutdown', async (ref) => {
         const plan = shutdownPlan(desired, p.deps.shutdownGraceMs);
         p.setState(plan.state);
+        // On file before the guest is asked: a domainmgr killed from here on must not take the
+        // shutdown for the guest's own.
+        r.haltRequested = true;
+        await remember(p, 'halting');
         await p.deps.hypervisor.shutdown(ref, { force: plan.force });
         // The grace runs from when the shutdown returned (vmadm stop waits for the VM).
         r.k.haltingUntil = p.deps.clock.monotonic() + p.deps.shutdownGraceMs;
@@ -248,6 +252,7 @@ function createParty(p: ActionParty): CreateParty {
       r.vifs = created.vifs;
       r.runningSpec = spec;
       r.currentMemoryMiB = null;
+      r.haltRequested = false;
       r.k.actual = 'paused';
       r.k.interruptedCreate = false;
     },
@@ -317,6 +322,7 @@ async function destroy(p: ActionParty, reason: DestroyReason, desired: Desired):
   r.vifs = [];
   r.runningSpec = null;
   r.currentMemoryMiB = null;
+  r.haltRequested = false;
   if (plan.actedRestartCounter !== null) r.actedRestartCounter = plan.actedRestartCounter;
   if (plan.actedPurgeCounter !== null) r.actedPurgeCounter = plan.actedPurgeCounter;
   if (plan.clearsStoppedByGuest) r.stoppedByGuest = false;

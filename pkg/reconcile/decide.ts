@@ -36,6 +36,8 @@ export interface View {
   purgeRequested: boolean;
   /** The domain stopped without being asked and the policy said not to restart it. */
   stoppedByGuest: boolean;
+  /** domainmgr asked the guest to shut down (a halt or restart, possibly by a run killed since). */
+  haltRequested: boolean;
   /** The last create or restart failed, or the policy restarts: not before this time. */
   retryAt: number | null;
   /** An operation on the domain failed: none is tried again before this time. */
@@ -92,9 +94,12 @@ export function decide(v: View): Action {
 
   // What we built is gone (a guest that left, a vanished domain, a host that rebooted under us):
   // destroy is idempotent and cleans up what stays behind (rkt's pod, PCI assignment) first.
+  // A shutdown domainmgr asked for (a halt since taken back, or one a killed run began) is not the
+  // guest's own exit: the restart policy has no say, the domain is built again.
   if (!present && v.runningSpec !== null) {
-    return { type: 'destroy', reason: v.restartRequested ? 'restart' : 'exited' };
+    return { type: 'destroy', reason: v.restartRequested || v.haltRequested ? 'restart' : 'exited' };
   }
+  if (v.haltRequested && v.actual === 'shutdown') return { type: 'destroy', reason: 'restart' };
 
   if (v.restartRequested && present) {
     if (v.actual === 'running' && !v.booting) {
@@ -130,11 +135,17 @@ export function decide(v: View): Action {
       return { type: 'exited', kind: 'crash' };
     case 'shutdown':
       return { type: 'exited', kind: 'poweroff' };
-    case 'paused':
-      if (spec.paused) return { type: 'wait', until: null };
+    case 'paused': {
+      // xl mem-set works on a paused domain: a memory change does not wait for an unpause that
+      // may never be asked for.
+      if (spec.paused) {
+        const memory = liveMemoryTarget(spec, v.runningSpec, v.currentMemoryMiB);
+        return memory === null ? { type: 'wait', until: null } : { type: 'set-memory', memoryMiB: memory };
+      }
       // An unpause that did not take (xl unpause exits 0 when it fails) is retried with backoff.
       if (v.retryAt !== null && v.now < v.retryAt) return { type: 'wait', until: v.retryAt };
       return { type: 'unpause' };
+    }
     case 'running': {
       if (spec.paused) {
         // A pause that did not take (exit 0, no effect) is retried with backoff, as an unpause.

@@ -26,6 +26,8 @@ export interface DomainRecord {
   restartCount: number;
   /** The guest stopped and the restart policy left it stopped. */
   stoppedByGuest: boolean;
+  /** domainmgr asked the guest to shut down (ledger phase 'halting'); cleared by a destroy or create. */
+  haltRequested: boolean;
   /** Monotonic time before which a failed create or a restart is not retried. */
   retryAt: number | null;
   /**
@@ -76,6 +78,7 @@ export function recordFrom(remembered?: LedgerEntry, time?: RestoreTime): Domain
     actedPurgeCounter: remembered?.purgeCounter ?? null,
     restartCount: remembered?.restartCount ?? 0,
     stoppedByGuest: false,
+    haltRequested: remembered?.phase === 'halting',
     retryAt: null,
     mutationRetryAt: null,
     error: null,
@@ -115,7 +118,9 @@ export function ledgerEntry(
     ...(shutdownGraceEndsAt === null ? {} : { shutdownGraceEndsAt }),
     uuid,
     name: builtFrom?.name ?? name,
-    phase,
+    // A write while a shutdown domainmgr asked for is under way (a memory change after the halt
+    // was taken back, say) keeps saying so until the domain is destroyed.
+    phase: phase === 'created' && r.haltRequested ? 'halting' : phase,
     restartCounter: r.actedRestartCounter ?? builtFrom?.restartCounter ?? 0,
     purgeCounter: r.actedPurgeCounter ?? builtFrom?.purgeCounter ?? 0,
     restartCount: r.restartCount,
@@ -141,6 +146,7 @@ export function decisionView(r: DomainRecord, desired: Desired, now: number): Vi
       spec !== null && r.actedRestartCounter !== null && spec.restartCounter > r.actedRestartCounter,
     purgeRequested: spec !== null && r.actedPurgeCounter !== null && spec.purgeCounter > r.actedPurgeCounter,
     stoppedByGuest: r.stoppedByGuest,
+    haltRequested: r.haltRequested,
     retryAt: r.retryAt,
     mutationRetryAt: r.mutationRetryAt,
     runningSpec: r.runningSpec,

@@ -73,8 +73,8 @@ export function intake(state: IntakeState, desired: Desired): Intake {
       desired.kind === 'run' &&
       (before === null || before.kind !== 'run' || buildsDifferently(before.spec, spec)),
     // The first config's counters are taken as acted on: raising them later is what asks.
-    actedRestartCounter: state.actedRestartCounter ?? spec.restartCounter,
-    actedPurgeCounter: state.actedPurgeCounter ?? spec.purgeCounter,
+    actedRestartCounter: actedCounter(state.actedRestartCounter, spec.restartCounter),
+    actedPurgeCounter: actedCounter(state.actedPurgeCounter, spec.purgeCounter),
   };
 }
 
@@ -96,4 +96,14 @@ export function buildsDifferently(a: DomainSpec, b: DomainSpec): boolean {
     if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) return true;
   }
   return false;
+}
+
+/**
+ * The counter to count as acted on. A config's counter below the one acted on is a count started
+ * over (the uuid deleted and created anew; while domainmgr was down both reach it as one changed
+ * config): taken as acted on, so that raising it from there asks again. Keeping the higher one
+ * would swallow the next raises until they passed it.
+ */
+function actedCounter(acted: number | null, asked: number): number {
+  return acted === null || asked < acted ? asked : acted;
 }

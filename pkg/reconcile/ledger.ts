@@ -24,8 +24,12 @@ import type { DomainSpec } from '../schema/domain-spec.js';
 export interface LedgerEntry {
   uuid: string;
   name: string;
-  /** 'creating' from before create until the domain is unpaused (or left paused as asked). */
-  phase: 'creating' | 'created' | 'stopped';
+  /**
+   * 'creating' from before create until the domain is unpaused (or left paused as asked);
+   * 'halting' once domainmgr asked the guest to shut down, until it is destroyed (so that a
+   * domainmgr restarted meanwhile does not take that shutdown for the guest's own poweroff).
+   */
+  phase: 'creating' | 'created' | 'halting' | 'stopped';
   restartCounter: number;
   purgeCounter: number;
   restartCount: number;

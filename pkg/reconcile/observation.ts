@@ -40,6 +40,8 @@ export interface ObservationContext {
   /** Wall time, for the boot time. */
   wallNow: number;
   restartBackoff: { initialMs: number; maxMs: number };
+  /** domainmgr asked the guest to shut down (a run killed since may have): its leaving is no surprise. */
+  haltRequested: boolean;
 }
 
 export type ObservationEvent =
@@ -74,7 +76,12 @@ export function observeListing(
   const events: ObservationEvent[] = [];
   const next: Knowledge = { ...k };
   if (seen === null) {
-    if ((k.actual === 'running' || k.actual === 'paused') && k.haltingUntil === null && c.desired === 'run') {
+    if (
+      (k.actual === 'running' || k.actual === 'paused') &&
+      k.haltingUntil === null &&
+      !c.haltRequested &&
+      c.desired === 'run'
+    ) {
       events.push({ type: 'vanished' });
     }
     next.actual = 'absent';

@@ -56,6 +56,14 @@ export class DomainWorker {
 
   #desired: Desired | null = null;
   #acceptedGeneration = 0;
+  /**
+   * The generation of the spec the remembered domain was built from (ledger), 0 when none: what a
+   * status reports while this run has accepted no config. A delete carries no generation, so
+   * without it a delete taken in after a restart reported 0, and the status stream went back
+   * from the generation an earlier run had reported. Not a floor for intake: a controller may
+   * create the uuid anew from generation 1 after a delete.
+   */
+  readonly #rememberedGeneration: number;
   #name: string;
   #configError: StatusError | null = null;
 
@@ -95,6 +103,7 @@ export class DomainWorker {
     this.#log = deps.logger.child({ uuid });
     this.#lastTransitionTime = deps.clock.now();
     this.#name = remembered?.name ?? '';
+    this.#rememberedGeneration = remembered?.runningSpec?.generation ?? 0;
     this.#r = recordFrom(remembered, {
       wallNow: deps.clock.now(),
       monotonicNow: deps.clock.monotonic(),
@@ -230,6 +239,7 @@ export class DomainWorker {
       now: this.#d.clock.monotonic(),
       wallNow: this.#d.clock.now(),
       restartBackoff: this.#d.restartBackoff,
+      haltRequested: this.#r.haltRequested,
     };
   }
 
@@ -279,7 +289,8 @@ export class DomainWorker {
       nodeId: this.#d.nodeId,
       backend: this.#d.hypervisor.name,
       state: this.#state,
-      observedGeneration: this.#acceptedGeneration,
+      observedGeneration:
+        this.#acceptedGeneration > 0 ? this.#acceptedGeneration : this.#rememberedGeneration,
       actual: r.k.actual,
       ref: r.k.ref,
       vifs: r.vifs,

@@ -197,12 +197,12 @@ const cases: Case[] = [
     from: spec(),
     calls: ['shutdown a'],
     states: ['HALTING'],
+    // The grace's end is on file too: a restarted domainmgr keeps what is left of it.
+    phase: 'halting',
     knowledge: { haltingUntil: GRACE },
     wakes: [GRACE],
     probes: [1000],
     mutated: 1,
-    // The grace's end is on file: a restarted domainmgr keeps what is left of it.
-    phase: 'created',
   },
   {
     name: 'shutdown to delete: DELETING',
@@ -211,10 +211,10 @@ const cases: Case[] = [
     from: spec(),
     calls: ['shutdown a'],
     states: ['DELETING'],
+    phase: 'halting',
     knowledge: { haltingUntil: GRACE },
     wakes: [GRACE],
     probes: [1000],
-    phase: 'created',
   },
   {
     name: 'shutdown of an HVM VM: forced',
@@ -223,7 +223,7 @@ const cases: Case[] = [
     from: spec({ virtualizationMode: 'hvm' }),
     calls: ['shutdown -F a'],
     states: ['HALTING'],
-    phase: 'created',
+    phase: 'halting',
   },
   {
     name: 'destroy to halt: HALTING, then HALTED; PCI devices released; the ledger says stopped',

@@ -24,6 +24,7 @@ const base = (over: Partial<View> = {}): View => ({
   restartRequested: false,
   purgeRequested: false,
   stoppedByGuest: false,
+  haltRequested: false,
   retryAt: null,
   mutationRetryAt: null,
   runningSpec: null,
@@ -85,6 +86,25 @@ const cases: [string, Partial<View>, Action][] = [
     'run paused, paused: wait',
     { actual: 'paused', desired: { kind: 'run', spec: spec({ paused: true }) } },
     { type: 'wait', until: null },
+  ],
+  [
+    'run paused, memoryMiB changed within max: set memory while paused (kill campaign)',
+    {
+      actual: 'paused',
+      desired: { kind: 'run', spec: spec({ paused: true, memoryMiB: 192 }) },
+      runningSpec: spec({ paused: true }),
+    },
+    { type: 'set-memory', memoryMiB: 192 },
+  ],
+  [
+    'run, shut down after a shutdown domainmgr asked for (a killed run): built again, not a guest exit (kill campaign)',
+    { actual: 'shutdown', haltRequested: true, runningSpec: running },
+    { type: 'destroy', reason: 'restart' },
+  ],
+  [
+    'run, gone after a shutdown domainmgr asked for: built again, not a guest exit (kill campaign)',
+    { actual: 'absent', haltRequested: true, runningSpec: running },
+    { type: 'destroy', reason: 'restart' },
   ],
   ['run, paused: unpause', { actual: 'paused' }, { type: 'unpause' }],
   [

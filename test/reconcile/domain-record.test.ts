@@ -113,6 +113,13 @@ describe('ledgerEntry: what the ledger keeps', () => {
     ],
   ])('%s', (_name, r, builtFrom, expected) =>
     expect(ledgerEntry(UUID, 'a', r, 'stopped', builtFrom)).toEqual(expected));
+
+  test('created while a shutdown domainmgr asked for is under way: still halting (kill campaign)', () => {
+    const r = record({ runningSpec: built, haltRequested: true });
+    expect(ledgerEntry(UUID, 'a', r, 'created').phase).toBe('halting');
+    expect(ledgerEntry(UUID, 'a', r, 'stopped').phase).toBe('stopped');
+    expect(ledgerEntry(UUID, 'a', { ...r, haltRequested: false }, 'created').phase).toBe('created');
+  });
 });
 
 describe('decisionView: what decide() is asked', () => {
@@ -186,6 +193,7 @@ describe('decisionView: what decide() is asked', () => {
     const desired = run();
     expect(decisionView(r, desired, 1_000)).toEqual({
       now: 1_000,
+      haltRequested: false,
       desired,
       actual: 'running',
       booting: true,

@@ -280,6 +280,39 @@ describe('engine: lifecycle', () => {
     expect(s.ledger.entries.has(U1)).toBe(false);
   });
 
+  test('a delete taken in after a restart reports the generation the domain was built from, not 0 (kill campaign)', async () => {
+    const first = await started(setup());
+    await first.send(U1, vm(U1, { generation: 3 }));
+    await first.clock.advance(100);
+    expect(first.sink.last(U1)).toMatchObject({ state: 'RUNNING', observedGeneration: 3 });
+    await first.engine.stop();
+    // The next run: same ledger and host; the delete arrived while no domainmgr ran.
+    const next = await started(setup({}, first.ledger, first.clock, first.hv));
+    await next.send(U1, null);
+    await next.clock.advance(3000);
+    expect(next.sink.states(U1).slice(-2)).toEqual(['DELETING', 'DELETED']);
+    expect(next.sink.domain.filter((d) => d.uuid === U1).map((d) => d.observedGeneration)).toEqual(
+      next.sink.domain.filter((d) => d.uuid === U1).map(() => 3),
+    );
+  });
+
+  test('a halt a stopped run began, then a start: the domain is built again, not left HALTED as a guest exit (kill campaign)', async () => {
+    const first = await started(setup());
+    await first.send(U1, vm(U1));
+    await first.clock.advance(100);
+    await first.send(U1, vm(U1, { generation: 2, activate: false }));
+    await first.clock.advance(10);
+    expect(first.sink.last(U1)?.state).toBe('HALTING');
+    expect(first.ledger.entries.get(U1)?.phase).toBe('halting');
+    await first.engine.stop();
+    // The guest powers off while no domainmgr runs; the next run is asked to run it again.
+    const next = await started(setup({}, first.ledger, first.clock, first.hv));
+    await next.send(U1, vm(U1, { generation: 3 }));
+    await next.clock.advance(15_000);
+    expect(next.sink.last(U1)).toMatchObject({ state: 'RUNNING', observedGeneration: 3, error: null });
+    expect(next.sink.states(U1)).not.toContain('HALTED');
+  });
+
   test('paused: true keeps the domain paused; false unpauses it', async () => {
     const s = await started(setup());
     await s.send(U1, vm(U1, { paused: true }));

@@ -85,6 +85,12 @@ describe('intake', () => {
       run({ restartCounter: 3, purgeCounter: 1 }),
       accept({ clearsStoppedByGuest: true, resetsRetry: true, actedRestartCounter: 1, actedPurgeCounter: 1 }),
     ],
+    [
+      'counters below the ones acted on (the uuid created anew): started over, taken as acted on (kill campaign)',
+      { acceptedGeneration: 4, actedRestartCounter: 3, actedPurgeCounter: 2 },
+      run({ generation: 5, restartCounter: 0, purgeCounter: 1 }),
+      accept({ actedRestartCounter: 0, actedPurgeCounter: 1 }),
+    ],
     ['a delete: always taken', { acceptedGeneration: 9 }, { kind: 'delete' }, accept()],
   ])('%s', (_name, over, desired, expected) => {
     expect(intake(state(over), desired)).toEqual(expected);

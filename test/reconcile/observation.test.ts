@@ -30,6 +30,7 @@ const context = (over: Partial<ObservationContext> = {}): ObservationContext => 
   now: 5_000,
   wallNow: 900_000,
   restartBackoff: { initialMs: 1_000, maxMs: 8_000 },
+  haltRequested: false,
   ...over,
 });
 

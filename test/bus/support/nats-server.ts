@@ -119,6 +119,17 @@ export class OwnNatsServer {
     clearTimeout(timer);
   }
 
+  /** Kills the server (SIGKILL: no flush, no goodbye, as a power loss) and waits for it to exit. */
+  async kill(): Promise<void> {
+    const proc = this.#proc;
+    if (!proc) return;
+    this.#proc = undefined;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
   /** Stops the server and removes its store. */
   async destroy(): Promise<void> {
     await this.stop();
