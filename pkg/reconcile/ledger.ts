@@ -21,6 +21,9 @@ import type { DomainSpec } from '../schema/domain-spec.js';
  * domains): that the uuid is ours, how far a create got, which counters were acted on, and the
  * spec the running domain was built from.
  */
+/** Every phase an entry can be in; the loader keeps only entries in one of them. */
+export const LEDGER_PHASES = ['creating', 'created', 'halting', 'stopped'] as const;
+
 export interface LedgerEntry {
   uuid: string;
   name: string;
@@ -29,7 +32,7 @@ export interface LedgerEntry {
    * 'halting' once domainmgr asked the guest to shut down, until it is destroyed (so that a
    * domainmgr restarted meanwhile does not take that shutdown for the guest's own poweroff).
    */
-  phase: 'creating' | 'created' | 'halting' | 'stopped';
+  phase: (typeof LEDGER_PHASES)[number];
   restartCounter: number;
   purgeCounter: number;
   restartCount: number;
@@ -361,7 +364,7 @@ function isEntryLine(o: Record<string, unknown>): boolean {
   if (o.removed === true) return true;
   return (
     typeof o.name === 'string' &&
-    (o.phase === 'creating' || o.phase === 'created' || o.phase === 'stopped') &&
+    (LEDGER_PHASES as readonly unknown[]).includes(o.phase) &&
     typeof o.restartCounter === 'number' &&
     typeof o.purgeCounter === 'number'
   );

@@ -11,7 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../pkg/log/logger.js';
-import { FileLedger, LEDGER_FILE, type LedgerEntry } from '../../pkg/reconcile/ledger.js';
+import { FileLedger, LEDGER_FILE, LEDGER_PHASES, type LedgerEntry } from '../../pkg/reconcile/ledger.js';
 import { HeldLedgerFs } from '../support/held-ledger-fs.js';
 
 const UUID_A = '0b5f0e6e-3c1d-4f55-9a59-1c0f3e7a9d01';
@@ -95,6 +95,15 @@ describe('FileLedger (one append-only journal)', () => {
     const c = await ledger().load();
     expect([...c.keys()].sort()).toEqual([UUID_A, UUID_B]);
     expect(c.get(UUID_B)?.phase).toBe('creating');
+  });
+
+  test.each(LEDGER_PHASES)('an entry in phase %s is read back after a restart', async (phase) => {
+    const a = ledger();
+    await a.load();
+    await a.put(entry(UUID_A, phase));
+    a.close();
+    const loaded = await ledger().load();
+    expect(loaded.get(UUID_A)?.phase).toBe(phase);
   });
 
   test('removing a uuid the ledger does not hold writes nothing', async () => {
