@@ -1,0 +1,41 @@
+import { OwnNatsServer } from '../../test/bus/support/nats-server.js';
+
+/**
+ * The NATS servers a fleet benchmark runs against, as the benchmark needs them: client URLs,
+ * process ids (CPU and RSS come from /proc), SIGKILL of one, and which one leads a stream.
+ */
+export interface FleetServers {
+  readonly size: number;
+  /** Every server's client URL, for clients that fail over between them. */
+  readonly urls: string[];
+  name(index: number): string;
+  /** The process id of a running server; null once it is killed. */
+  pid(index: number): number | null;
+  /** SIGKILL, no shutdown; resolves once the process is gone. */
+  kill(index: number): Promise<void>;
+  /** The index of the server leading `stream` (waits for one to be elected). */
+  leaderOf(stream: string): Promise<number>;
+  /** Stops every server and removes the stores. */
+  stop(): Promise<void>;
+}
+
+/** One nats-server with JetStream on its own port and store (no cluster: nothing to fail over to). */
+export async function startSingleServer(): Promise<FleetServers> {
+  const server = await OwnNatsServer.create();
+  await server.start();
+  let killed = false;
+  return {
+    size: 1,
+    urls: [server.url],
+    name: () => 'single',
+    pid: () => (killed ? null : (server.pid ?? null)),
+    async kill() {
+      throw new Error('a single server cannot be killed in a benchmark: nothing would be left');
+    },
+    leaderOf: async () => 0,
+    async stop() {
+      killed = true;
+      await server.destroy();
+    },
+  };
+}
