@@ -1,4 +1,5 @@
 import { OwnNatsServer } from '../../test/bus/support/nats-server.js';
+import { NatsCluster } from '../../test/support/nats-cluster.js';
 
 /**
  * The NATS servers a fleet benchmark runs against, as the benchmark needs them: client URLs,
@@ -37,5 +38,19 @@ export async function startSingleServer(): Promise<FleetServers> {
       killed = true;
       await server.destroy();
     },
+  };
+}
+
+/** A JetStream cluster of `size` servers (test/support/nats-cluster.ts); `deadlineMs` bounds its waits. */
+export async function startCluster(size: number, deadlineMs: number): Promise<FleetServers> {
+  const cluster = await NatsCluster.start({ size, deadlineMs });
+  return {
+    size,
+    urls: cluster.urls,
+    name: (i) => cluster.servers[i]?.name ?? `server ${i}`,
+    pid: (i) => cluster.pid(i) ?? null,
+    kill: (i) => cluster.kill(i),
+    leaderOf: (stream) => cluster.leaderOf(stream),
+    stop: () => cluster.stop(),
   };
 }
