@@ -32,7 +32,7 @@ import { parseArgs } from 'node:util';
 import { STREAM_KINDS } from '../pkg/bus/streams.js';
 import { type StreamKind, streamName } from '../pkg/bus/subjects.js';
 import { benchDomain } from './lib/domains.js';
-import { FleetController } from './lib/fleet-controller.js';
+import { FleetController, type StreamSize } from './lib/fleet-controller.js';
 import { type FleetServers, startCluster, startSingleServer } from './lib/fleet-servers.js';
 import { type Manager, startManager } from './lib/manager.js';
 import { childrenCpuMs, cpuMs, load, machineCpuMs, memoryMiB } from './lib/proc.js';
@@ -72,6 +72,10 @@ if (KILL_LEADER_OF !== 'status' && KILL_LEADER_OF !== 'config')
 
 process.env.DOMAINMGR_SIM_PERSIST_MS ??= '200';
 const runTag = randomBytes(3).toString('hex');
+/** Ctrl-C ends the current scenario's wait; its processes are then stopped as after a run. */
+const interrupted = new AbortController();
+process.on('SIGINT', () => interrupted.abort());
+process.on('SIGTERM', () => interrupted.abort());
 const work = mkdtempSync(join(tmpdir(), 'domainmgr-bench-fleet-'));
 
 function note(msg: string): void {
@@ -176,9 +180,49 @@ interface KillFigures {
   runningAtKill: number;
   /** Kill to the first message stored after it (any node). */
   toFirstStoredMs: number | null;
+  /** Kill to the first RUNNING stored after it: how long the fleet's progress stalled. */
+  toFirstRunningMs: number | null;
   /** Kill to the first message stored after it, per node; max: every node publishing again. */
   perNodeToStoredMs: Record<string, number | null>;
   everyNodePublishingAgainMs: number | null;
+}
+
+interface ServerState {
+  name: string;
+  /** Client connections to this server. */
+  connections: number;
+  /** Subscriptions in its interest graph: its clients' and those routes told it of. */
+  subscriptions: number;
+  /** JetStream on this server: streams and consumers it holds a replica of, their messages and bytes. */
+  streams: number;
+  consumers: number;
+  messages: number;
+  bytes: number;
+}
+
+/** The running servers' varz and jsz figures. */
+async function serverStates(servers: FleetServers): Promise<ServerState[]> {
+  const out: ServerState[] = [];
+  for (let i = 0; i < servers.size; i++) {
+    if (servers.pid(i) === null) continue;
+    const varz = (await servers.monitor(i, 'varz')) as { connections: number; subscriptions: number };
+    const jsz = (await servers.monitor(i, 'jsz')) as {
+      streams: number;
+      consumers: number;
+      messages: number;
+      bytes: number;
+    };
+    out.push({
+      name: servers.name(i),
+      connections: varz.connections,
+      subscriptions: varz.subscriptions,
+      streams: jsz.streams,
+      consumers: jsz.consumers,
+      messages: jsz.messages,
+      bytes: jsz.bytes,
+    });
+  }
+  return out;
 }
 
 interface ScenarioResult {
@@ -207,6 +251,12 @@ interface ScenarioResult {
   /** CPU time the whole machine was busy over the phase (all cores, every process, the kernel). */
   machineBusyCpuMs: number;
   kill: KillFigures | null;
+  /** How often the controller's status watch started a new consumer (after the kill). */
+  watchRestarts: number;
+  /** The streams at the end: messages, bytes, subjects, consumers. */
+  streams: StreamSize[];
+  /** What each running server holds at the end (its monitoring endpoints). */
+  serverState: ServerState[];
   /** Seconds since the first publish -> domains RUNNING, every second. */
   timeline: [number, number][];
   loadStart: string;
@@ -242,8 +292,10 @@ function killFigures(
   t0: number,
   nodeIds: readonly string[],
   storedByNode: ReadonlyMap<string, readonly number[]>,
+  runningAt: ReadonlyMap<string, number>,
   name: string,
 ): KillFigures {
+  const runningAfter = [...runningAt.values()].filter((t) => t > k.killMs);
   const perNode: Record<string, number | null> = {};
   for (const id of nodeIds) {
     const after = (storedByNode.get(id) ?? []).filter((t) => t > k.killMs);
@@ -257,6 +309,7 @@ function killFigures(
     atS: (k.killMs - t0) / 1000,
     runningAtKill: k.runningAtKill,
     toFirstStoredMs: known.length === 0 ? null : Math.min(...known),
+    toFirstRunningMs: runningAfter.length === 0 ? null : Math.min(...runningAfter) - k.killMs,
     perNodeToStoredMs: perNode,
     everyNodePublishingAgainMs: known.length < per.length ? null : Math.max(...known),
   };
@@ -376,7 +429,7 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
     const timeline: [number, number][] = [];
     let lastSample = 0;
     const deadline = t0 + TIMEOUT_MS;
-    while (runningAt.size < TOTAL && nowMs() < deadline) {
+    while (runningAt.size < TOTAL && nowMs() < deadline && !interrupted.signal.aborted) {
       const now = nowMs();
       if (now - lastSample >= 1000) {
         lastSample = now;
@@ -410,12 +463,15 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
       const publishedAgain = (): boolean =>
         nodeIds.every((id) => (storedByNode.get(id) ?? []).some((t) => t > k.killMs));
       const until = nowMs() + 120_000;
-      while (!publishedAgain() && nowMs() < until) await sleep(250);
+      while (!publishedAgain() && nowMs() < until && !interrupted.signal.aborted) await sleep(250);
     }
-    const kill = k === null ? null : killFigures(k, t0, nodeIds, storedByNode, servers.name(k.victim));
+    const kill =
+      k === null ? null : killFigures(k, t0, nodeIds, storedByNode, runningAt, servers.name(k.victim));
     if (publishErrors.length > 0)
       note(`${scenario}: ${publishErrors.length} publishes failed, first: ${publishErrors[0]}`);
 
+    const streams = await ctl.streamSizes();
+    const serverState = await serverStates(servers);
     const creates = sims.map((s) => {
       const calls = JSON.parse(s.simctl('calls')) as Record<string, number>;
       return calls['xl create'] ?? 0;
@@ -457,6 +513,9 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
       machineBusyPercent: (100 * (machine1.busy - machine0.busy)) / (machine1.total - machine0.total),
       machineBusyCpuMs: machine1.busy - machine0.busy,
       kill,
+      streams,
+      serverState,
+      watchRestarts: ctl.watchRestarts,
       timeline,
       loadStart,
       loadEnd: load(),
@@ -503,7 +562,7 @@ function cpuRows(r: ScenarioResult): string[][] {
   ];
 }
 
-function printResults(results: ScenarioResult[]): void {
+function printSummary(results: ScenarioResult[]): void {
   printTable(
     `Fleet: ${NODES} domainmgr (each on its own simulated host, xl), ${PER_NODE} domains each (${TOTAL}), published at once by one controller`,
     [
@@ -546,61 +605,88 @@ function printResults(results: ScenarioResult[]): void {
   console.log(
     '  CPU % is of one core over the phase (first publish to the last RUNNING); † killed at the midpoint (CPU until then, its peak RSS).',
   );
-  for (const r of results) {
-    printTable(
-      `${r.scenario}: per node (phase ${f1(r.phaseSeconds)} s; spawned tools' CPU apart)`,
-      [
-        'node',
-        'CPU ms',
-        'CPU %',
-        'tools CPU ms',
-        'RSS MiB',
-        'peak RSS MiB',
-        'xl creates',
-        'RUNNING',
-        'exited',
-      ],
-      r.nodeFigures.map((n) => [
-        n.nodeId,
-        f0(n.cpuMs),
-        f1(n.cpuPercentOfCore),
-        f0(n.childrenCpuMs),
-        f0(n.rssMiB),
-        f0(n.peakRssMiB),
-        n.xlCreates,
-        n.running,
-        n.exited ? 'EXITED' : '',
+}
+
+/** One scenario's detail: per node, per server, streams, the kill. */
+function printScenario(r: ScenarioResult): void {
+  printTable(
+    `${r.scenario}: per node (phase ${f1(r.phaseSeconds)} s; spawned tools' CPU apart)`,
+    ['node', 'CPU ms', 'CPU %', 'tools CPU ms', 'RSS MiB', 'peak RSS MiB', 'xl creates', 'RUNNING', 'exited'],
+    r.nodeFigures.map((n) => [
+      n.nodeId,
+      f0(n.cpuMs),
+      f1(n.cpuPercentOfCore),
+      f0(n.childrenCpuMs),
+      f0(n.rssMiB),
+      f0(n.peakRssMiB),
+      n.xlCreates,
+      n.running,
+      n.exited ? 'EXITED' : '',
+    ]),
+  );
+  printTable(
+    `${r.scenario}: servers and the rest`,
+    ['process', 'CPU ms', 'CPU %', 'RSS MiB', 'peak RSS MiB'],
+    [
+      ...r.serverFigures.map((s) => [
+        `nats-server ${s.name}${s.killed ? ' (killed)' : ''}`,
+        f0(s.cpuMs),
+        f1(s.cpuPercentOfCore),
+        s.killed ? '-' : f0(s.rssMiB),
+        f0(s.peakRssMiB),
       ]),
-    );
-    printTable(
-      `${r.scenario}: servers and the rest`,
-      ['process', 'CPU ms', 'CPU %', 'RSS MiB', 'peak RSS MiB'],
       [
-        ...r.serverFigures.map((s) => [
-          `nats-server ${s.name}${s.killed ? ' (killed)' : ''}`,
-          f0(s.cpuMs),
-          f1(s.cpuPercentOfCore),
-          s.killed ? '-' : f0(s.rssMiB),
-          f0(s.peakRssMiB),
-        ]),
-        [
-          `${NODES} simulated hosts' daemons`,
-          f0(r.simDaemonsCpuMs),
-          f1((100 * r.simDaemonsCpuMs) / (r.phaseSeconds * 1000)),
-          '',
-          '',
-        ],
-        ...cpuRows(r),
+        `${NODES} simulated hosts' daemons`,
+        f0(r.simDaemonsCpuMs),
+        f1((100 * r.simDaemonsCpuMs) / (r.phaseSeconds * 1000)),
+        '',
+        '',
       ],
-    );
+      ...cpuRows(r),
+    ],
+  );
+  console.log(
+    `  publish: ${TOTAL} configs acknowledged in ${f1(r.publishSeconds)} s (${f0(r.publishRatePerS)}/s), ack p50 ${f0(r.publishAckP50Ms)} ms, p99 ${f0(r.publishAckP99Ms)} ms; publish to RUNNING max ${f0(r.publishToRunningMaxMs)} ms; load ${r.loadStart} -> ${r.loadEnd}`,
+  );
+  printTable(
+    `${r.scenario}: streams and servers at the end`,
+    [
+      'stream / server',
+      'messages',
+      'bytes',
+      'bytes/msg',
+      'subjects',
+      'consumers',
+      'connections',
+      'subscriptions',
+    ],
+    [
+      ...r.streams.map((x) => [
+        `${x.stream} (R${x.replicas})`,
+        x.messages,
+        x.bytes,
+        f0(x.bytes / x.messages),
+        f0(x.subjects),
+        x.consumers,
+        '',
+        '',
+      ]),
+      ...r.serverState.map((x) => [
+        `nats-server ${x.name} (jsz)`,
+        x.messages,
+        x.bytes,
+        '',
+        '',
+        x.consumers,
+        x.connections,
+        x.subscriptions,
+      ]),
+    ],
+  );
+  if (r.kill !== null)
     console.log(
-      `  publish: ${TOTAL} configs acknowledged in ${f1(r.publishSeconds)} s (${f0(r.publishRatePerS)}/s), ack p50 ${f0(r.publishAckP50Ms)} ms, p99 ${f0(r.publishAckP99Ms)} ms; publish to RUNNING max ${f0(r.publishToRunningMaxMs)} ms; load ${r.loadStart} -> ${r.loadEnd}`,
+      `  kill: ${r.kill.server} (led ${r.kill.led.join(', ') || 'nothing'}) at ${f1(r.kill.atS)} s with ${r.kill.runningAtKill} RUNNING; first message stored ${f0(r.kill.toFirstStoredMs)} ms after, first RUNNING ${f0(r.kill.toFirstRunningMs)} ms after, every node storing again after ${f0(r.kill.everyNodePublishingAgainMs)} ms (a node with nothing to report stores its NodeStatus, every 30 s); the controller's status watch restarted ${r.watchRestarts} time(s)`,
     );
-    if (r.kill !== null)
-      console.log(
-        `  kill: ${r.kill.server} (led ${r.kill.led.join(', ') || 'nothing'}) at ${f1(r.kill.atS)} s with ${r.kill.runningAtKill} RUNNING; first message stored ${f0(r.kill.toFirstStoredMs)} ms after, every node publishing again after ${f0(r.kill.everyNodePublishingAgainMs)} ms`,
-      );
-  }
 }
 
 async function main(): Promise<void> {
@@ -608,12 +694,21 @@ async function main(): Promise<void> {
     `work dir ${work}; ${cpus().length} cpus, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
   );
   const results: ScenarioResult[] = [];
-  for (const s of SCENARIOS) results.push(await runScenario(s as 'all-up' | 'kill'));
-  printResults(results);
-  const file = writeResults('fleet', {
-    flags: { NODES, PER_NODE, SERVERS, SCENARIOS, KILL_LEADER_OF, TIMEOUT_MS },
-    results,
-  });
+  let file = '';
+  for (const s of SCENARIOS) {
+    if (interrupted.signal.aborted) break;
+    const r = await runScenario(s as 'all-up' | 'kill');
+    results.push(r);
+    printScenario(r);
+    // Written after every scenario (a new file each time; the last one holds them all).
+    const written = writeResults('fleet', {
+      flags: { NODES, PER_NODE, SERVERS, SCENARIOS, KILL_LEADER_OF, TIMEOUT_MS },
+      results,
+    });
+    if (file !== '') rmSync(file, { force: true });
+    file = written;
+  }
+  printSummary(results);
   console.log(`\nwritten to ${file}`);
   if (!flags.keep) rmSync(work, { recursive: true, force: true });
 }

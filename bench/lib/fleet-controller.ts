@@ -1,15 +1,30 @@
-import { DeliverPolicy, type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { contractStreamConfig, STREAM_KINDS } from '../../pkg/bus/streams.js';
 import { streamName } from '../../pkg/bus/subjects.js';
 import type { DomainConfig } from '../../types/generated/domain-config.js';
 import type { DomainStatus } from '../../types/generated/domain-status.js';
-import { nowMs } from './stats.js';
+import { nowMs, sleep } from './stats.js';
 
 /** One message of the status stream: a domain's status, or a node's NodeStatus. */
 export type FleetStatusEvent =
   | { kind: 'domain'; nodeId: string; uuid: string; state: DomainStatus['state']; storedMs: number }
   | { kind: 'node'; nodeId: string; storedMs: number };
+
+export interface StreamSize {
+  stream: string;
+  messages: number;
+  bytes: number;
+  subjects: number;
+  consumers: number;
+  replicas: number;
+}
 
 /**
  * The fleet benchmark's controller: one connection to every server of the cluster, from which it
@@ -20,7 +35,10 @@ export class FleetController {
   readonly prefix: string;
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
-  #stopWatch: (() => void) | null = null;
+  #messages: ConsumerMessages | null = null;
+  #closed = false;
+  /** How often the status watch had to start a new consumer (its server died). */
+  watchRestarts = 0;
 
   private constructor(nc: NatsConnection, prefix: string) {
     this.#nc = nc;
@@ -54,31 +72,79 @@ export class FleetController {
   }
 
   /**
-   * Reads every message stored in the status stream from now on (an ordered consumer, which
-   * recreates itself after a server failure), with the time the stream stored it.
+   * Reads every message stored in the status stream from now on, with the time the stream stored
+   * it. An ordered consumer lives on one server: when that server dies the client sees only
+   * missed heartbeats (nats.js re-pulls but does not recreate it), so after two missed ones the
+   * watch starts a new ordered consumer at the sequence after the last message it read.
    */
   async watch(on: (e: FleetStatusEvent) => void): Promise<void> {
-    const c = await this.#js.consumers.get(streamName(this.prefix, 'status'), {
-      deliver_policy: DeliverPolicy.New,
-    });
-    const messages = await c.consume();
-    this.#stopWatch = () => messages.stop();
+    const stream = streamName(this.prefix, 'status');
+    let lastSeq = (await (await jetstreamManager(this.#nc)).streams.info(stream)).state.last_seq;
+    const open = async (): Promise<ConsumerMessages> => {
+      const c = await this.#js.consumers.get(stream, {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: lastSeq + 1,
+      });
+      // Heartbeats every 5 s (half the pull's expiry): a dead server is noticed within 10 s.
+      return c.consume({ expires: 10_000 });
+    };
+    let messages: ConsumerMessages | null = await open();
     void (async () => {
-      for await (const m of messages) {
-        // <prefix>.<nodeId>.status.<uuid> or <prefix>.<nodeId>.node
-        const [, nodeId = '', kind] = m.subject.split('.');
-        const storedMs = Number(m.info.timestampNanos) / 1e6;
-        if (kind === 'node') on({ kind: 'node', nodeId, storedMs });
-        else if (kind === 'status' && m.data.length > 0) {
-          const s = m.json<DomainStatus>();
-          on({ kind: 'domain', nodeId, uuid: s.uuid, state: s.state, storedMs });
+      while (!this.#closed) {
+        if (messages === null) {
+          messages = await open().catch(() => null);
+          if (messages === null) {
+            await sleep(500);
+            continue;
+          }
+          this.watchRestarts++;
         }
+        const current: ConsumerMessages = messages;
+        this.#messages = current;
+        void (async () => {
+          for await (const s of current.status())
+            if (s.type === 'heartbeats_missed' && s.count >= 2) current.stop();
+        })();
+        try {
+          for await (const m of current) {
+            lastSeq = m.seq;
+            const [, nodeId = '', kind] = m.subject.split('.');
+            const storedMs = Number(m.info.timestampNanos) / 1e6;
+            if (kind === 'node') on({ kind: 'node', nodeId, storedMs });
+            else if (kind === 'status' && m.data.length > 0) {
+              const s = m.json<DomainStatus>();
+              on({ kind: 'domain', nodeId, uuid: s.uuid, state: s.state, storedMs });
+            }
+          }
+        } catch {
+          // stopped with an error: open a new one
+        }
+        messages = null;
       }
     })();
   }
 
+  /** What each stream of the prefix holds: messages, bytes, subjects, consumers, replicas. */
+  async streamSizes(): Promise<StreamSize[]> {
+    const jsm = await jetstreamManager(this.#nc);
+    const out: StreamSize[] = [];
+    for (const kind of STREAM_KINDS) {
+      const info = await jsm.streams.info(streamName(this.prefix, kind));
+      out.push({
+        stream: info.config.name,
+        messages: info.state.messages,
+        bytes: info.state.bytes,
+        subjects: info.state.num_subjects ?? Number.NaN,
+        consumers: info.state.consumer_count,
+        replicas: info.config.num_replicas,
+      });
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
-    this.#stopWatch?.();
+    this.#closed = true;
+    this.#messages?.stop();
     await this.#nc.close();
   }
 }

@@ -16,6 +16,8 @@ export interface FleetServers {
   kill(index: number): Promise<void>;
   /** The index of the server leading `stream` (waits for one to be elected). */
   leaderOf(stream: string): Promise<number>;
+  /** A running server's monitoring document at `path` (varz, jsz, ...). */
+  monitor(index: number, path: string): Promise<unknown>;
   /** Stops every server and removes the stores. */
   stop(): Promise<void>;
 }
@@ -34,6 +36,7 @@ export async function startSingleServer(): Promise<FleetServers> {
       throw new Error('a single server cannot be killed in a benchmark: nothing would be left');
     },
     leaderOf: async () => 0,
+    monitor: (_, path) => server.monitor(path),
     async stop() {
       killed = true;
       await server.destroy();
@@ -51,6 +54,7 @@ export async function startCluster(size: number, deadlineMs: number): Promise<Fl
     pid: (i) => cluster.pid(i) ?? null,
     kill: (i) => cluster.kill(i),
     leaderOf: (stream) => cluster.leaderOf(stream),
+    monitor: (i, path) => cluster.monitor(i, path),
     stop: () => cluster.stop(),
   };
 }
