@@ -9,9 +9,10 @@ import {
 import { nanos } from '@nats-io/transport-node';
 import type { Logger } from '../log/logger.js';
 import type { ConfigDelivery, DesiredStateSource } from '../reconcile/ports.js';
-import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
+import { type BackoffPolicy, backoffDelay } from './backoff.js';
 import type { BusConnection } from './connect.js';
 import { describeError } from './describe-error.js';
+import { JetStreamRetry } from './jetstream-retry.js';
 import { nodeSubjects, parseSubject, streamName } from './subjects.js';
 
 /** The feed could not set up its consumer. */
@@ -33,8 +34,18 @@ export interface ConfigFeedOptions {
   maxAckPending?: number;
   /** Delay of a nak'ed message's redelivery, by delivery count. Default 1 s doubling to 60 s. */
   nakBackoff?: BackoffPolicy;
-  /** Between attempts to recreate a consumer that went missing. Default 250 ms doubling to 10 s. */
-  recreateBackoff?: BackoffPolicy;
+  /**
+   * Retries creating the consumer (at start and when it went missing) until JetStream answers,
+   * and keeps why it fails for /readyz. Default: one of the feed's own, 250 ms doubling to 10 s.
+   */
+  retry?: JetStreamRetry;
+  /**
+   * Idle heartbeat of the pull: the server sends one this often while it has nothing to deliver,
+   * and two missed ones make the client pull again. That is how a node notices that the server
+   * leading its consumer died with its pull request (the new leader never saw it): default 5 s,
+   * so a consumer failover costs about 10 s, not the client's default 30 s.
+   */
+  heartbeatMs?: number;
   /** The server deletes the consumer after this long without a client. Default 7 days. */
   inactiveThresholdMs?: number;
 }
@@ -73,7 +84,8 @@ export class ConfigFeed implements DesiredStateSource {
   readonly consumerName: string;
   readonly stream: string;
   readonly #filter: string;
-  readonly #o: Required<Omit<ConfigFeedOptions, 'conn' | 'logger'>> & { conn: BusConnection };
+  readonly #o: Required<Omit<ConfigFeedOptions, 'conn' | 'logger' | 'retry'>> & { conn: BusConnection };
+  readonly #retry: JetStreamRetry;
   readonly #log: Logger;
 
   #onMessage: ((d: ConfigDelivery) => Promise<void>) | undefined;
@@ -93,7 +105,7 @@ export class ConfigFeed implements DesiredStateSource {
       ackWaitMs: 30_000,
       maxAckPending: 256,
       nakBackoff: { initialMs: 1_000, maxMs: 60_000, jitter: 0.2 },
-      recreateBackoff: { initialMs: 250, maxMs: 10_000, jitter: 0.5 },
+      heartbeatMs: 5_000,
       inactiveThresholdMs: 7 * 24 * 3600 * 1000,
       ...options,
     };
@@ -105,16 +117,26 @@ export class ConfigFeed implements DesiredStateSource {
       stream: this.stream,
       consumer: this.consumerName,
     });
+    this.#retry = options.retry ?? new JetStreamRetry({ logger: options.logger });
   }
 
   async start(onMessage: (delivery: ConfigDelivery) => Promise<void>): Promise<void> {
     if (this.#onMessage) throw new ConfigFeedError('config feed already started');
     this.#onMessage = onMessage;
-    const pending = await this.#createConsumer();
-    const backlog = new Backlog(pending);
-    this.#backlog = backlog;
+    // Creating the consumer and its first pull are retried until JetStream answers: a stream
+    // electing its leader or a server coming up is no reason for a node agent to give up.
+    const { pending, backlog } = await this.#retry.run(
+      'consumer',
+      async () => {
+        const created = await this.#createConsumer();
+        const fresh = new Backlog(created);
+        this.#backlog = fresh;
+        await this.#consume();
+        return { pending: created, backlog: fresh };
+      },
+      this.#stopSignal.signal,
+    );
     this.#log.info({ backlog: pending, filter: this.#filter }, 'config feed started');
-    await this.#consume();
     await backlog.done;
     this.#log.info({ backlog: pending }, 'initial desired state handled');
   }
@@ -170,7 +192,10 @@ export class ConfigFeed implements DesiredStateSource {
 
   async #consume(): Promise<void> {
     const consumer = await this.#o.conn.js.consumers.get(this.stream, this.consumerName);
-    const messages = await consumer.consume({ max_messages: Math.min(this.#o.maxAckPending, 128) });
+    const messages = await consumer.consume({
+      max_messages: Math.min(this.#o.maxAckPending, 128),
+      idle_heartbeat: this.#o.heartbeatMs,
+    });
     // stop() may have come while the consumer was being set up (during a recovery).
     if (this.#stopping) {
       messages.stop();
@@ -219,22 +244,21 @@ export class ConfigFeed implements DesiredStateSource {
   async #recover(old: ConsumerMessages): Promise<void> {
     old.stop();
     await this.#loop;
-    for (let attempt = 1; !this.#stopping; attempt++) {
-      try {
-        const pending = await this.#createConsumer();
-        // A backlog still being handled now counts from the new consumer's first deliveries.
-        this.#backlog?.restart(pending);
-        await this.#consume();
-        this.#log.info({ pending }, 'config consumer recreated');
-        return;
-      } catch (err) {
-        const delayMs = backoffDelay(attempt, this.#o.recreateBackoff);
-        this.#log.error(
-          { err: describeError(err), attempt, retryInMs: delayMs },
-          'cannot recreate config consumer',
-        );
-        await sleep(delayMs, this.#stopSignal.signal);
-      }
+    try {
+      const pending = await this.#retry.run(
+        'consumer',
+        async () => {
+          const created = await this.#createConsumer();
+          // A backlog still being handled now counts from the new consumer's first deliveries.
+          this.#backlog?.restart(created);
+          await this.#consume();
+          return created;
+        },
+        this.#stopSignal.signal,
+      );
+      this.#log.info({ pending }, 'config consumer recreated');
+    } catch {
+      // Only a stop() ends the retries; nothing is left to recover then.
     }
   }
 

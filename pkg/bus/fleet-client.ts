@@ -135,7 +135,7 @@ export interface FleetClient {
   /** DomainStatus messages matching the filter as they are stored. */
   followDomainStatuses(filter: FleetFilter, from: FollowFrom): Promise<Follow>;
   /** Creates the streams of the prefix when missing and checks them (as domainmgr does with manageStreams). */
-  ensureStreams(timeoutMs: number): Promise<StreamNames>;
+  ensureStreams(timeoutMs: number, replicas?: number): Promise<StreamNames>;
   /** Resolves when the connection is closed for good (by close() or by losing it). */
   closed(): Promise<void>;
   close(): Promise<void>;
@@ -340,11 +340,11 @@ class Client implements FleetClient {
     return out;
   }
 
-  async ensureStreams(timeoutMs: number): Promise<StreamNames> {
+  async ensureStreams(timeoutMs: number, replicas = 1): Promise<StreamNames> {
     const jsm = await withTimeout(this.#manager(), timeoutMs, 'JetStream did not answer in time');
     try {
       return await withTimeout(
-        ensureStreams(jsm, { prefix: this.prefix, manageStreams: true, logger: silentLogger }),
+        ensureStreams(jsm, { prefix: this.prefix, manageStreams: true, replicas, logger: silentLogger }),
         timeoutMs,
         'creating the streams did not finish in time',
       );

@@ -45,6 +45,8 @@ export interface EnsureStreamsOptions {
   prefix: string;
   /** Create missing streams (true), or only check that they exist (false). */
   manageStreams: boolean;
+  /** num_replicas of the streams created (default 1); an existing stream may have any. */
+  replicas?: number;
   logger: Logger;
 }
 
@@ -83,7 +85,7 @@ export async function ensureStreams(
     lease: streamName(options.prefix, 'lease'),
   };
   for (const kind of STREAM_KINDS) {
-    const wanted = contractStreamConfig(options.prefix, kind);
+    const wanted = contractStreamConfig(options.prefix, kind, options.replicas ?? 1);
     await ensureOne(jsm, wanted, options.manageStreams, log);
   }
   return names;
@@ -96,9 +98,12 @@ export const STREAM_KINDS: readonly StreamKind[] = ['config', 'status', 'lease']
 export function contractStreamConfig(
   prefix: string,
   kind: StreamKind,
+  replicas = 1,
 ): Partial<StreamConfig> & { name: string } {
   return {
     name: streamName(prefix, kind),
+    // On a JetStream cluster: how many servers keep a copy (3 survives the loss of one server).
+    num_replicas: replicas,
     subjects: streamSubjects(prefix, kind),
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
@@ -127,7 +132,10 @@ async function ensureOne(
       );
     try {
       info = await jsm.streams.add(wanted);
-      log.info({ stream: wanted.name, subjects: wanted.subjects }, 'created stream');
+      log.info(
+        { stream: wanted.name, subjects: wanted.subjects, replicas: wanted.num_replicas },
+        'created stream',
+      );
     } catch (err) {
       // Another node may have created it in between: then it is checked like any existing one.
       info = await streamInfo(jsm, wanted.name);

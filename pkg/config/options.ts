@@ -129,6 +129,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'create missing streams (true) or only check them (false)',
   },
   {
+    key: 'nats.replicas',
+    flag: 'nats-replicas',
+    env: 'DOMAINMGR_NATS_REPLICAS',
+    kind: 'integer',
+    help: 'replicas of the streams domainmgr creates (3 on a 3-server cluster)',
+  },
+  {
     key: 'storage.allowedRoots',
     flag: 'allowed-roots',
     env: 'DOMAINMGR_STORAGE_ALLOWED_ROOTS',

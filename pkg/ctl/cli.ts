@@ -163,6 +163,7 @@ const SHARED_FLAGS = [
   'config',
   'nats',
   'prefix',
+  'nats-replicas',
   'backend',
   'state-dir',
   'allowed-roots',

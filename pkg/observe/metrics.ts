@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { DomainStatus } from '../../types/generated/domain-status.js';
+import type { JetStreamFailureKind, JetStreamStep } from '../bus/jetstream-retry.js';
 import { packageVersion, readProjectJson } from '../project-files.js';
 import type { ConnectionState } from '../reconcile/ports.js';
 import type { CommandObserver } from '../runner/command-runner.js';
@@ -36,6 +37,8 @@ const STATES: readonly DomainState[] = (
 
 const CONFIG_OUTCOMES: readonly ConfigOutcome[] = ['accepted', 'rejected', 'deleted', 'stale'];
 const STATUS_KINDS: readonly StatusKind[] = ['domain', 'node'];
+const JETSTREAM_STEPS: readonly JetStreamStep[] = ['streams', 'consumer'];
+const JETSTREAM_FAILURE_KINDS: readonly JetStreamFailureKind[] = ['transient', 'refused'];
 const OPERATION = /^[a-z][a-z0-9-]{0,31}$/;
 
 /**
@@ -65,6 +68,8 @@ export class Metrics {
   readonly #configMessages: Counter<'outcome'>;
   readonly #statusPublishes: Counter<'kind'>;
   readonly #statusPublishFailures: Counter<'kind'>;
+  readonly #jetstreamRetries: Counter<'step' | 'kind'>;
+  readonly #jetstreamWaiting: Gauge;
   readonly #commandPairs = new Set<string>();
   readonly #operations = new Set<string>();
   #domainCounts: Partial<Record<DomainState, number>> = {};
@@ -133,6 +138,20 @@ export class Metrics {
       labelNames: ['kind'],
       registers,
     });
+    this.#jetstreamRetries = new Counter({
+      name: 'domainmgr_jetstream_retries_total',
+      help:
+        'Failed JetStream setup calls that are retried, by step (streams, consumer) and kind ' +
+        '(transient: leader election, timeout; refused: the setup can never work as it is).',
+      labelNames: ['step', 'kind'],
+      registers,
+    });
+    this.#jetstreamWaiting = new Gauge({
+      name: 'domainmgr_jetstream_waiting_steps',
+      help: 'JetStream setup steps failing right now and being retried (0 once all succeeded).',
+      registers,
+    });
+    this.#jetstreamWaiting.set(0);
     const buildInfo = new Gauge({
       name: 'domainmgr_build_info',
       help: 'Always 1; the version label tells which domainmgr runs.',
@@ -142,6 +161,8 @@ export class Metrics {
     buildInfo.set({ version: options.version ?? packageVersion }, 1);
     // Counters start at 0 per known label value, so rate() works from the first increment.
     for (const outcome of CONFIG_OUTCOMES) this.#configMessages.inc({ outcome }, 0);
+    for (const step of JETSTREAM_STEPS)
+      for (const kind of JETSTREAM_FAILURE_KINDS) this.#jetstreamRetries.inc({ step, kind }, 0);
     for (const kind of STATUS_KINDS) {
       this.#statusPublishes.inc({ kind }, 0);
       this.#statusPublishFailures.inc({ kind }, 0);
@@ -197,6 +218,16 @@ export class Metrics {
   /** One publish attempt: ok when JetStream stored it, else a failure (the sink retries). */
   countStatusPublish(kind: StatusKind, ok: boolean): void {
     (ok ? this.#statusPublishes : this.#statusPublishFailures).inc({ kind });
+  }
+
+  /** One failed JetStream setup call, retried (pkg/bus/jetstream-retry.ts). */
+  countJetStreamRetry(step: JetStreamStep, kind: JetStreamFailureKind): void {
+    this.#jetstreamRetries.inc({ step, kind });
+  }
+
+  /** How many JetStream setup steps are failing right now. */
+  setJetStreamWaiting(steps: number): void {
+    this.#jetstreamWaiting.set(steps);
   }
 
   #boundedCommandLabels(argv: readonly string[]): { tool: string; subcommand: string } {

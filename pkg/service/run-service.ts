@@ -2,14 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { DomainmgrConfig } from '../../types/generated/config.js';
-import {
-  ConfigFeed,
-  connectBus,
-  ensureStreams,
-  JetStreamStatusSink,
-  NodeLease,
-  StreamError,
-} from '../bus/mod.js';
+import { JetStreamRetry, JetStreamRetryAbortedError } from '../bus/jetstream-retry.js';
+import { ConfigFeed, connectBus, ensureStreams, JetStreamStatusSink, NodeLease } from '../bus/mod.js';
 import { type Clock, systemClock } from '../clock.js';
 import { errorText } from '../error-text.js';
 import type { Hypervisor } from '../hypervisor/hypervisor.js';
@@ -61,6 +55,13 @@ export async function runService(o: ServiceOptions): Promise<number> {
   /** Why this agent does not act for the node ('' while it does). */
   let standbyReason = (): string => 'starting';
   const metrics = new Metrics({ version: o.version, domainCounts: () => engine?.nodeStatus().domains ?? {} });
+  // Every JetStream setup call (stream check, consumer create, first pull) is retried until it
+  // succeeds: a node agent outlives leader elections, servers coming up and wrong setups alike.
+  const jetstreamRetry = new JetStreamRetry({
+    logger: log,
+    onFailure: (step, kind) => metrics.countJetStreamRetry(step, kind),
+    onWaitingChange: (steps) => metrics.setJetStreamWaiting(steps),
+  });
   const runnerOptions: ExecRunnerOptions = {
     logger: log.child({ component: 'runner' }),
     defaultTimeoutMs: config.timeouts.commandMs,
@@ -77,7 +78,10 @@ export async function runService(o: ServiceOptions): Promise<number> {
           logger: log,
           health: () => {
             const standby = standbyReason();
-            const reasons = standby !== '' ? [standby] : engine === null ? ['starting'] : engine.readiness();
+            const reasons = [
+              ...jetstreamRetry.reasons,
+              ...(standby !== '' ? [standby] : engine === null ? ['starting'] : engine.readiness()),
+            ];
             return { live: true, ready: reasons.length === 0, reasons };
           },
         });
@@ -104,19 +108,23 @@ export async function runService(o: ServiceOptions): Promise<number> {
   }
   const unfollowConnection = metrics.followConnection(conn);
   try {
-    await ensureStreams(await conn.jsm(), {
-      prefix: config.nats.prefix,
-      manageStreams: config.nats.manageStreams,
-      logger: log,
-    });
+    await jetstreamRetry.run(
+      'streams',
+      async () =>
+        ensureStreams(await conn.jsm(), {
+          prefix: config.nats.prefix,
+          manageStreams: config.nats.manageStreams,
+          replicas: config.nats.replicas,
+          logger: log,
+        }),
+      o.signal,
+    );
   } catch (e) {
     await conn.close();
     unfollowConnection();
     await http?.close();
-    if (e instanceof StreamError) {
-      log.fatal({ err: e.message }, 'the NATS streams are not usable');
-      return 1;
-    }
+    // Only SIGTERM ends the retries: a stopped agent, not a failed one.
+    if (e instanceof JetStreamRetryAbortedError) return 0;
     throw e;
   }
 
@@ -173,7 +181,13 @@ export async function runService(o: ServiceOptions): Promise<number> {
     const ended = new Promise<void>((resolve) => {
       end = resolve;
     });
-    const feed = new ConfigFeed({ conn, prefix: config.nats.prefix, nodeId: config.nodeId, logger: log });
+    const feed = new ConfigFeed({
+      conn,
+      prefix: config.nats.prefix,
+      nodeId: config.nodeId,
+      logger: log,
+      retry: jetstreamRetry,
+    });
     const t: Term = { engine: running, sink, feed, ledger, ended, end };
     term = t;
     engine = running;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
 import { ConfigFeed } from '../../pkg/bus/config-feed.js';
 import type { BusConnection } from '../../pkg/bus/connect.js';
+import { JetStreamRetry } from '../../pkg/bus/jetstream-retry.js';
 import { ensureStreams } from '../../pkg/bus/streams.js';
 import { nodeSubjects, streamName } from '../../pkg/bus/subjects.js';
 import { silentLogger } from '../../pkg/log/logger.js';
@@ -288,13 +289,14 @@ describe('ConfigFeed against the shared nats-server', () => {
     await publish(a, config(a, 1));
     const r = recorder();
     const { logger, lines } = captureLogger();
-    const feed = await newFeed({ logger, recreateBackoff: { initialMs: 100, maxMs: 300, jitter: 0 } });
+    const retry = new JetStreamRetry({ logger, backoff: { initialMs: 100, maxMs: 300, jitter: 0 } });
+    const feed = await newFeed({ logger, retry });
     await feed.start(r.handler);
 
     await jsm.streams.delete(feed.stream);
     await waitFor(
       'failed recreations',
-      () => lines.filter((l) => l.msg === 'cannot recreate config consumer').length >= 2,
+      () => lines.filter((l) => l.msg === 'JetStream not available, retrying').length >= 2,
       20_000,
     );
     await ensureStreams(jsm, { prefix, manageStreams: true, logger: silentLogger });
@@ -304,16 +306,16 @@ describe('ConfigFeed against the shared nats-server', () => {
 
     // Delete it again and stop while the feed is between two attempts.
     await jsm.streams.delete(feed.stream);
-    const n = lines.filter((l) => l.msg === 'cannot recreate config consumer').length;
+    const n = lines.filter((l) => l.msg === 'JetStream not available, retrying').length;
     await waitFor(
       'failing again',
-      () => lines.filter((l) => l.msg === 'cannot recreate config consumer').length > n,
+      () => lines.filter((l) => l.msg === 'JetStream not available, retrying').length > n,
       20_000,
     );
     await feed.stop();
     const after = lines.length;
     await new Promise((res) => setTimeout(res, 500));
-    expect(lines.slice(after).filter((l) => l.msg === 'cannot recreate config consumer')).toEqual([]);
+    expect(lines.slice(after).filter((l) => l.msg === 'JetStream not available, retrying')).toEqual([]);
   }, 60_000);
 
   test('a backlog of 1,000 domains: all handled by start(), in stream order', async () => {

@@ -249,6 +249,37 @@ describe('/metrics of a running domainmgr', () => {
     );
   });
 
+  test('the config stream deleted under the node: consumer retries counted and named in /readyz until it is back', async () => {
+    const readyzUrl = metricsUrl.replace(/\/metrics$/, '/readyz');
+    const { jsm } = node.ctl;
+    const stream = (await jsm.streams.info(node.ctl.configStream)).config;
+    await jsm.streams.delete(node.ctl.configStream);
+    await until(
+      'consumer retries, one step waiting',
+      (s) =>
+        value(s, 'domainmgr_jetstream_retries_total{step="consumer",kind="transient"}') >= 1 &&
+        value(s, 'domainmgr_jetstream_waiting_steps') === 1,
+    );
+    const waiting = await fetch(readyzUrl);
+    expect(waiting.status).toBe(503);
+    expect(((await waiting.json()) as { reasons: string[] }).reasons).toContainEqual(
+      expect.stringMatching(/^nats consumer: .*stream not found/),
+    );
+    await jsm.streams.add(stream);
+    await until(
+      'no step waiting once the stream is back',
+      (s) => value(s, 'domainmgr_jetstream_waiting_steps') === 0,
+      'domainmgr_jetstream_retries_total',
+      'domainmgr_jetstream_waiting_steps',
+    );
+    await eventually(
+      '/readyz 200 again',
+      async () => (await fetch(readyzUrl)).status,
+      (status) => status === 200,
+      30_000,
+    );
+  });
+
   test("prom-client's process and nodejs metrics", async () => {
     await until(
       'process CPU and memory, event loop lag',

@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { OwnNatsServer } from '../bus/support/nats-server.js';
-import { DomainmgrProcess, type LogLine } from '../support/domainmgr-process.js';
+import { DomainmgrProcess, type LogLine, type Readiness } from '../support/domainmgr-process.js';
 import { eventually, newUuid, TestNode } from './support/node.js';
 
 /**
@@ -12,33 +12,6 @@ jest.setTimeout(120_000);
 
 const LEASE = ['--lease-ttl-ms', '3000'];
 const N = 4;
-
-interface Readiness {
-  status: number;
-  reasons: string[];
-}
-
-async function readyz(dm: DomainmgrProcess): Promise<Readiness> {
-  const line = await dm.waitForLog(
-    'the health address',
-    (l) => l.msg === 'serving /metrics, /healthz, /readyz',
-  );
-  const { host, port } = line.address as { host: string; port: number };
-  const res = await fetch(`http://${host}:${port}/readyz`);
-  const body = (await res.json()) as { reasons?: string[] };
-  return { status: res.status, reasons: body.reasons ?? [] };
-}
-
-async function leaseHeld(dm: DomainmgrProcess): Promise<number> {
-  const line = await dm.waitForLog(
-    'the metrics address',
-    (l) => l.msg === 'serving /metrics, /healthz, /readyz',
-  );
-  const { host, port } = line.address as { host: string; port: number };
-  const text = await (await fetch(`http://${host}:${port}/metrics`)).text();
-  const m = /^domainmgr_lease_held (\d+)$/m.exec(text);
-  return m === null ? Number.NaN : Number(m[1]);
-}
 
 const isStandby = (r: Readiness): boolean =>
   r.status === 503 && r.reasons.some((x) => x.startsWith('standby'));
@@ -83,10 +56,10 @@ describe('two agents with one node id', () => {
     expect((await hostA.hostDomains()).map((d) => d.uuid).sort()).toEqual([...uuids].sort());
     expect(await hostB.hostDomains()).toEqual([]);
     expect(actions(b)).toEqual([]);
-    expect(isStandby(await readyz(b))).toBe(true);
-    expect((await readyz(a)).status).toBe(200);
-    expect(await leaseHeld(b)).toBe(0);
-    expect(await leaseHeld(a)).toBe(1);
+    expect(isStandby(await b.readyz())).toBe(true);
+    expect((await a.readyz()).status).toBe(200);
+    expect(await b.metric('domainmgr_lease_held')).toBe(0);
+    expect(await a.metric('domainmgr_lease_held')).toBe(1);
     // The first agent's consumer is untouched: a config published now still reaches it.
     const extra = newUuid();
     await hostA.ctl.apply(extra, hostA.doc(extra, 'twin-extra'));
@@ -168,7 +141,7 @@ describe('two agents with one node id', () => {
     test('the old one started again stays standby', async () => {
       const again = hostB.spawn({ allowedRoots: sharedRoots() });
       await again.waitForLog('standby', (l) => l.msg === 'standby');
-      expect(isStandby(await readyz(again))).toBe(true);
+      expect(isStandby(await again.readyz())).toBe(true);
       expect(actions(again)).toEqual([]);
       // It keeps looking for longer than a lease time, and stays standby: the lease is renewed.
       await again.waitForLog(
@@ -176,7 +149,7 @@ describe('two agents with one node id', () => {
         () => second !== null && leaseRenewals(second) >= 8,
         20_000,
       );
-      expect(isStandby(await readyz(again))).toBe(true);
+      expect(isStandby(await again.readyz())).toBe(true);
       expect(again.logsWhere((l) => l.msg === 'lease acquired')).toEqual([]);
     });
 
@@ -188,14 +161,14 @@ describe('two agents with one node id', () => {
       await active.waitForLog('lease lost', (l) => l.msg === 'lease lost: not acting', 15_000);
       await eventually(
         'readyz not ready',
-        () => readyz(active),
+        () => active.readyz(),
         (r) => r.status === 503,
         10_000,
       );
       await server.start();
       const acting = await eventually(
         'exactly one agent acting',
-        async () => [await readyz(active), await readyz(standby)],
+        async () => [await active.readyz(), await standby.readyz()],
         (rs) => rs.filter((r) => r.status === 200).length === 1 && rs.filter(isStandby).length === 1,
         30_000,
       );

@@ -47,14 +47,15 @@ export class Controller {
    * Connects (retrying forever, as a controller riding out a server restart would) and starts
    * tailing `<prefix>.<nodeId>.status.*` and `<prefix>.<nodeId>.node`.
    */
-  static async connect(url: string, prefix: string, nodeId: string): Promise<Controller> {
+  static async connect(url: string | readonly string[], prefix: string, nodeId: string): Promise<Controller> {
     const nc = await connect({
-      servers: [url],
+      servers: typeof url === 'string' ? [url] : [...url],
       name: `test-controller-${nodeId}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 100,
     });
-    const c = new Controller(prefix, nodeId, nc, await jetstreamManager(nc));
+    // No API check: a test may start its controller before JetStream is there.
+    const c = new Controller(prefix, nodeId, nc, await jetstreamManager(nc, { checkAPI: false }));
     c.#tail(`${prefix}.${nodeId}.status.*`, (subject, data) => c.#takeStatus(subject, data));
     c.#tail(`${prefix}.${nodeId}.node`, (subject, data) => c.#takeNode(subject, data));
     await nc.flush();

@@ -41,6 +41,11 @@ export interface DomainmgrProcessOptions {
   extraArgs?: readonly string[];
 }
 
+export interface Readiness {
+  status: number;
+  reasons: string[];
+}
+
 export interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -195,6 +200,30 @@ export class DomainmgrProcess {
   /** Waits for the service's `ready` line: connected, streams checked, backlog taken in. */
   waitReady(timeoutMs = 20_000): Promise<LogLine> {
     return this.waitForLog('ready', (l) => l.msg === 'ready', timeoutMs);
+  }
+
+  /** Its metrics and health listener (`--http-listen 127.0.0.1:0`), as it logged the address. */
+  async httpBase(): Promise<string> {
+    const line = await this.waitForLog(
+      'the metrics and health address',
+      (l) => l.msg === 'serving /metrics, /healthz, /readyz',
+    );
+    const { host, port } = line.address as { host: string; port: number };
+    return `http://${host}:${port}`;
+  }
+
+  /** GET /readyz: the status code and the reasons it gives. */
+  async readyz(): Promise<Readiness> {
+    const res = await fetch(`${await this.httpBase()}/readyz`);
+    const body = (await res.json()) as { reasons?: string[] };
+    return { status: res.status, reasons: body.reasons ?? [] };
+  }
+
+  /** The value of one series of /metrics (`name` or `name{labels}`), NaN when absent. */
+  async metric(series: string): Promise<number> {
+    const text = await (await fetch(`${await this.httpBase()}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
   }
 
   /** The last lines of the log and stderr, for failure messages. */

@@ -61,6 +61,10 @@ export interface DomainmgrConfig {
      * Create the config and status streams when missing; false: only check they exist.
      */
     manageStreams: boolean;
+    /**
+     * Replicas of the streams domainmgr creates (num_replicas; 3 on a 3-server JetStream cluster). An existing stream is accepted with any replica count.
+     */
+    replicas: number;
   };
   stateDir: string;
   storage: {

@@ -44,6 +44,11 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 5 * 60 * SECOND;
 export const GLOBAL_OPTIONS: Record<string, OptionDef> = {
   nats: { type: 'string', arg: 'URL[,URL]', help: 'NATS servers [DOMAINMGR_NATS_SERVERS]' },
   prefix: { type: 'string', arg: 'P', help: 'subject prefix (default domainmgr) [DOMAINMGR_NATS_PREFIX]' },
+  'nats-replicas': {
+    type: 'string',
+    arg: 'N',
+    help: 'replicas of the streams `streams --create` makes (default 1) [DOMAINMGR_NATS_REPLICAS]',
+  },
   creds: { type: 'string', arg: 'FILE', help: 'NATS credentials (.creds) file [DOMAINMGR_NATS_CREDENTIALS]' },
   'nats-credentials': { type: 'string' },
   ...NATS_AUTH_OPTIONS,

@@ -89,11 +89,11 @@ const streams: CommandSpec = {
   },
   defaultTimeoutMs: () => 30 * SECOND,
   async run(ctx) {
-    const prefix = ctx.loaded.config.nats.prefix;
+    const { prefix, replicas } = ctx.loaded.config.nats;
     if (ctx.values.create !== true) {
       ctx.output.out(
         JSON.stringify(
-          STREAM_KINDS.map((kind) => contractStreamConfig(prefix, kind)),
+          STREAM_KINDS.map((kind) => contractStreamConfig(prefix, kind, replicas)),
           null,
           2,
         ),
@@ -101,7 +101,9 @@ const streams: CommandSpec = {
       return EXIT.ok;
     }
     const deadline = new Deadline(ctx.timeoutMs);
-    const names = await withFleet(ctx, deadline, (fleet) => fleet.ensureStreams(deadline.remaining()));
+    const names = await withFleet(ctx, deadline, (fleet) =>
+      fleet.ensureStreams(deadline.remaining(), replicas),
+    );
     ctx.output.out(`streams ${names.config}, ${names.status} and ${names.lease} are in place`);
     return EXIT.ok;
   },

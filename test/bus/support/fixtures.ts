@@ -8,7 +8,7 @@ export function randomPrefix(): string {
 }
 
 export function natsConfig(url: string, prefix: string, manageStreams = true): DomainmgrConfig['nats'] {
-  return { servers: [url], prefix, credentials: null, tls: null, manageStreams };
+  return { servers: [url], prefix, credentials: null, tls: null, manageStreams, replicas: 1 };
 }
 
 export interface LogLine {

@@ -16,6 +16,8 @@ const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
  */
 export class OwnNatsServer {
   readonly storeDir: string;
+  /** Whether start() enables JetStream (-js); false: a server without it, as a misconfigured one. */
+  jetstream = true;
   #proc: ChildProcess | undefined;
   #stderr = '';
 
@@ -55,9 +57,7 @@ export class OwnNatsServer {
         String(this.port),
         '-m',
         String(this.monitorPort),
-        '-js',
-        '-sd',
-        this.storeDir,
+        ...(this.jetstream ? ['-js', '-sd', this.storeDir] : []),
         ...this.extraArgs,
       ],
       {

@@ -72,7 +72,7 @@ export class TestNode {
       options.extraArgs ?? [],
       options.identity,
     );
-    n.ctl = await Controller.connect(n.natsUrl, n.prefix, n.nodeId);
+    n.ctl = await Controller.connect(n.natsUrl.split(','), n.prefix, n.nodeId);
     return n;
   }
 

@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { contractStreamConfig, STREAM_KINDS } from '../../pkg/bus/streams.js';
+import { OwnNatsServer } from '../bus/support/nats-server.js';
+import { NatsCluster } from '../support/nats-cluster.js';
+import { eventually, newUuid, TestNode } from './support/node.js';
+
+/**
+ * A node agent does not exit because JetStream is not there: started while the streams have no
+ * leader (two of three servers just killed) or while the server it reaches has JetStream off, it
+ * stays up, says why in its log, /readyz and metrics, keeps the domains already running on its
+ * host untouched, and acts as soon as JetStream answers.
+ */
+
+jest.setTimeout(180_000);
+
+const running = (gen: number) => (s: { state: string; observedGeneration: number }) =>
+  s.state === 'RUNNING' && s.observedGeneration === gen;
+
+describe('domainmgr started while JetStream cannot answer', () => {
+  let node: TestNode | undefined;
+  let server: OwnNatsServer | undefined;
+  let cluster: NatsCluster | undefined;
+
+  afterEach(async () => {
+    await node?.destroy();
+    node = undefined;
+    await server?.destroy();
+    server = undefined;
+    await cluster?.stop();
+    cluster = undefined;
+  });
+
+  test('JetStream off on its server: a logged refusal, retried, domains left running; acts once it is on', async () => {
+    server = await OwnNatsServer.create();
+    await server.start();
+    node = await TestNode.create('xl', { natsUrl: server.url });
+    const a = newUuid();
+    await node.start();
+    await node.ctl.apply(a, node.doc(a, 'js-off-a'), 10_000);
+    await node.ctl.waitForStatus(a, running(1), 30_000);
+    // The same guest: uuid, name and domid (xl's run state flips between r and b by itself).
+    const guest = async () => (await node?.hostDomainsOf(a))?.map((d) => [d.uuid, d.name, d.domid]);
+    const before = await guest();
+    expect(before).toHaveLength(1);
+
+    // The agent dies; the server comes back without JetStream (its streams stay on disk).
+    node.service.kill('SIGKILL');
+    await node.service.waitExit();
+    await server.stop();
+    server.jetstream = false;
+    await server.start();
+
+    const dm = node.spawn();
+    await dm.waitForLog(
+      'the refusal',
+      (l) =>
+        l.msg === 'JetStream refused the setup; an operator must fix it; retrying meanwhile' &&
+        l.step === 'streams',
+      30_000,
+    );
+    await dm.waitForLog('a second attempt', (l) => l.step === 'streams' && l.attempt === 2, 30_000);
+    const waiting = await dm.readyz();
+    expect(waiting.status).toBe(503);
+    expect(waiting.reasons).toContainEqual(
+      expect.stringMatching(/^nats streams: refused: .*jetstream is not enabled/i),
+    );
+    expect(await dm.metric('domainmgr_jetstream_waiting_steps')).toBe(1);
+    expect(
+      await dm.metric('domainmgr_jetstream_retries_total{step="streams",kind="refused"}'),
+    ).toBeGreaterThanOrEqual(2);
+    expect(dm.exited).toBeNull();
+    // The domain it ran is untouched meanwhile.
+    expect(await guest()).toEqual(before);
+
+    // JetStream on again: the agent takes its desired state in and adopts the domain (same domid).
+    await server.stop();
+    server.jetstream = true;
+    await server.start();
+    await dm.waitReady(60_000);
+    expect(
+      dm.logsWhere((l) => l.msg === 'JetStream step succeeded after retries' && l.step === 'streams'),
+    ).toHaveLength(1);
+    expect(await guest()).toEqual(before);
+    const b = newUuid();
+    await node.ctl.apply(b, node.doc(b, 'js-off-b'), 10_000);
+    await node.ctl.waitForStatus(b, running(1), 30_000);
+    await eventually(
+      'ready',
+      () => dm.readyz(),
+      (h) => h.status === 200,
+      30_000,
+    );
+    expect(await dm.metric('domainmgr_jetstream_waiting_steps')).toBe(0);
+    expect(dm.exited).toBeNull();
+  });
+
+  test('R3 streams without a leader (two of three servers killed): waits, then acts once a quorum is back', async () => {
+    cluster = await NatsCluster.start();
+    const urls = cluster.urls;
+    node = await TestNode.create('xl', { natsUrl: urls.join(','), extraArgs: ['--manage-streams', 'false'] });
+    // An administrator's R3 streams.
+    const admin = await connect({ servers: urls });
+    try {
+      const jsm = await jetstreamManager(admin);
+      for (const kind of STREAM_KINDS) await jsm.streams.add(contractStreamConfig(node.prefix, kind, 3));
+    } finally {
+      await admin.close();
+    }
+    const configStream = `${node.prefix.toUpperCase()}_CONFIG`;
+    await cluster.waitFullReplication(configStream);
+    const a = newUuid();
+    await node.ctl.apply(a, node.doc(a, 'no-leader-a'), 10_000);
+
+    // Two servers die: no stream (and no JetStream meta group) has a quorum left.
+    const survivor = 0;
+    await cluster.kill(1);
+    await cluster.kill(2);
+    const dm = node.spawn();
+    await dm.waitForLog(
+      'a retried JetStream step',
+      (l) => l.msg === 'JetStream not available, retrying' && l.step === 'streams' && l.attempt === 2,
+      60_000,
+    );
+    const waiting = await dm.readyz();
+    expect(waiting.status).toBe(503);
+    expect(waiting.reasons).toContainEqual(expect.stringMatching(/^nats streams: /));
+    expect(dm.exited).toBeNull();
+    expect(cluster.isRunning(survivor)).toBe(true);
+
+    // One server back: a quorum, leaders, and the agent acts on the config published before.
+    await cluster.restart(1);
+    await dm.waitReady(90_000);
+    await node.ctl.waitForStatus(a, running(1), 60_000);
+    expect(dm.exited).toBeNull();
+    expect(dm.logsWhere((l) => l.level === 'fatal')).toEqual([]);
+  });
+});
