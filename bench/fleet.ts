@@ -2,13 +2,14 @@
  * A fleet on a JetStream cluster (`npm run bench:fleet`; not part of the test command):
  *
  *   npm run bench:fleet [-- --nodes 20] [--domains-per-node 50] [--servers 3] [--scenarios all-up,kill]
- *                          [--kill-leader-of status|config] [--timeout-s 1200] [--keep]
+ *                          [--kill-leader-of status|config] [--admin-streams] [--timeout-s 1200] [--keep]
  *
  * Each scenario starts a fresh cluster of nats-server processes (test/support/nats-cluster.ts;
- * `--servers 1`: one server, no cluster, and no kill scenario), makes the contract's streams as
- * an administrator would (one replica per server, up to 3), and starts `--nodes` domainmgr
- * processes (bin/domainmgr.js as shipped, xl backend, `--manage-streams false`, every server's
- * URL), each on its own simulated host. One controller then publishes every node's
+ * `--servers 1`: one server, no cluster, and no kill scenario) and starts `--nodes` domainmgr
+ * processes (bin/domainmgr.js as shipped, xl backend, every server's URL), each on its own
+ * simulated host. The nodes make the contract's streams with one replica per server, up to 3
+ * (`--nats-replicas`); with `--admin-streams` the controller makes them as an administrator and
+ * the nodes only check them (`--manage-streams false`). One controller then publishes every node's
  * `--domains-per-node` configs at once (JetStream publishes, all in flight together) and reads
  * the status stream. Measured:
  *
@@ -49,6 +50,7 @@ const { values: flags } = parseArgs({
     'kill-leader-of': { type: 'string', default: 'status' },
     'timeout-s': { type: 'string', default: '1200' },
     'start-concurrency': { type: 'string', default: '4' },
+    'admin-streams': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -64,6 +66,8 @@ const TOTAL = NODES * PER_NODE;
 const TIMEOUT_MS = whole('timeout-s') * 1000;
 const START_CONCURRENCY = whole('start-concurrency');
 const SCENARIOS = String(flags.scenarios).split(',');
+/** The streams made by the controller as an administrator (nodes only check them), not by the nodes. */
+const ADMIN_STREAMS = flags['admin-streams'] === true;
 for (const s of SCENARIOS)
   if (s !== 'all-up' && s !== 'kill') throw new Error(`bench:fleet: unknown scenario ${s} (all-up, kill)`);
 const KILL_LEADER_OF = String(flags['kill-leader-of']);
@@ -327,8 +331,10 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
   let ctl: FleetController | null = null;
   try {
     ctl = await FleetController.connect(servers.urls, prefix);
-    await ctl.createStreams(replicas);
-    note(`${scenario}: ${servers.size} server(s), streams R${replicas}; starting ${NODES} simulated hosts`);
+    if (ADMIN_STREAMS) await ctl.createStreams(replicas);
+    note(
+      `${scenario}: ${servers.size} server(s), streams R${replicas} made by ${ADMIN_STREAMS ? 'the controller as admin' : 'the nodes'}; starting ${NODES} simulated hosts`,
+    );
     for (const id of nodeIds) {
       const sim = freshSimHost(`fleet-${id}`);
       sim.simctl('ping');
@@ -343,7 +349,7 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
         nodeId: id,
         stateDir: join(work, scenario, id),
         natsServers: servers.urls,
-        extraArgs: ['--manage-streams', 'false'],
+        extraArgs: ADMIN_STREAMS ? ['--manage-streams', 'false'] : ['--nats-replicas', String(replicas)],
         readyTimeoutMs: 180_000,
       });
     });
@@ -702,7 +708,7 @@ async function main(): Promise<void> {
     printScenario(r);
     // Written after every scenario (a new file each time; the last one holds them all).
     const written = writeResults('fleet', {
-      flags: { NODES, PER_NODE, SERVERS, SCENARIOS, KILL_LEADER_OF, TIMEOUT_MS },
+      flags: { NODES, PER_NODE, SERVERS, SCENARIOS, KILL_LEADER_OF, ADMIN_STREAMS, TIMEOUT_MS },
       results,
     });
     if (file !== '') rmSync(file, { force: true });
