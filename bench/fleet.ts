@@ -19,6 +19,9 @@
  * - per node: its CPU (its own, and its spawned tools' apart), RSS and peak RSS, from /proc;
  * - per server: CPU, RSS and peak RSS, from /proc; and the whole machine's busy share.
  *
+ * Then `--rest-s` seconds at rest (the servers' CPU: lease renewals, NodeStatus, idle consumers),
+ * and what the streams and servers hold.
+ *
  * Scenario `kill` does the same and SIGKILLs the server leading the status stream (or, with
  * `--kill-leader-of config`, the config stream) once half of the domains are RUNNING; it reports
  * from the kill to the next stored status of every node (every node publishing again).
@@ -50,6 +53,7 @@ const { values: flags } = parseArgs({
     'kill-leader-of': { type: 'string', default: 'status' },
     'timeout-s': { type: 'string', default: '1200' },
     'start-concurrency': { type: 'string', default: '4' },
+    'rest-s': { type: 'string', default: '20' },
     'admin-streams': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
@@ -65,6 +69,7 @@ const PER_NODE = whole('domains-per-node');
 const TOTAL = NODES * PER_NODE;
 const TIMEOUT_MS = whole('timeout-s') * 1000;
 const START_CONCURRENCY = whole('start-concurrency');
+const REST_S = whole('rest-s');
 const SCENARIOS = String(flags.scenarios).split(',');
 /** The streams made by the controller as an administrator (nodes only check them), not by the nodes. */
 const ADMIN_STREAMS = flags['admin-streams'] === true;
@@ -100,8 +105,8 @@ async function startServers(): Promise<FleetServers> {
  * lives, so a process that is killed keeps what it had used until then.
  */
 class ProcMeter {
-  readonly startCpuMs: number;
-  readonly startChildrenCpuMs: number;
+  startCpuMs: number;
+  startChildrenCpuMs: number;
   lastCpuMs: number;
   lastChildrenCpuMs: number;
   rssMiB = Number.NaN;
@@ -123,6 +128,8 @@ class ProcMeter {
       const cpu = cpuMs(this.pid);
       const children = childrenCpuMs(this.pid);
       const mem = memoryMiB(this.pid);
+      // A process killed but not yet reaped (a zombie) has no memory lines: keep the last figures.
+      if (!Number.isFinite(mem.rss)) return;
       this.lastCpuMs = cpu;
       this.lastChildrenCpuMs = children;
       this.rssMiB = mem.rss;
@@ -134,6 +141,13 @@ class ProcMeter {
 
   get cpuMs(): number {
     return this.lastCpuMs - this.startCpuMs;
+  }
+
+  /** Measures from now on (the CPU figures start again). */
+  restart(): void {
+    this.sample();
+    this.startCpuMs = this.lastCpuMs;
+    this.startChildrenCpuMs = this.lastChildrenCpuMs;
   }
 
   get childrenCpuMs(): number {
@@ -202,10 +216,12 @@ interface ServerState {
   consumers: number;
   messages: number;
   bytes: number;
+  /** Its CPU over the rest period after the burst, % of one core. */
+  restCpuPercent: number;
 }
 
-/** The running servers' varz and jsz figures. */
-async function serverStates(servers: FleetServers): Promise<ServerState[]> {
+/** The running servers' varz and jsz figures, with their CPU at rest. */
+async function serverStates(servers: FleetServers, restCpuPercent: number[]): Promise<ServerState[]> {
   const out: ServerState[] = [];
   for (let i = 0; i < servers.size; i++) {
     if (servers.pid(i) === null) continue;
@@ -224,6 +240,7 @@ async function serverStates(servers: FleetServers): Promise<ServerState[]> {
       consumers: jsz.consumers,
       messages: jsz.messages,
       bytes: jsz.bytes,
+      restCpuPercent: restCpuPercent[i] ?? Number.NaN,
     });
   }
   return out;
@@ -255,6 +272,9 @@ interface ScenarioResult {
   /** CPU time the whole machine was busy over the phase (all cores, every process, the kernel). */
   machineBusyCpuMs: number;
   kill: KillFigures | null;
+  restSeconds: number;
+  /** Each server's CPU at rest after the burst (killed: 0), % of a core. */
+  serverRestCpuPercent: number[];
   /** How often the controller's status watch started a new consumer (after the kill). */
   watchRestarts: number;
   /** The streams at the end: messages, bytes, subjects, consumers. */
@@ -476,8 +496,18 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
     if (publishErrors.length > 0)
       note(`${scenario}: ${publishErrors.length} publishes failed, first: ${publishErrors[0]}`);
 
+    // The fleet at rest: what the servers spend on the nodes' lease renewals, NodeStatus and
+    // idle consumers, the steady cost a larger fleet multiplies.
+    note(`${scenario}: ${REST_S} s at rest`);
+    for (const m of serverMeters) m.restart();
+    const restStart = nowMs();
+    await sleep(REST_S * 1000);
+    for (const m of serverMeters) m.sample();
+    const restMs = nowMs() - restStart;
+    const serverRestCpuPercent = serverMeters.map((m) => (100 * m.cpuMs) / restMs);
+
     const streams = await ctl.streamSizes();
-    const serverState = await serverStates(servers);
+    const serverState = await serverStates(servers, serverRestCpuPercent);
     const creates = sims.map((s) => {
       const calls = JSON.parse(s.simctl('calls')) as Record<string, number>;
       return calls['xl create'] ?? 0;
@@ -514,6 +544,8 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
       phaseSeconds: phaseMs / 1000,
       nodeFigures,
       serverFigures,
+      restSeconds: restMs / 1000,
+      serverRestCpuPercent,
       simDaemonsCpuMs: simMeters.reduce((a, m) => a + m.cpuMs, 0),
       controllerCpuMs: (ctlCpu.user + ctlCpu.system) / 1000,
       machineBusyPercent: (100 * (machine1.busy - machine0.busy)) / (machine1.total - machine0.total),

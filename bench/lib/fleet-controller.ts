@@ -20,6 +20,8 @@ export type FleetStatusEvent =
 export interface StreamSize {
   stream: string;
   messages: number;
+  /** Messages ever stored (the last sequence): with one message per subject, the writes. */
+  writes: number;
   bytes: number;
   subjects: number;
   consumers: number;
@@ -133,6 +135,7 @@ export class FleetController {
       out.push({
         stream: info.config.name,
         messages: info.state.messages,
+        writes: info.state.last_seq,
         bytes: info.state.bytes,
         subjects: info.state.num_subjects ?? Number.NaN,
         consumers: info.state.consumer_count,
