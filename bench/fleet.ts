@@ -498,6 +498,7 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
 
     // The fleet at rest: what the servers spend on the nodes' lease renewals, NodeStatus and
     // idle consumers, the steady cost a larger fleet multiplies.
+    const serverPhase = serverMeters.map((m) => m.figures(phaseMs));
     note(`${scenario}: ${REST_S} s at rest`);
     for (const m of serverMeters) m.restart();
     const restStart = nowMs();
@@ -522,7 +523,7 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
     }));
     const serverFigures: ServerFigures[] = serverMeters.map((m, i) => ({
       name: m.label,
-      ...m.figures(phaseMs),
+      ...(serverPhase[i] as ProcFigures),
       killed: servers.pid(i) === null,
     }));
     return {
@@ -691,33 +692,39 @@ function printScenario(r: ScenarioResult): void {
     [
       'stream / server',
       'messages',
+      'writes',
       'bytes',
       'bytes/msg',
       'subjects',
       'consumers',
       'connections',
       'subscriptions',
+      `CPU % at rest (${f0(r.restSeconds)} s)`,
     ],
     [
       ...r.streams.map((x) => [
         `${x.stream} (R${x.replicas})`,
         x.messages,
+        x.writes,
         x.bytes,
         f0(x.bytes / x.messages),
         f0(x.subjects),
         x.consumers,
         '',
         '',
+        '',
       ]),
       ...r.serverState.map((x) => [
         `nats-server ${x.name} (jsz)`,
         x.messages,
+        '',
         x.bytes,
         '',
         '',
         x.consumers,
         x.connections,
         x.subscriptions,
+        f1(x.restCpuPercent),
       ]),
     ],
   );
