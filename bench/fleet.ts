@@ -287,7 +287,7 @@ interface ScenarioResult {
   loadEnd: string;
 }
 
-/** Runs `work` over items with at most `n` at a time. */
+/** Runs `fn` over items with at most `n` at a time; the results in the items' order. */
 async function pool<T, R>(items: readonly T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;

@@ -12,6 +12,9 @@ import type { DomainConfig } from '../../types/generated/domain-config.js';
 import type { DomainStatus } from '../../types/generated/domain-status.js';
 import { nowMs, sleep } from './stats.js';
 
+/** A status watch that got nothing for this long while the stream holds more starts a new consumer. */
+const STALL_MS = 5_000;
+
 /** One message of the status stream: a domain's status, or a node's NodeStatus. */
 export type FleetStatusEvent =
   | { kind: 'domain'; nodeId: string; uuid: string; state: DomainStatus['state']; storedMs: number }
@@ -76,12 +79,14 @@ export class FleetController {
   /**
    * Reads every message stored in the status stream from now on, with the time the stream stored
    * it. An ordered consumer lives on one server: when that server dies the client sees only
-   * missed heartbeats (nats.js re-pulls but does not recreate it), so after two missed ones the
-   * watch starts a new ordered consumer at the sequence after the last message it read.
+   * missed heartbeats (nats.js re-pulls but does not recreate it), so after two missed ones, or
+   * 5 s of silence while the stream has more, the watch starts a new ordered consumer at the
+   * sequence after the last message it read.
    */
   async watch(on: (e: FleetStatusEvent) => void): Promise<void> {
     const stream = streamName(this.prefix, 'status');
-    let lastSeq = (await (await jetstreamManager(this.#nc)).streams.info(stream)).state.last_seq;
+    const jsm = await jetstreamManager(this.#nc);
+    let lastSeq = (await jsm.streams.info(stream)).state.last_seq;
     const open = async (): Promise<ConsumerMessages> => {
       const c = await this.#js.consumers.get(stream, {
         deliver_policy: DeliverPolicy.StartSequence,
@@ -107,8 +112,23 @@ export class FleetController {
           for await (const s of current.status())
             if (s.type === 'heartbeats_missed' && s.count >= 2) current.stop();
         })();
+        // Seen here: after the client's own server was killed, a consume() that got neither
+        // messages nor missed-heartbeat events while the stream kept storing. Whatever the cause,
+        // a consumer that has been silent for STALL_MS while the stream has more is replaced.
+        let lastMessageAt = performance.now();
+        const stallCheck = setInterval(() => {
+          if (performance.now() - lastMessageAt < STALL_MS) return;
+          lastMessageAt = performance.now();
+          void jsm.streams
+            .info(stream)
+            .then((info) => {
+              if (info.state.last_seq > lastSeq) current.stop();
+            })
+            .catch(() => undefined);
+        }, STALL_MS / 2);
         try {
           for await (const m of current) {
+            lastMessageAt = performance.now();
             lastSeq = m.seq;
             const [, nodeId = '', kind] = m.subject.split('.');
             const storedMs = Number(m.info.timestampNanos) / 1e6;
@@ -120,6 +140,8 @@ export class FleetController {
           }
         } catch {
           // stopped with an error: open a new one
+        } finally {
+          clearInterval(stallCheck);
         }
         messages = null;
       }
