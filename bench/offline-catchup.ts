@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     prefix,
     nodeId,
     stateDir,
-    natsUrl: leaf.url,
+    natsServers: [leaf.url],
     extraArgs: ['--hub-domain', HUB_DOMAIN],
   });
   const onLeaf = await newest(atLeaf);

@@ -25,7 +25,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,6 +36,7 @@ import { BenchBus, until } from './lib/bus.js';
 import { benchDomain, benchDomains } from './lib/domains.js';
 import { diffCounts, type Manager, startManager, sumCounts } from './lib/manager.js';
 import { load } from './lib/proc.js';
+import { writeResults } from './lib/results.js';
 import { freshSimHost } from './lib/sim.js';
 import { median, nowMs, percentile, printTable, round, sleep } from './lib/stats.js';
 import { summarise } from './profile-summary.js';
@@ -815,35 +816,21 @@ async function main(): Promise<void> {
     );
   }
 
-  const outDir = join(projectRoot, 'bench', 'results');
-  mkdirSync(outDir, { recursive: true });
-  const file = join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        node: process.version,
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model,
-        loadavg: loads,
-        flags: {
-          DOMAINS,
-          STEADY_S,
-          ITERATIONS,
-          CRASHES,
-          REPEAT,
-          PROBE_MS,
-          CONCURRENCY,
-          MEMORY_POINTS,
-          MEMORY_SETTLE_S,
-        },
-        results,
-      },
-      null,
-      2,
-    )}\n`,
-  );
+  const file = writeResults('bench', {
+    loadavg: loads,
+    flags: {
+      DOMAINS,
+      STEADY_S,
+      ITERATIONS,
+      CRASHES,
+      REPEAT,
+      PROBE_MS,
+      CONCURRENCY,
+      MEMORY_POINTS,
+      MEMORY_SETTLE_S,
+    },
+    results,
+  });
   console.log(`\nwritten to ${file}`);
   if (!CPU_PROF) rmSync(work, { recursive: true, force: true });
 }

@@ -19,6 +19,12 @@ export interface ManagerOptions {
   prefix: string;
   nodeId: string;
   stateDir: string;
+  /** NATS server URLs; default the machine's server, nats://127.0.0.1:4222. */
+  natsServers?: readonly string[];
+  /** More domainmgr flags, appended last (they win). */
+  extraArgs?: readonly string[];
+  /** How long it may take to answer /readyz 200; default 30 s. */
+  readyTimeoutMs?: number;
   /**
    * What bench/domainmgr-main.ts injects into the service (see there). Without it, domainmgr runs
    * as shipped: bin/domainmgr.js.
@@ -32,10 +38,6 @@ export interface ManagerOptions {
   cpuProfDir?: string;
   /** More node options (e.g. --heapsnapshot-signal=SIGUSR2, --trace-gc) for bench/burst-memory.ts. */
   nodeArgs?: readonly string[];
-  /** Default the local nats-server, nats://127.0.0.1:4222. */
-  natsUrl?: string;
-  /** More domainmgr flags, appended last. */
-  extraArgs?: readonly string[];
 }
 
 /**
@@ -50,6 +52,8 @@ export interface Manager {
   /** The main thread's share of cpuMs() (the rest is V8's and libuv's threads). */
   mainThreadCpuMs(): number;
   memory(): { rss: number; hwm: number };
+  /** True once the process has exited. */
+  exited(): boolean;
   /** Commands run, by "tool subcommand", from its own /metrics (the runner's observer). */
   commandCounts(): Promise<Record<string, number>>;
   /** V8 heap in use and total, MiB, from its own /metrics (prom-client's nodejs_heap_size_*). */
@@ -102,7 +106,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     '--prefix',
     o.prefix,
     '--nats',
-    o.natsUrl ?? 'nats://127.0.0.1:4222',
+    (o.natsServers ?? ['nats://127.0.0.1:4222']).join(','),
     '--state-dir',
     o.stateDir,
     '--allowed-roots',
@@ -128,7 +132,8 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     exited = true;
   });
   const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const readyTimeoutMs = o.readyTimeoutMs ?? 30_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (exited) throw new Error(`domainmgr exited at start; see ${logFile}`);
     try {
@@ -137,7 +142,10 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`domainmgr not ready after 30 s; see ${logFile}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`domainmgr not ready after ${readyTimeoutMs / 1000} s; see ${logFile}`);
+    }
     await sleep(50);
   }
   return {
@@ -147,6 +155,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     cpuMs: () => cpuMs(pid),
     mainThreadCpuMs: () => mainThreadCpuMs(pid),
     memory: () => memoryMiB(pid),
+    exited: () => exited,
     async commandCounts() {
       const text = await (await fetch(`${base}/metrics`)).text();
       const counts: Record<string, number> = {};

@@ -21,12 +21,36 @@ export function mainThreadCpuMs(pid: number): number {
   return statCpuMs(`/proc/${pid}/task/${pid}/stat`);
 }
 
+/**
+ * The CPU time of a process's children that it has waited for, in ms (cutime + cstime, fields 16
+ * and 17): for domainmgr, the tools it spawned (on the simulated host, the shims).
+ */
+export function childrenCpuMs(pid: number): number {
+  const fields = statFields(`/proc/${pid}/stat`);
+  return ((Number(fields[13]) + Number(fields[14])) * 1000) / CLK_TCK;
+}
+
 function statCpuMs(file: string): number {
-  const stat = readFileSync(file, 'utf8');
-  // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(file);
   // fields[0] is field 3 (state): utime is field 14 -> index 11, stime field 15 -> index 12.
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+/** The fields of a /proc stat file from field 3 (state) on. */
+function statFields(file: string): string[] {
+  const stat = readFileSync(file, 'utf8');
+  // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The whole machine's CPU time from /proc/stat, in ms summed over all cpus: busy and total. */
+export function machineCpuMs(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest is inside user).
+  const t = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = t.reduce((a, b) => a + b, 0);
+  const idle = (t[3] ?? 0) + (t[4] ?? 0);
+  return { busy: ((total - idle) * 1000) / CLK_TCK, total: (total * 1000) / CLK_TCK };
 }
 
 /** VmRSS and VmHWM (peak RSS) of a process, in MiB. */

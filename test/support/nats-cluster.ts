@@ -153,6 +153,11 @@ export class NatsCluster {
     return proc !== undefined && proc.exitCode === null && proc.signalCode === null;
   }
 
+  /** A running server's process id (benches read its CPU and memory from /proc); undefined when not running. */
+  pid(index: number): number | undefined {
+    return this.isRunning(index) ? this.#server(index).proc?.pid : undefined;
+  }
+
   /** The tail of a server's log (stderr), for failure messages. */
   log(index: number): string {
     return this.#server(index).log;

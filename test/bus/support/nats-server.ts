@@ -34,6 +34,11 @@ export class OwnNatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  /** The running server's process id (for /proc figures); undefined when not running. */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
   /** A server on a free port, not started yet. */
   static async create(extraArgs: string[] = []): Promise<OwnNatsServer> {
     return new OwnNatsServer(await freePort(), await freePort(), extraArgs);
