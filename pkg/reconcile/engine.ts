@@ -22,11 +22,6 @@ const MIN_PROBE_GAP_MS = 50;
  * in a 3,000-domain burst).
  */
 const PROBE_GAP_PER_LISTING = 4;
-/**
- * A change the hypervisor's feed reports (Hypervisor.watchChanges) is listed after this long, so
- * that the burst one change makes (lxc: exited, STOPPING, STOPPED within ~10 ms) costs one listing.
- */
-export const CHANGE_PROBE_DELAY_MS = 20;
 /** Node status changes are coalesced for this long before publishing. */
 const NODE_STATUS_DEBOUNCE_MS = 250;
 
@@ -136,9 +131,10 @@ export class Engine {
       this.#nodeStatusChanged();
     });
     // Each change the backend hears of (xl: a domain died or appeared) is one expedited listing,
-    // classified as any listing; the periodic one is then only a slow resync.
+    // classified as any listing, once the feed's burst has settled (xl: at once; it is what a
+    // crash waits for before its status); the periodic one is then only a slow resync.
     this.#changeWatch =
-      this.#d.hypervisor.watchChanges?.(() => this.requestProbe(CHANGE_PROBE_DELAY_MS)) ?? null;
+      this.#d.hypervisor.watchChanges?.(() => this.requestProbe(this.#changeWatch?.settleMs ?? 0)) ?? null;
     this.#publishNodeStatus();
     this.#scheduleNodeStatus();
     this.#scheduleProbe(this.#interval());

@@ -2,7 +2,7 @@ import { loadConfig } from '../../pkg/config/load-config.js';
 import type { ChangeWatch } from '../../pkg/hypervisor/hypervisor.js';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { silentLogger } from '../../pkg/log/logger.js';
-import { CHANGE_PROBE_DELAY_MS, Engine } from '../../pkg/reconcile/engine.js';
+import { Engine } from '../../pkg/reconcile/engine.js';
 import type { LedgerEntry } from '../../pkg/reconcile/ledger.js';
 import { CommandFailedError } from '../../pkg/runner/errors.js';
 import { FakeHypervisor } from '../support/fake-hypervisor.js';
@@ -427,6 +427,36 @@ describe('engine: a change feed from the hypervisor', () => {
     expect(hv.count('list')).toBe(lists + 1);
     await s.engine.stop();
     expect(hv.closed).toBe(true);
+  });
+
+  test.each([
+    { settleMs: undefined, events: 1, listedAfterMs: 0 },
+    { settleMs: 0, events: 3, listedAfterMs: 0 },
+    { settleMs: 20, events: 1, listedAfterMs: 20 },
+    { settleMs: 20, events: 3, listedAfterMs: 20 },
+  ])('a feed with settleMs $settleMs: $events events in a burst are one listing after $listedAfterMs ms', async ({
+    settleMs,
+    events,
+    listedAfterMs,
+  }) => {
+    const clock = new ManualClock();
+    const hv = new WatchedHypervisor(clock);
+    hv.settleMs = settleMs;
+    const s = await started(setup({ resyncIntervalMs: 60_000 }, undefined, clock, hv));
+    // Past the start's listing and the least gap after it.
+    await s.clock.advance(1_000);
+    const before = hv.count('list');
+    for (let i = 0; i < events; i++) hv.onChange?.();
+    if (listedAfterMs > 0) {
+      await s.clock.advance(listedAfterMs - 1);
+      expect(hv.count('list')).toBe(before);
+    }
+    await s.clock.advance(listedAfterMs > 0 ? 1 : 0);
+    expect(hv.count('list')).toBe(before + 1);
+    // Nothing more until the resync.
+    await s.clock.advance(10_000);
+    expect(hv.count('list')).toBe(before + 1);
+    await s.engine.stop();
   });
 });
 
@@ -931,6 +961,8 @@ class WatchedHypervisor extends FakeHypervisor {
   onChange: (() => void) | null = null;
   live = true;
   closed = false;
+  /** The feed's ChangeWatch.settleMs (undefined: the feed leaves it out). */
+  settleMs: number | undefined = undefined;
   watchChanges(onChange: () => void): ChangeWatch {
     this.onChange = onChange;
     const self = this;
@@ -941,6 +973,7 @@ class WatchedHypervisor extends FakeHypervisor {
       get live() {
         return self.live;
       },
+      ...(self.settleMs === undefined ? {} : { settleMs: self.settleMs }),
     };
   }
 }
@@ -955,9 +988,9 @@ describe('engine: the backend change watch', () => {
     // Live watch: nothing listed within probeIntervalMs.
     await s.clock.advance(30_000);
     expect(hv.count('list')).toBe(atStart);
-    // An event (a domain died): one listing, as soon as a burst of events has had time to end.
+    // An event (a domain died) from a feed with no settle time: one listing, at once.
     hv.onChange?.();
-    await s.clock.advance(CHANGE_PROBE_DELAY_MS);
+    await s.clock.advance(0);
     expect(hv.count('list')).toBe(atStart + 1);
     // Then the slow resync only.
     await s.clock.advance(59_000);
