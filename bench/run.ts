@@ -5,7 +5,7 @@
  *
  *   npm run bench                                  # everything, full size (about 30 minutes)
  *   npm run bench -- --domains 100 --steady-s 10 --iterations 50 --crashes 5 --memory 0,100,500
- *   npm run bench -- --only create,steady          # some scenarios: create steady idle crash memory
+ *   npm run bench -- --only create,steady          # some scenarios: create steady vifs idle crash memory
  *   npm run bench -- --cpu-prof                    # also profile domainmgr (node --cpu-prof)
  *   npm run bench -- --node-args "--max-semi-space-size=4"   # node options for domainmgr
  *
@@ -18,6 +18,8 @@
  *           is what everything but spawning costs per domain.
  *   steady  the N running domains for S seconds: spawns (0 but the 60 s resync while xenstored's
  *           watch is up), CPU % of a core, RSS (both strategies).
+ *   vifs    spawns per xl create by vif count (0, 1, 2, 4, 8): 2 whatever the count, since the
+ *           domid and every vif's offload keys go over xenstored's socket (one transaction).
  *   idle    one domain at a time: publish -> first command, state change -> status stored.
  *   crash   `simctl crash`: crash -> BROKEN status, crash -> RUNNING again (restartPolicy always),
  *           p50 / p99: reported by xenstored's @releaseDomain watch, not the periodic listing.
@@ -72,7 +74,10 @@ const REPEAT = num('repeat', 3);
 const PROBE_MS = num('probe-interval-ms', 5000);
 const CONCURRENCY = num('concurrency', 8);
 const MEMORY_POINTS = (flag('memory') ?? '0,100,1000,5000').split(',').map(Number);
-const ONLY = new Set((flag('only') ?? 'create,steady,idle,crash,memory').split(','));
+const ONLY = new Set((flag('only') ?? 'create,steady,vifs,idle,crash,memory').split(','));
+/** Domains created per vif count in the vifs scenario. */
+const VIF_DOMAINS = num('vif-domains', 10);
+const VIF_COUNTS = [0, 1, 2, 4, 8];
 const CPU_PROF = flag('cpu-prof') !== undefined;
 const MEMORY_SETTLE_S = num('memory-settle-s', 30);
 /** How long one memory point may take to reach all RUNNING before it is reported as not reached. */
@@ -313,6 +318,56 @@ async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
     cpuMsPerSecond: perSecond,
     load: load(),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2b: spawns per create by vif count
+
+interface VifRun {
+  vifs: number;
+  domains: number;
+  /** xl create, xl domid, xenstore-write, xl unpause per create: the create's own processes. */
+  createSpawnsPerDomain: number;
+  commands: Record<string, number>;
+  /** What xenstored saw from domainmgr for these creates (the simulated host's call counts). */
+  xenstored: Record<string, number>;
+  load: string;
+}
+
+async function spawnsByVifCount(): Promise<VifRun[]> {
+  return withManager('vifs', {}, async (m, bus, { sim }) => {
+    const running = new Set<string>();
+    bus.onStatus((e) => {
+      if (e.status.state === 'RUNNING') running.add(e.uuid);
+    });
+    const out: VifRun[] = [];
+    for (const vifs of VIF_COUNTS) {
+      const domains = Array.from({ length: VIF_DOMAINS }, (_, i) => {
+        const d = benchDomain(i, `${runTag}v${vifs}`);
+        return { ...d, vifs: Array.from({ length: vifs }, (_, j) => ({ bridge: `xenbr${j % 2}` })) };
+      });
+      const c0 = await m.commandCounts();
+      const s0 = simCalls(sim);
+      await Promise.all(domains.map((d) => bus.publish(d)));
+      await until(
+        bus,
+        () => domains.every((d) => running.has(d.uuid)),
+        120_000,
+        `${vifs}-vif domains RUNNING`,
+      );
+      const commands = diffCounts(c0, await m.commandCounts());
+      const calls = diffCounts(s0, simCalls(sim));
+      out.push({
+        vifs,
+        domains: VIF_DOMAINS,
+        createSpawnsPerDomain: CREATE_KEYS.reduce((a, k) => a + (commands[k] ?? 0), 0) / VIF_DOMAINS,
+        commands,
+        xenstored: Object.fromEntries(Object.entries(calls).filter(([k]) => k.startsWith('xenstored'))),
+        load: load(),
+      });
+    }
+    return out;
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -575,6 +630,8 @@ async function main(): Promise<void> {
     results.create = creates;
     results.eveStyle = eves;
   }
+  const vifRuns = ONLY.has('vifs') ? await spawnsByVifCount() : null;
+  if (vifRuns) results.vifs = vifRuns;
   const idle = ONLY.has('idle') ? await idleLatency() : null;
   if (idle) results.idle = idle;
   const crash = ONLY.has('crash') ? await crashDetection() : null;
@@ -751,6 +808,20 @@ async function main(): Promise<void> {
         }),
       );
     }
+  }
+  if (vifRuns) {
+    printTable(
+      `Spawns per xl create by vif count: ${VIF_DOMAINS} domains per count, one domainmgr (target: 2 whatever the count)`,
+      ['vifs', 'domains', 'spawns/create', 'commands', "xenstored's requests", 'load'],
+      vifRuns.map((v) => [
+        v.vifs,
+        v.domains,
+        f2(v.createSpawnsPerDomain),
+        JSON.stringify(v.commands),
+        JSON.stringify(v.xenstored),
+        v.load,
+      ]),
+    );
   }
   if (idle) {
     type Stats = { n: number; p50: number; p99: number; max?: number };

@@ -92,6 +92,13 @@ export interface ChangeWatch {
    * lists every probeIntervalMs instead of every resyncIntervalMs. Absent: always live.
    */
   readonly live?: boolean;
+  /**
+   * How long the burst of events one change makes takes to end (lxc: a container's settled state
+   * can follow another line within ~10 ms): the engine lists this long after an event, so that the
+   * burst costs one listing. Absent: 0, a feed whose change is one event (xl: xenstored fires
+   * `@releaseDomain` once per death or shutdown) is listed at once, within the probe gap.
+   */
+  readonly settleMs?: number;
 }
 
 /**

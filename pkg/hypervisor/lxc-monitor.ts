@@ -14,6 +14,12 @@ import { parseLxcMonitorLine } from './parse/lxc-monitor.js';
  */
 const IN_BETWEEN: ReadonlySet<LxcStateName> = new Set(['STARTING', 'STOPPING', 'FREEZING']);
 
+/**
+ * How long the engine waits after a line before it lists (ChangeWatch.settleMs): more than the
+ * ~10 ms between the lines one change of state prints, so that they cost one listing.
+ */
+export const LXC_MONITOR_SETTLE_MS = 20;
+
 /** Restart delays of an lxc-monitor that ended: doubled per restart from the first, capped. */
 export const MONITOR_RESTART_FIRST_MS = 200;
 export const MONITOR_RESTART_MAX_MS = 30_000;
@@ -48,7 +54,7 @@ export function watchLxcMonitor(
       { argv },
       'this runner cannot keep lxc-monitor running: state changes wait for the periodic listing',
     );
-    return { close() {}, live: false };
+    return { close() {}, live: false, settleMs: LXC_MONITOR_SETTLE_MS };
   }
   const stream = runner.stream.bind(runner);
   let closed = false;
@@ -89,6 +95,7 @@ export function watchLxcMonitor(
   };
   launch(false);
   return {
+    settleMs: LXC_MONITOR_SETTLE_MS,
     /** While lxc-monitor is not running, changes go unseen: the engine lists at the probe interval. */
     get live() {
       return current !== null;

@@ -23,13 +23,6 @@ const MIN_PROBE_GAP_MS = 50;
  * in a 3,000-domain burst).
  */
 const PROBE_GAP_PER_LISTING = 4;
-/**
- * A change the hypervisor's feed reports (Hypervisor.watchChanges) is listed after this long, so
- * that the burst one change makes (lxc: exited, STOPPING, STOPPED within ~10 ms) costs one listing.
- * A change that names its domain, on a backend with listSome, is listed alone (partial-listing.ts),
- * without waiting for the gap full listings keep between them.
- */
-export const CHANGE_PROBE_DELAY_MS = 20;
 /** Node status changes are coalesced for this long before publishing. */
 const NODE_STATUS_DEBOUNCE_MS = 250;
 
@@ -143,7 +136,10 @@ export class Engine {
       this.#nodeStatusChanged();
     });
     // Each change the backend hears of (xl: a domain died or appeared) is one expedited listing,
-    // classified as any listing; the periodic one is then only a slow resync.
+    // classified as any listing, once the feed's burst has settled (ChangeWatch.settleMs; xl: at
+    // once, it is what a crash waits for before its status); the periodic one is then only a slow
+    // resync. A change that names its domain, on a backend with listSome, is listed alone
+    // (partial-listing.ts), without waiting for the gap full listings keep between them.
     this.#changeWatch = this.#d.hypervisor.watchChanges?.((uuid) => this.#changed(uuid)) ?? null;
     this.#publishNodeStatus();
     this.#scheduleNodeStatus();
@@ -384,15 +380,20 @@ export class Engine {
   #changed(uuid: string | undefined): void {
     if (this.#stopping) return;
     if (uuid === undefined || this.#d.hypervisor.listSome === undefined) {
-      this.requestProbe(CHANGE_PROBE_DELAY_MS);
+      this.requestProbe(this.#changeSettleMs());
       return;
     }
     this.#named.add(uuid);
     if (this.#namedTimer === null && !this.#listingSome) this.#scheduleListChanged();
   }
 
+  /** How long the change feed's burst takes to settle (ChangeWatch.settleMs; none if unsaid). */
+  #changeSettleMs(): number {
+    return this.#changeWatch?.settleMs ?? 0;
+  }
+
   #scheduleListChanged(): void {
-    this.#namedTimer = this.#d.clock.schedule(CHANGE_PROBE_DELAY_MS, () => {
+    this.#namedTimer = this.#d.clock.schedule(this.#changeSettleMs(), () => {
       this.#namedTimer = null;
       void this.#listChanged();
     });

@@ -397,16 +397,26 @@ export function guestShutdown(host: SimHost, d: XenDomain, reason: ShutdownReaso
 }
 
 /**
+ * The domains whose vifs tickXen has connected. tickXen runs before every call the simulator
+ * serves (each xenstored request too): connecting every vif of every domain each time made a
+ * call cost O(domains), most of the simulator's CPU in a 1,000-domain create burst. Not
+ * persisted: after a restart each booted domain is connected once more, which changes nothing.
+ */
+const vifsConnected = new WeakSet<XenDomain>();
+
+/**
  * Advances graceful shutdowns whose time has come, and connects the vifs of guests that have
  * booted (the boot-busy phase is over); returns when to look again.
  */
 export function tickXen(host: SimHost, now: number): number | null {
   let next: number | null = null;
   for (const d of host.state.xen.domains) {
-    if (d.shutdown || d.runningSince === null || d.vifs.length === 0) continue;
+    if (d.shutdown || d.runningSince === null || d.vifs.length === 0 || vifsConnected.has(d)) continue;
     const bootedAt = d.runningSince + host.state.config.bootBusyMs;
-    if (bootedAt <= now) connectVifs(host, d);
-    else next = next === null ? bootedAt : Math.min(next, bootedAt);
+    if (bootedAt <= now) {
+      connectVifs(host, d);
+      vifsConnected.add(d);
+    } else next = next === null ? bootedAt : Math.min(next, bootedAt);
   }
   for (const d of [...host.state.xen.domains]) {
     const p = d.pending;

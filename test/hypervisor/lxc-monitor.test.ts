@@ -8,7 +8,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { LxcBackend } from '../../pkg/hypervisor/lxc.js';
-import { MONITOR_RESTART_FIRST_MS, watchLxcMonitor } from '../../pkg/hypervisor/lxc-monitor.js';
+import {
+  LXC_MONITOR_SETTLE_MS,
+  MONITOR_RESTART_FIRST_MS,
+  watchLxcMonitor,
+} from '../../pkg/hypervisor/lxc-monitor.js';
 import { type LxcMonitorEvent, parseLxcMonitorLine } from '../../pkg/hypervisor/parse/lxc-monitor.js';
 import { silentLogger } from '../../pkg/log/logger.js';
 import { projectRoot } from '../../pkg/project-files.js';
@@ -101,6 +105,8 @@ describe('one lxc-monitor, supervised', () => {
     for (const line of captured.filter((l) => l.startsWith(`'${V}'`)).slice(2))
       runner.streams[0]?.print(line);
     expect(named).toEqual([V]);
+    // The engine lists once the lines of one change have all come (they are ~10 ms apart).
+    expect(watch.settleMs).toBe(LXC_MONITOR_SETTLE_MS);
     watch.close();
   });
 

@@ -2,7 +2,7 @@ import { loadConfig } from '../../pkg/config/load-config.js';
 import type { ChangeWatch } from '../../pkg/hypervisor/hypervisor.js';
 import { HypervisorError } from '../../pkg/hypervisor/hypervisor.js';
 import { silentLogger } from '../../pkg/log/logger.js';
-import { CHANGE_PROBE_DELAY_MS, Engine } from '../../pkg/reconcile/engine.js';
+import { Engine } from '../../pkg/reconcile/engine.js';
 import type { LedgerEntry } from '../../pkg/reconcile/ledger.js';
 import { CommandFailedError } from '../../pkg/runner/errors.js';
 import { FakeHypervisor } from '../support/fake-hypervisor.js';
@@ -453,6 +453,8 @@ describe('engine: deadlines run on the monotonic clock (NTP steps the wall clock
 class WatchingHypervisor extends FakeHypervisor {
   onChange: ((uuid?: string) => void) | null = null;
   closed = false;
+  /** The feed's ChangeWatch.settleMs. */
+  settleMs = 0;
   watchChanges(onChange: (uuid?: string) => void) {
     this.onChange = onChange;
     return {
@@ -460,6 +462,7 @@ class WatchingHypervisor extends FakeHypervisor {
         this.closed = true;
         this.onChange = null;
       },
+      settleMs: this.settleMs,
     };
   }
 }
@@ -497,12 +500,45 @@ describe('engine: a change feed from the hypervisor', () => {
     await s.engine.stop();
     expect(hv.closed).toBe(true);
   });
+
+  test.each([
+    { settleMs: undefined, events: 1, listedAfterMs: 0 },
+    { settleMs: 0, events: 3, listedAfterMs: 0 },
+    { settleMs: 20, events: 1, listedAfterMs: 20 },
+    { settleMs: 20, events: 3, listedAfterMs: 20 },
+  ])('a feed with settleMs $settleMs: $events events in a burst are one listing after $listedAfterMs ms', async ({
+    settleMs,
+    events,
+    listedAfterMs,
+  }) => {
+    const clock = new ManualClock();
+    const hv = new WatchedHypervisor(clock);
+    hv.settleMs = settleMs;
+    const s = await started(setup({ resyncIntervalMs: 60_000 }, undefined, clock, hv));
+    // Past the start's listing and the least gap after it.
+    await s.clock.advance(1_000);
+    const before = hv.count('list');
+    for (let i = 0; i < events; i++) hv.onChange?.();
+    if (listedAfterMs > 0) {
+      await s.clock.advance(listedAfterMs - 1);
+      expect(hv.count('list')).toBe(before);
+    }
+    await s.clock.advance(listedAfterMs > 0 ? 1 : 0);
+    expect(hv.count('list')).toBe(before + 1);
+    // Nothing more until the resync.
+    await s.clock.advance(10_000);
+    expect(hv.count('list')).toBe(before + 1);
+    await s.engine.stop();
+  });
 });
 
 describe('engine: a change feed that names the domain (listSome)', () => {
+  /** The settle time of the feed here, as lxc-monitor's. */
+  const FEED_SETTLE_MS = 20;
   async function twoRunning() {
     const clock = new ManualClock();
     const hv = new WatchingHypervisor(clock);
+    hv.settleMs = FEED_SETTLE_MS;
     const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
     await s.send(U1, vm(U1, { restartPolicy: 'never' }));
     await s.send(U2, vm(U2, { restartPolicy: 'never' }));
@@ -519,7 +555,7 @@ describe('engine: a change feed that names the domain (listSome)', () => {
     // U2 vanishes too, unannounced: a listing of U1 alone must not read that as U2 gone.
     hv.vanish(U2);
     hv.onChange?.(U1);
-    await s.clock.advance(CHANGE_PROBE_DELAY_MS);
+    await s.clock.advance(FEED_SETTLE_MS);
     expect(hv.calls.filter((c) => c.startsWith('some'))).toEqual([`some ${U1}`]);
     expect(hv.count('list')).toBe(lists);
     expect(s.sink.last(U1)).toMatchObject({
@@ -536,7 +572,7 @@ describe('engine: a change feed that names the domain (listSome)', () => {
   test('named changes in a burst are one listing of those domains', async () => {
     const { s, hv } = await twoRunning();
     for (const uuid of [U2, U1, U2]) hv.onChange?.(uuid);
-    await s.clock.advance(CHANGE_PROBE_DELAY_MS);
+    await s.clock.advance(FEED_SETTLE_MS);
     expect(hv.calls.filter((c) => c.startsWith('some'))).toEqual([`some ${[U1, U2].sort().join(',')}`]);
   });
 
@@ -567,7 +603,7 @@ describe('engine: a change feed that names the domain (listSome)', () => {
     await s.clock.advance(60_000);
     hv.crash(U1);
     hv.onChange?.(U1);
-    await s.clock.advance(CHANGE_PROBE_DELAY_MS);
+    await s.clock.advance(FEED_SETTLE_MS);
     expect(s.sink.last(U1)?.state).toBe('BROKEN');
     const brokenAt = s.sink.states(U1).length;
     release();
@@ -1171,6 +1207,8 @@ class WatchedHypervisor extends FakeHypervisor {
   onChange: (() => void) | null = null;
   live = true;
   closed = false;
+  /** The feed's ChangeWatch.settleMs (undefined: the feed leaves it out). */
+  settleMs: number | undefined = undefined;
   watchChanges(onChange: () => void): ChangeWatch {
     this.onChange = onChange;
     const self = this;
@@ -1181,6 +1219,7 @@ class WatchedHypervisor extends FakeHypervisor {
       get live() {
         return self.live;
       },
+      ...(self.settleMs === undefined ? {} : { settleMs: self.settleMs }),
     };
   }
 }
@@ -1195,9 +1234,9 @@ describe('engine: the backend change watch', () => {
     // Live watch: nothing listed within probeIntervalMs.
     await s.clock.advance(30_000);
     expect(hv.count('list')).toBe(atStart);
-    // An event (a domain died): one listing, as soon as a burst of events has had time to end.
+    // An event (a domain died) from a feed with no settle time: one listing, at once.
     hv.onChange?.();
-    await s.clock.advance(CHANGE_PROBE_DELAY_MS);
+    await s.clock.advance(0);
     expect(hv.count('list')).toBe(atStart + 1);
     // Then the slow resync only.
     await s.clock.advance(59_000);
