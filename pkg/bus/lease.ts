@@ -212,18 +212,34 @@ export class NodeLease {
       const lost =
         e instanceof JetStreamApiError &&
         (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === 10164);
-      if (lost) {
-        // Someone else wrote the record since we read it: it is theirs (or ours from an ack we
-        // never got; the next read tells, and a compare-and-set on it settles it).
-        if (this.#held !== null)
-          this.#log.warn({ why }, 'lease lost: the record was written by another agent');
-        this.#held = null;
-        this.#observed = null;
-      } else {
+      if (lost) await this.#conflict(why);
+      else {
         this.#standbyReason = `standby: cannot write the lease: ${describeError(e)}`;
         this.#log.debug({ why, err: describeError(e) }, 'lease write failed');
       }
     }
+  }
+
+  /**
+   * Our compare-and-set found a newer record than the one we wrote last. When we hold the lease
+   * and the newer record is ours, it is a renewal of ours whose ack never came (a timeout, a
+   * stream leader that died after storing it): the lease is still ours. We keep the send time of
+   * the last renewal that was acked (older, so fencing stays on the safe side) and renew on the
+   * stored sequence at the next step. Otherwise another agent wrote it: the lease is lost.
+   */
+  async #conflict(why: string): Promise<void> {
+    const held = this.#held;
+    if (held !== null) {
+      const record = await this.#read();
+      if (record !== null && record.holder?.instance === this.#o.self.instance) {
+        this.#held = { seq: record.seq, sentAt: held.sentAt };
+        this.#log.info({ why, seq: record.seq }, 'lease record is our own unacknowledged renewal: still held');
+        return;
+      }
+      this.#log.warn({ why }, 'lease lost: the record was written by another agent');
+    }
+    this.#held = null;
+    this.#observed = null;
   }
 
   #report(): void {
