@@ -233,7 +233,10 @@ export class NodeLease {
       const record = await this.#read();
       if (record !== null && record.holder?.instance === this.#o.self.instance) {
         this.#held = { seq: record.seq, sentAt: held.sentAt };
-        this.#log.info({ why, seq: record.seq }, 'lease record is our own unacknowledged renewal: still held');
+        this.#log.info(
+          { why, seq: record.seq },
+          'lease record is our own unacknowledged renewal: still held',
+        );
         return;
       }
       this.#log.warn({ why }, 'lease lost: the record was written by another agent');
