@@ -173,9 +173,15 @@ export async function remember(
   const halting = p.record.k.haltingUntil;
   const graceEndsAt = halting === null ? null : clock.now() + (halting - clock.monotonic());
   const entry = ledgerEntry(p.uuid, p.name(), p.record, phase, builtFrom, graceEndsAt);
-  if (phase === 'creating') return p.deps.ledger.put(entry);
+  const filed = { phase: entry.phase, observedGeneration: entry.observedGeneration ?? 0 };
+  if (phase === 'creating') {
+    await p.deps.ledger.put(entry);
+    p.record.filed = filed;
+    return;
+  }
   try {
     await p.deps.ledger.put(entry);
+    p.record.filed = filed;
   } catch (e) {
     p.log.error({ err: errorText(e), phase }, 'the ledger entry could not be written');
   }
@@ -368,6 +374,7 @@ async function forget(p: ActionParty): Promise<void> {
   p.deps.resources.releaseMemory(p.uuid);
   try {
     await p.deps.ledger.remove(p.uuid);
+    p.record.filed = null;
   } catch (e) {
     // The entry stays: a restart finds a stopped domain of ours with no config, and no domain.
     p.log.error({ err: errorText(e) }, 'the ledger entry could not be removed');

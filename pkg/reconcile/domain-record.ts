@@ -17,6 +17,10 @@ export interface DomainRecord {
   vifs: CreatedDomain['vifs'];
   /** The spec the domain on the hypervisor was built from (null: none is there). */
   runningSpec: DomainSpec | null;
+  /** The newest config generation accepted (0: none), restored from the ledger. */
+  observedGeneration: number;
+  /** What the ledger holds for the domain now (null: no entry): its phase and generation. */
+  filed: { phase: LedgerEntry['phase']; observedGeneration: number } | null;
   /** The memory the domain was ballooned to, when it differs from runningSpec's. */
   currentMemoryMiB: number | null;
   /** The restartCounter and purgeCounter last acted on (null: no config taken in yet). */
@@ -55,6 +59,7 @@ export interface RestoreTime {
  */
 export function recordFrom(remembered?: LedgerEntry, time?: RestoreTime): DomainRecord {
   const graceEndsAt = remembered?.shutdownGraceEndsAt;
+  const observedGeneration = remembered?.observedGeneration ?? remembered?.runningSpec?.generation ?? 0;
   return {
     k: {
       actual: 'unknown',
@@ -73,6 +78,8 @@ export function recordFrom(remembered?: LedgerEntry, time?: RestoreTime): Domain
     },
     vifs: [],
     runningSpec: remembered?.runningSpec ?? null,
+    observedGeneration,
+    filed: remembered === undefined ? null : { phase: remembered.phase, observedGeneration },
     currentMemoryMiB: remembered?.currentMemoryMiB ?? null,
     actedRestartCounter: remembered?.restartCounter ?? null,
     actedPurgeCounter: remembered?.purgeCounter ?? null,
@@ -116,6 +123,7 @@ export function ledgerEntry(
 ): LedgerEntry {
   return {
     ...(shutdownGraceEndsAt === null ? {} : { shutdownGraceEndsAt }),
+    ...(r.observedGeneration > 0 ? { observedGeneration: r.observedGeneration } : {}),
     uuid,
     name: builtFrom?.name ?? name,
     // A write while a shutdown domainmgr asked for is under way (a memory change after the halt
@@ -152,4 +160,14 @@ export function decisionView(r: DomainRecord, desired: Desired, now: number): Vi
     runningSpec: r.runningSpec,
     currentMemoryMiB: r.currentMemoryMiB,
   };
+}
+
+/**
+ * The phase to write again when the ledger's entry holds an older generation than the newest
+ * accepted (null: nothing to write). Pure. Not while creating: that entry names the spec being built.
+ */
+export function generationToFile(r: DomainRecord): LedgerEntry['phase'] | null {
+  const f = r.filed;
+  if (f === null || f.phase === 'creating' || f.observedGeneration >= r.observedGeneration) return null;
+  return f.phase;
 }

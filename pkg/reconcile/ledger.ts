@@ -45,6 +45,13 @@ export interface LedgerEntry {
    * process (and the boot), and a domainmgr restarted during the grace keeps what is left of it.
    */
   shutdownGraceEndsAt?: number;
+  /**
+   * The newest config generation accepted for the domain when the entry was written: what a
+   * restarted domainmgr reports before a config reaches it (a delete carries no generation), so
+   * that observedGeneration never goes back. Absent in entries of earlier versions: then the
+   * running spec's generation.
+   */
+  observedGeneration?: number;
 }
 
 /** Contract: put and remove are durable against a kill -9 of domainmgr once they resolve. */

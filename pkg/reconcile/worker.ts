@@ -12,7 +12,7 @@ import {
   remember,
 } from './actions.js';
 import { type Desired, decide } from './decide.js';
-import { type DomainRecord, decisionView, recordFrom } from './domain-record.js';
+import { type DomainRecord, decisionView, generationToFile, recordFrom } from './domain-record.js';
 import { type StatusError, statusErrorFrom, withTimeout } from './errors.js';
 import { intake } from './intake.js';
 import type { LedgerEntry } from './ledger.js';
@@ -63,7 +63,6 @@ export class DomainWorker {
    * from the generation an earlier run had reported. Not a floor for intake: a controller may
    * create the uuid anew from generation 1 after a delete.
    */
-  readonly #rememberedGeneration: number;
   #name: string;
   #configError: StatusError | null = null;
 
@@ -103,7 +102,6 @@ export class DomainWorker {
     this.#log = deps.logger.child({ uuid });
     this.#lastTransitionTime = deps.clock.now();
     this.#name = remembered?.name ?? '';
-    this.#rememberedGeneration = remembered?.runningSpec?.generation ?? 0;
     this.#r = recordFrom(remembered, {
       wallNow: deps.clock.now(),
       monotonicNow: deps.clock.monotonic(),
@@ -174,6 +172,7 @@ export class DomainWorker {
     if (taken.kind === 'redelivery') return true;
     if (desired.kind !== 'delete') {
       this.#acceptedGeneration = desired.spec.generation;
+      r.observedGeneration = desired.spec.generation;
       this.#name = desired.spec.name;
     }
     if (taken.clearsStoppedByGuest) r.stoppedByGuest = false;
@@ -289,8 +288,7 @@ export class DomainWorker {
       nodeId: this.#d.nodeId,
       backend: this.#d.hypervisor.name,
       state: this.#state,
-      observedGeneration:
-        this.#acceptedGeneration > 0 ? this.#acceptedGeneration : this.#rememberedGeneration,
+      observedGeneration: this.#acceptedGeneration > 0 ? this.#acceptedGeneration : r.observedGeneration,
       actual: r.k.actual,
       ref: r.k.ref,
       vifs: r.vifs,
@@ -381,6 +379,10 @@ export class DomainWorker {
     // Whatever an action did, decide again afterwards: only a wait ends the loop.
     if (action.type !== 'wait') this.#dirty = true;
     await carryOut(this.#party, action, desired);
+    // A config that needed no action (a halted domain's memory, its restart policy) goes on
+    // file too, so that a restarted domainmgr never reports an older generation.
+    const refile = action.type === 'wait' ? generationToFile(r) : null;
+    if (refile !== null) await remember(this.#party, refile);
   }
 
   async #call<T>(

@@ -2,6 +2,7 @@ import type { Desired, View } from '../../pkg/reconcile/decide.js';
 import {
   type DomainRecord,
   decisionView,
+  generationToFile,
   ledgerEntry,
   recordFrom,
 } from '../../pkg/reconcile/domain-record.js';
@@ -119,6 +120,50 @@ describe('ledgerEntry: what the ledger keeps', () => {
     expect(ledgerEntry(UUID, 'a', r, 'created').phase).toBe('halting');
     expect(ledgerEntry(UUID, 'a', r, 'stopped').phase).toBe('stopped');
     expect(ledgerEntry(UUID, 'a', { ...r, haltRequested: false }, 'created').phase).toBe('created');
+  });
+});
+
+describe('generationToFile: a config that needed no action still goes on file', () => {
+  const withFiled = (filed: DomainRecord['filed'], observedGeneration: number): DomainRecord => ({
+    ...recordFrom(),
+    filed,
+    observedGeneration,
+  });
+  test.each([
+    ['no entry (not ours)', null, 5, null],
+    ['the entry holds the newest generation', { phase: 'created', observedGeneration: 5 }, 5, null],
+    ['a newer generation, domain running', { phase: 'created', observedGeneration: 4 }, 5, 'created'],
+    ['a newer generation, domain halted', { phase: 'stopped', observedGeneration: 2 }, 5, 'stopped'],
+    ['a newer generation during a halt', { phase: 'halting', observedGeneration: 2 }, 5, 'halting'],
+    [
+      'a newer generation while creating: the entry names the spec being built',
+      { phase: 'creating', observedGeneration: 1 },
+      5,
+      null,
+    ],
+  ] as const)('%s', (_name, filed, generation, phase) => {
+    expect(generationToFile(withFiled(filed, generation))).toBe(phase);
+  });
+
+  test("recordFrom takes the generation on file, else the running spec's (entries of earlier versions)", () => {
+    const base: LedgerEntry = {
+      uuid: UUID,
+      name: 'a',
+      phase: 'stopped',
+      restartCounter: 0,
+      purgeCounter: 0,
+      restartCount: 0,
+      runningSpec: domainSpec({ generation: 3 }),
+      currentMemoryMiB: null,
+    };
+    expect(recordFrom(base).observedGeneration).toBe(3);
+    expect(recordFrom({ ...base, observedGeneration: 7 })).toMatchObject({
+      observedGeneration: 7,
+      filed: { phase: 'stopped', observedGeneration: 7 },
+    });
+    expect(
+      ledgerEntry(UUID, 'a', recordFrom({ ...base, observedGeneration: 7 }), 'stopped').observedGeneration,
+    ).toBe(7);
   });
 });
 

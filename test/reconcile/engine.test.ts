@@ -296,6 +296,39 @@ describe('engine: lifecycle', () => {
     );
   });
 
+  test.each([
+    ['a live memory change', [vm(U1), vm(U1, { generation: 4, memoryMiB: 512 })]],
+    [
+      'a halted domain given new memory (no action)',
+      [
+        vm(U1),
+        vm(U1, { generation: 2, activate: false }),
+        vm(U1, { generation: 4, activate: false, memoryMiB: 512 }),
+      ],
+    ],
+    ['a restart policy change (no action)', [vm(U1), vm(U1, { generation: 4, restartPolicy: 'never' })]],
+  ])('after %s, a delete taken in after a restart reports the newest generation, never an older one', async (_name, configs) => {
+    const first = await started(setup());
+    for (const config of configs) {
+      await first.send(U1, config);
+      await first.clock.advance(15_000);
+    }
+    expect(first.sink.last(U1)?.observedGeneration).toBe(4);
+    expect(first.ledger.entries.get(U1)?.observedGeneration).toBe(4);
+    await first.engine.stop();
+    // The next run: the delete published while none ran is in the backlog it takes in before it
+    // is synced (as the service does).
+    const next = setup({}, first.ledger, first.clock, first.hv);
+    await next.engine.start();
+    await next.send(U1, null);
+    next.engine.markSynced();
+    await next.clock.advance(15_000);
+    expect(next.sink.last(U1)?.state).toBe('DELETED');
+    expect(new Set(next.sink.domain.filter((d) => d.uuid === U1).map((d) => d.observedGeneration))).toEqual(
+      new Set([4]),
+    );
+  });
+
   test('a halt a stopped run began, then a start: the domain is built again, not left HALTED as a guest exit (kill campaign)', async () => {
     const first = await started(setup());
     await first.send(U1, vm(U1));
