@@ -223,8 +223,11 @@ export function exitOutcome(
 /** Exponential backoff (pkg/backoff.ts): initial, 2x, 4x ... capped at max. attempt counts from 0. */
 export { backoffDelay } from '../backoff.js';
 
-/** Config fields that change without a restart (acted on at once, or manager-side policy). */
-const LIVE_FIELDS = new Set([
+/**
+ * Config fields that change how a domain is driven, not how it is built: acted on at once, or
+ * manager-side policy; never a pending change, never a reason to build the domain again.
+ */
+export const LIVE_FIELDS: ReadonlySet<string> = new Set([
   'generation',
   'activate',
   'paused',

@@ -1,5 +1,5 @@
 import type { DomainSpec } from '../schema/domain-spec.js';
-import type { Desired } from './decide.js';
+import { type Desired, LIVE_FIELDS } from './decide.js';
 
 /**
  * Taking in desired state, as a pure function: whether a validated config (or a delete) is stale,
@@ -78,21 +78,11 @@ export function intake(state: IntakeState, desired: Desired): Intake {
   };
 }
 
-/** Fields that change how a domain is driven, not how it is built. */
-const NOT_BUILT: ReadonlySet<string> = new Set([
-  'generation',
-  'activate',
-  'paused',
-  'restartCounter',
-  'purgeCounter',
-  'restartPolicy',
-]);
-
-/** Whether two specs would build different domains (any field but NOT_BUILT differs). Pure. */
+/** Whether two specs would build different domains (any field but LIVE_FIELDS differs). Pure. */
 export function buildsDifferently(a: DomainSpec, b: DomainSpec): boolean {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof DomainSpec>;
   for (const k of keys) {
-    if (NOT_BUILT.has(k)) continue;
+    if (LIVE_FIELDS.has(k)) continue;
     if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) return true;
   }
   return false;
