@@ -482,28 +482,10 @@ describe('engine: deadlines run on the monotonic clock (NTP steps the wall clock
   });
 });
 
-/** The fake hypervisor with a change feed (Hypervisor.watchChanges), fired by the test. */
-class WatchingHypervisor extends FakeHypervisor {
-  onChange: ((uuid?: string) => void) | null = null;
-  closed = false;
-  /** The feed's ChangeWatch.settleMs. */
-  settleMs = 0;
-  watchChanges(onChange: (uuid?: string) => void) {
-    this.onChange = onChange;
-    return {
-      close: () => {
-        this.closed = true;
-        this.onChange = null;
-      },
-      settleMs: this.settleMs,
-    };
-  }
-}
-
 describe('engine: a change feed from the hypervisor', () => {
   test('a change reported by the feed is listed at once, long before the probe interval', async () => {
     const clock = new ManualClock();
-    const hv = new WatchingHypervisor(clock);
+    const hv = new WatchedHypervisor(clock);
     const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
     await s.send(U1, vm(U1, { restartPolicy: 'never' }));
     await s.clock.advance(100);
@@ -523,7 +505,7 @@ describe('engine: a change feed from the hypervisor', () => {
 
   test('a burst of changes costs one listing; stop closes the feed', async () => {
     const clock = new ManualClock();
-    const hv = new WatchingHypervisor(clock);
+    const hv = new WatchedHypervisor(clock);
     const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
     await s.clock.advance(1000);
     const lists = hv.count('list');
@@ -570,7 +552,7 @@ describe('engine: a change feed that names the domain (listSome)', () => {
   const FEED_SETTLE_MS = 20;
   async function twoRunning() {
     const clock = new ManualClock();
-    const hv = new WatchingHypervisor(clock);
+    const hv = new WatchedHypervisor(clock);
     hv.settleMs = FEED_SETTLE_MS;
     const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
     await s.send(U1, vm(U1, { restartPolicy: 'never' }));
@@ -1235,19 +1217,23 @@ describe('engine: node status and stop', () => {
   });
 });
 
-/** A FakeHypervisor with a change watch whose events and liveness the test drives. */
+/**
+ * A FakeHypervisor with a change watch (Hypervisor.watchChanges) whose events (naming a domain or
+ * not) and liveness the test drives.
+ */
 class WatchedHypervisor extends FakeHypervisor {
-  onChange: (() => void) | null = null;
+  onChange: ((uuid?: string) => void) | null = null;
   live = true;
   closed = false;
   /** The feed's ChangeWatch.settleMs (undefined: the feed leaves it out). */
   settleMs: number | undefined = undefined;
-  watchChanges(onChange: () => void): ChangeWatch {
+  watchChanges(onChange: (uuid?: string) => void): ChangeWatch {
     this.onChange = onChange;
     const self = this;
     return {
       close: () => {
         self.closed = true;
+        self.onChange = null;
       },
       get live() {
         return self.live;

@@ -4,7 +4,7 @@
  * kill just after the boot, the listing the boot asked for). An init SIGKILLed from the host ends BROKEN; the lxc-monitor itself SIGKILLed is
  * restarted (logged) and the next crash is reported again.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import {
   endLxcService,
   ensureRealLxc,
   type Images,
+  lxcConfig,
   lxcView,
   TEST_BRIDGE,
 } from '../support/real-lxc.js';
@@ -65,19 +66,9 @@ afterAll(async () => {
 });
 
 function doc(): DomainConfig {
-  const uuid = randomUUID();
-  made.push(uuid);
-  return {
-    uuid,
-    name: `mon-${uuid.slice(0, 8)}`,
-    generation: 1,
-    activate: true,
-    type: 'container',
-    image: images.folder,
-    memoryMiB: 64,
-    vifs: [{ bridge: TEST_BRIDGE }],
-    restartPolicy: 'never',
-  };
+  const d = lxcConfig(images.folder, { vifs: [{ bridge: TEST_BRIDGE }], restartPolicy: 'never' }, 'mon');
+  made.push(d.uuid);
+  return d;
 }
 
 const isMonitorStart = (l: LogLine) =>

@@ -4,7 +4,7 @@
  * memory change, a crash under `restartPolicy: always`, a missing bridge, delete to DELETED with
  * nothing left on the host.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import {
   endLxcService,
   ensureRealLxc,
   type Images,
+  lxcConfig,
   lxcStateOf,
   lxcView,
   readText,
@@ -74,20 +75,9 @@ async function startService(): Promise<void> {
 }
 
 function doc(over: Partial<DomainConfig> = {}): DomainConfig {
-  const uuid = randomUUID();
-  made.add(uuid);
-  return {
-    uuid,
-    name: `svc-${uuid.slice(0, 8)}`,
-    generation: 1,
-    activate: true,
-    type: 'container',
-    image: images.folder,
-    memoryMiB: 64,
-    maxMemoryMiB: 128,
-    vifs: [{ bridge: TEST_BRIDGE }],
-    ...over,
-  };
+  const d = lxcConfig(images.folder, { maxMemoryMiB: 128, vifs: [{ bridge: TEST_BRIDGE }], ...over }, 'svc');
+  made.add(d.uuid);
+  return d;
 }
 
 const at = (state: string, gen: number) => (s: DomainStatus) =>

@@ -101,19 +101,28 @@ export function lxcRig(images: Images, overrides: Partial<DomainmgrConfig> = {})
   };
 }
 
-/** A container spec with a fresh uuid; `overrides` replace DomainConfig fields before defaults. */
-export function lxcSpec(image: string, overrides: Partial<DomainConfig> = {}): DomainSpec {
+/** A container config with a fresh uuid (name `<namePrefix>-<uuid start>`); `overrides` win. */
+export function lxcConfig(
+  image: string,
+  overrides: Partial<DomainConfig> = {},
+  namePrefix = 'lxc',
+): DomainConfig {
   const uuid = randomUUID();
-  return toDomainSpec({
+  return {
     uuid,
-    name: `lxc-${uuid.slice(0, 8)}`,
+    name: `${namePrefix}-${uuid.slice(0, 8)}`,
     generation: 1,
     activate: true,
     type: 'container',
     memoryMiB: 64,
     image,
     ...overrides,
-  });
+  };
+}
+
+/** lxcConfig as the spec a backend takes (schema defaults filled in). */
+export function lxcSpec(image: string, overrides: Partial<DomainConfig> = {}): DomainSpec {
+  return toDomainSpec(lxcConfig(image, overrides));
 }
 
 /** Lists until `done` holds for the domain (or its absence), bounded; returns the last view. */
