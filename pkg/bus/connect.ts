@@ -4,14 +4,7 @@ import type { DomainmgrConfig } from '../../types/generated/config.js';
 import type { Logger } from '../log/logger.js';
 import { redactSecrets } from '../log/redact.js';
 import type { ConnectionState } from '../reconcile/ports.js';
-import {
-  authRefusal,
-  type NatsAuthConfig,
-  type NatsAuthOptionsHooks,
-  NatsAuthRefusedError,
-  natsAuthMethod,
-  natsAuthOptions,
-} from './auth.js';
+import { authRefusal, NatsAuthRefusedError, natsAuthMethod, natsAuthOptions } from './auth.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './backoff.js';
 import { describeError } from './describe-error.js';
 import { nodeInboxPrefix } from './permissions.js';
@@ -71,7 +64,7 @@ export async function connectBus(options: ConnectBusOptions): Promise<BusConnect
   const reconnect = new ReconnectDelay(policy);
   const method = natsAuthMethod(options.nats);
   const natsOptions: ConnectionOptions = {
-    ...authOptions(options.nats, {
+    ...natsAuthOptions(options.nats, {
       onFileError: (e) => log.error({ key: e.key, err: e.message }, 'cannot read a NATS secret file'),
     }),
     // Replies (JetStream API answers, pulled configs) come to this node's own inboxes, which is
@@ -112,11 +105,6 @@ export async function connectBus(options: ConnectBusOptions): Promise<BusConnect
       await sleep(delayMs, options.signal);
     }
   }
-}
-
-/** Credentials and TLS options of `nats`, for any client of this package (pkg/bus/auth.ts). */
-export function authOptions(nats: NatsAuthConfig, hooks?: NatsAuthOptionsHooks): Partial<ConnectionOptions> {
-  return natsAuthOptions(nats, hooks);
 }
 
 /**

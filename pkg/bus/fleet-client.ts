@@ -13,8 +13,7 @@ import { connect, type NatsConnection, PermissionViolationError } from '@nats-io
 import type { DomainmgrConfig } from '../../types/generated/config.js';
 import { silentLogger } from '../log/logger.js';
 import { redactSecrets } from '../log/redact.js';
-import type { NatsAuthConfig } from './auth.js';
-import { authOptions } from './connect.js';
+import { type NatsAuthConfig, natsAuthOptions } from './auth.js';
 import { describeError } from './describe-error.js';
 import { ctlInboxPrefix } from './permissions.js';
 import { ensureStreams, type StreamNames } from './streams.js';
@@ -47,14 +46,6 @@ export class NatsUnreachableError extends Error {
 
 /** Connected, but the fleet's streams are not there or refused the request. */
 export class FleetError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
-
-/** The server refused an operation with a permissions violation: the user may not do this. */
-export class FleetNotAuthorizedError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -149,7 +140,7 @@ export async function openFleetClient(options: FleetClientOptions): Promise<Flee
   try {
     nc = await withTimeout(
       connect({
-        ...authOptions(options.nats),
+        ...natsAuthOptions(options.nats),
         servers,
         name: options.name ?? 'domainctl',
         // The inboxes the controller and operator roles may subscribe to (pkg/bus/permissions.ts).

@@ -239,7 +239,7 @@ export class JetStreamStatusSink implements StatusSink {
     this.#failing++;
     this.#failure = describeError(err);
     const delayMs = backoffDelay(slot.failures, this.#o.retryBackoff);
-    const fields = { subject, attempt: slot.failures, retryInMs: delayMs, err: describeError(err) };
+    const fields = { subject, attempt: slot.failures, retryInMs: delayMs, err: this.#failure };
     if (this.#failing === 1) this.#log.warn(fields, 'cannot publish status, retrying');
     else this.#log.debug(fields, 'cannot publish status, retrying');
     slot.retryTimer = setTimeout(() => {

@@ -10,7 +10,6 @@ import { OPTIONS, type OptionSpec } from './options.js';
 
 export type { DomainmgrConfig } from '../../types/generated/config.js';
 
-/** A configuration that cannot be used; the message is one line naming the key and the problem. */
 /** The configuration cannot be used; the message names the key and its source, never a secret. */
 export class ConfigError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandRunner } from '../runner/command-runner.js';
+import { isUnderRoot } from '../schema/semantics.js';
 import { HypervisorError } from './hypervisor.js';
 
 /**
@@ -11,9 +12,9 @@ import { HypervisorError } from './hypervisor.js';
  * its own), so the image is never written to and many containers share one.
  */
 
-/** Whether `path` is `root` or lies under it (string test on absolute, normalised paths). */
+/** Whether `path` is one of `roots` or lies under one (string test on absolute, normalised paths). */
 export function isUnder(path: string, roots: readonly string[]): boolean {
-  return roots.some((root) => path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`));
+  return roots.some((root) => isUnderRoot(path, root));
 }
 
 /**

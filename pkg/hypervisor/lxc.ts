@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger.js';
 import type { CommandResult, RunOptions } from '../runner/command-runner.js';
 import { CommandTimeoutError } from '../runner/errors.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
+import { isUuidText } from '../schema/uuid.js';
 import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from './command-failure.js';
 import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
@@ -38,7 +39,6 @@ import {
 } from './parse/lxc-ls.js';
 import { writeFileAtomic } from './state-files.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MARKS: readonly LxcMark[] = ['defined', 'started', 'stopping', 'rebooting'];
 // lxc-stop on a container that is not running (or not defined): exit 2, "<name> is not running".
 const NOT_RUNNING = /is not running/;
@@ -208,7 +208,7 @@ export class LxcBackend implements Hypervisor {
   async listSome(uuids: readonly string[]): Promise<PartialListing> {
     const found = await Promise.all(
       [...new Set(uuids)].map(async (uuid): Promise<ObservedDomain | null> => {
-        if (!UUID.test(uuid) || !existsSync(join(this.containerDir(uuid), 'config'))) return null;
+        if (!isUuidText(uuid) || !existsSync(join(this.containerDir(uuid), 'config'))) return null;
         const info = await asHypervisorError('list', async () => {
           const r = await this.#lxc('info', uuid, ['-s', '-p'], { acceptExitCodes: [1] });
           if (r.exitCode === 0) return parseLxcInfo(r.stdout);
@@ -232,7 +232,7 @@ export class LxcBackend implements Hypervisor {
       mark === 'started' || (state === 'STOPPED' && mark === null) ? await this.#initEnd(name) : undefined;
     const observed = lxcObservedState(state, mark, end?.end);
     return {
-      uuid: UUID.test(name) ? name : null,
+      uuid: isUuidText(name) ? name : null,
       name,
       domainId: pid,
       state: observed,
@@ -442,7 +442,7 @@ export class LxcBackend implements Hypervisor {
       { runner: this.#deps.runner, clock: this.#deps.clock, logger: this.#log },
       this.monitorArgv(),
       // A container of our path not named by a uuid is none of ours: a full listing decides.
-      (name) => onChange(name !== undefined && UUID.test(name) ? name : undefined),
+      (name) => onChange(name !== undefined && isUuidText(name) ? name : undefined),
     );
   }
 

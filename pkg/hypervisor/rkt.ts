@@ -4,6 +4,7 @@ import { join, posix } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { CommandResult, RunOptions } from '../runner/command-runner.js';
 import type { DomainSpec } from '../schema/domain-spec.js';
+import { isUnderRoot } from '../schema/semantics.js';
 import { isUuidText } from '../schema/uuid.js';
 import { asHypervisorError, commandFailure, failedAfterAll, withCleanup } from './command-failure.js';
 import type { BackendDeps } from './deps.js';
@@ -396,8 +397,6 @@ export function rktImageProblem(image: string | undefined, allowedRoots: readonl
   if (posix.normalize(image) !== image)
     return `/image ${JSON.stringify(image)} must be a normalised ACI path (no ., .. or repeated /)`;
   const roots = allowedRoots.length === 0 ? '(none configured)' : allowedRoots.join(', ');
-  const under = allowedRoots.some(
-    (root) => image === root || image.startsWith(root.endsWith('/') ? root : `${root}/`),
-  );
+  const under = allowedRoots.some((root) => isUnderRoot(image, root));
   return under ? null : `/image ${image} must lie under an allowed storage root: ${roots}`;
 }

@@ -174,15 +174,11 @@ export async function remember(
   const graceEndsAt = halting === null ? null : clock.now() + (halting - clock.monotonic());
   const entry = ledgerEntry(p.uuid, p.name(), p.record, phase, builtFrom, graceEndsAt);
   const filed = { phase: entry.phase, observedGeneration: entry.observedGeneration ?? 0 };
-  if (phase === 'creating') {
-    await p.deps.ledger.put(entry);
-    p.record.filed = filed;
-    return;
-  }
   try {
     await p.deps.ledger.put(entry);
     p.record.filed = filed;
   } catch (e) {
+    if (phase === 'creating') throw e;
     p.log.error({ err: errorText(e), phase }, 'the ledger entry could not be written');
   }
 }

@@ -17,7 +17,12 @@ export interface DomainRecord {
   vifs: CreatedDomain['vifs'];
   /** The spec the domain on the hypervisor was built from (null: none is there). */
   runningSpec: DomainSpec | null;
-  /** The newest config generation accepted (0: none), restored from the ledger. */
+  /**
+   * The newest config generation accepted (0: none), restored from the ledger: what a status
+   * reports, also before this run accepted a config (a delete carries no generation, so the
+   * status stream does not go back from what an earlier run reported). Not a floor for intake: a
+   * controller may create the uuid anew from generation 1 after a delete.
+   */
   observedGeneration: number;
   /** What the ledger holds for the domain now (null: no entry): its phase and generation. */
   filed: { phase: LedgerEntry['phase']; observedGeneration: number } | null;

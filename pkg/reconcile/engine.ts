@@ -406,7 +406,7 @@ export class Engine {
    * last it took (DomainWorker.observe), so whichever ends last does not undo a newer view.
    */
   async #listChanged(): Promise<void> {
-    const plan = changeListing(this.#named, this.#d.hypervisor.listSome !== undefined);
+    const plan = changeListing(this.#named);
     this.#named.clear();
     if (plan.kind === 'full') this.requestProbe(0);
     if (plan.kind !== 'some' || this.#d.hypervisor.listSome === undefined) return;

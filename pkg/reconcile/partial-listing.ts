@@ -12,21 +12,18 @@ import type { Listing, ObservedDomain, PartialListing } from '../hypervisor/hype
  * (a burst such as every container stopping at once is one `lxc-ls` rather than as many
  * `lxc-info` processes at the same moment).
  */
-export const MAX_LISTED_SOME = 32;
+const MAX_LISTED_SOME = 32;
 
 export type ChangeListing = { kind: 'full' } | { kind: 'some'; uuids: string[] } | { kind: 'none' };
 
 /**
- * The listing that answers the changes named since the last one: none when none is named, the
- * named domains alone where the backend can list some and they are few, else a full listing. Pure.
+ * The listing that answers the changes named since the last one (named only on a backend that can
+ * list some): none when none is named, the named domains alone when they are few, else a full
+ * listing. Pure.
  */
-export function changeListing(
-  named: ReadonlySet<string>,
-  canListSome: boolean,
-  maxSome = MAX_LISTED_SOME,
-): ChangeListing {
+export function changeListing(named: ReadonlySet<string>, maxSome = MAX_LISTED_SOME): ChangeListing {
   if (named.size === 0) return { kind: 'none' };
-  if (!canListSome || named.size > maxSome) return { kind: 'full' };
+  if (named.size > maxSome) return { kind: 'full' };
   return { kind: 'some', uuids: [...named].sort() };
 }
 

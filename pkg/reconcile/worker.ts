@@ -55,14 +55,8 @@ export class DomainWorker {
   readonly #log: Logger;
 
   #desired: Desired | null = null;
+  /** The generation this run accepted last (0: none yet), against which intake finds stale ones. */
   #acceptedGeneration = 0;
-  /**
-   * The generation of the spec the remembered domain was built from (ledger), 0 when none: what a
-   * status reports while this run has accepted no config. A delete carries no generation, so
-   * without it a delete taken in after a restart reported 0, and the status stream went back
-   * from the generation an earlier run had reported. Not a floor for intake: a controller may
-   * create the uuid anew from generation 1 after a delete.
-   */
   #name: string;
   #configError: StatusError | null = null;
 
@@ -288,7 +282,7 @@ export class DomainWorker {
       nodeId: this.#d.nodeId,
       backend: this.#d.hypervisor.name,
       state: this.#state,
-      observedGeneration: this.#acceptedGeneration > 0 ? this.#acceptedGeneration : r.observedGeneration,
+      observedGeneration: r.observedGeneration,
       actual: r.k.actual,
       ref: r.k.ref,
       vifs: r.vifs,

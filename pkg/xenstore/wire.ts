@@ -49,28 +49,8 @@ export function typeName(type: number): string {
 export const HEADER_BYTES = 16;
 /** The largest payload either side may send; xenstored drops a connection that sends more. */
 export const XENSTORE_PAYLOAD_MAX = 4096;
-/** Longest absolute and relative paths xenstored accepts (longer ones get EINVAL). */
+/** Longest absolute path xenstored accepts (a longer one gets EINVAL). */
 export const XENSTORE_ABS_PATH_MAX = 3072;
-export const XENSTORE_REL_PATH_MAX = 2048;
-
-/** The errno names xenstored sends in ERROR replies (`xsd_errors` in xs_wire.h). */
-export const XSD_ERRORS = [
-  'EINVAL',
-  'EACCES',
-  'EEXIST',
-  'EISDIR',
-  'ENOENT',
-  'ENOMEM',
-  'ENOSPC',
-  'EIO',
-  'ENOTEMPTY',
-  'ENOSYS',
-  'EROFS',
-  'EBUSY',
-  'EAGAIN',
-  'EISCONN',
-  'E2BIG',
-] as const;
 
 export interface Frame {
   type: number;

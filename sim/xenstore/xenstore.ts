@@ -1,3 +1,4 @@
+import { XENSTORE_ABS_PATH_MAX } from '../../pkg/xenstore/wire.js';
 import type { SimHost } from '../core/host.js';
 import { type Invocation, result, type ToolResult } from '../core/types.js';
 import { normalisePath, xsChildren, xsExists, xsRead, xsRemoveTree, xsWrite } from '../xen/xenstore-model.js';
@@ -28,7 +29,7 @@ export function validPath(p: string): boolean {
     /^[A-Za-z0-9\-/_@]+$/.test(abs) &&
     !abs.includes('//') &&
     (abs === '/' || !abs.endsWith('/')) &&
-    abs.length <= 3072
+    abs.length <= XENSTORE_ABS_PATH_MAX
   );
 }
 

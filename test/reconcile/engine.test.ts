@@ -483,10 +483,10 @@ describe('engine: deadlines run on the monotonic clock (NTP steps the wall clock
 });
 
 describe('engine: a change feed from the hypervisor', () => {
-  test('a change reported by the feed is listed at once, long before the probe interval', async () => {
+  test('a change reported by the feed is listed at once, long before the resync interval', async () => {
     const clock = new ManualClock();
     const hv = new WatchedHypervisor(clock);
-    const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
+    const s = await started(setup({ resyncIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
     await s.send(U1, vm(U1, { restartPolicy: 'never' }));
     await s.clock.advance(100);
     expect(s.sink.last(U1)?.state).toBe('RUNNING');
@@ -506,7 +506,7 @@ describe('engine: a change feed from the hypervisor', () => {
   test('a burst of changes costs one listing; stop closes the feed', async () => {
     const clock = new ManualClock();
     const hv = new WatchedHypervisor(clock);
-    const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
+    const s = await started(setup({ resyncIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
     await s.clock.advance(1000);
     const lists = hv.count('list');
     for (let i = 0; i < 5; i++) hv.onChange?.();
@@ -554,7 +554,7 @@ describe('engine: a change feed that names the domain (listSome)', () => {
     const clock = new ManualClock();
     const hv = new WatchedHypervisor(clock);
     hv.settleMs = FEED_SETTLE_MS;
-    const s = await started(setup({ probeIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
+    const s = await started(setup({ resyncIntervalMs: 60_000 }, new MemoryLedger(), clock, hv));
     await s.send(U1, vm(U1, { restartPolicy: 'never' }));
     await s.send(U2, vm(U2, { restartPolicy: 'never' }));
     await s.clock.advance(100);

@@ -91,7 +91,7 @@ describe('5 domainmgr on a 3-server JetStream cluster that loses its stream lead
       const replication = await cluster.waitFullReplication(stream);
       expect(replication.replicas).toHaveLength(2);
     }
-    const pids = () => nodes.map((n) => n.service.pid);
+    const pids = () => nodes.map((n) => n.dm?.pid);
     const pidsAtStart = pids();
 
     // Phase 1: 150 creates; the config stream's leader dies after the 75th acknowledgement.
@@ -142,6 +142,7 @@ describe('5 domainmgr on a 3-server JetStream cluster that loses its stream lead
     });
     await statusLeaderKill;
     expect(desired.size).toBe(NODES * DOMAINS_PER_NODE);
+    expect(killed.map((k) => k.what)).toEqual(['config', 'status']);
 
     // Every acknowledged config acted on: each domain ends in its desired state, and the status
     // stream holds that newest status.
@@ -169,7 +170,7 @@ describe('5 domainmgr on a 3-server JetStream cluster that loses its stream lead
     // Every domainmgr rode the failovers out in the same process, and saw them.
     expect(pids()).toEqual(pidsAtStart);
     for (const node of nodes) {
-      expect(node.service.exited).toBeNull();
+      expect(node.dm?.exited).toBeNull();
       expect(node.service.logsWhere((l) => l.level === 'fatal' || l.msg === 'domainmgr failed')).toEqual([]);
       expect(node.service.logsWhere(failoverSeen)).not.toEqual([]);
     }

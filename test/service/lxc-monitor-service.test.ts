@@ -26,7 +26,10 @@ import {
 
 jest.setTimeout(120_000);
 
-/** Far longer than the test runs: no periodic listing happens after the first one. */
+/**
+ * Far longer than the test runs: no periodic listing happens after the first one, neither the
+ * probe (monitor down) nor the resync (monitor up), so only the monitor can report a crash.
+ */
 const PROBE_INTERVAL_MS = 600_000;
 
 let images: Images;
@@ -52,6 +55,7 @@ beforeAll(async () => {
     natsUrl: SHARED_NATS_URL,
     allowedRoots: [images.root],
     probeIntervalMs: PROBE_INTERVAL_MS,
+    extraArgs: ['--resync-interval-ms', String(PROBE_INTERVAL_MS)],
   });
   await dm.waitReady(30_000);
   view = lxcView(stateDir);
