@@ -14,12 +14,12 @@
  *                     what everything but spawning costs. The host is the one DOMAINMGR_SIM_DIR names.
  *   --spawn-log FILE  a line per command, with its start time (lib/spawn-log-runner.ts).
  */
+import { systemClock } from '../pkg/clock.js';
 import { loadConfig } from '../pkg/config/load-config.js';
 import { createLogger } from '../pkg/log/logger.js';
 import { packageVersion } from '../pkg/project-files.js';
 import type { CommandRunner } from '../pkg/runner/command-runner.js';
-import { ExecRunner } from '../pkg/runner/exec-runner.js';
-import { runService } from '../pkg/service/run-service.js';
+import { productRunner, runService } from '../pkg/service/run-service.js';
 import { EveStyleHypervisor } from './lib/eve-style-hypervisor.js';
 import { SimDirectRunner } from './lib/sim-direct-runner.js';
 import { SpawnLogRunner } from './lib/spawn-log-runner.js';
@@ -56,7 +56,7 @@ const code = await runService({
   makeRunner: (o) => {
     const runner: CommandRunner = noSpawn
       ? new SimDirectRunner(simDir as string, o.observer)
-      : new ExecRunner(o);
+      : productRunner(config, o, systemClock);
     if (spawnLogFile === undefined) return runner;
     injected.spawnLog = new SpawnLogRunner(runner, spawnLogFile);
     return injected.spawnLog;

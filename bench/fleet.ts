@@ -39,7 +39,7 @@ import { benchDomain } from './lib/domains.js';
 import { FleetController, type StreamSize } from './lib/fleet-controller.js';
 import { type FleetServers, startCluster, startSingleServer } from './lib/fleet-servers.js';
 import { type Manager, startManager } from './lib/manager.js';
-import { childrenCpuMs, cpuMs, load, machineCpuMs, memoryMiB } from './lib/proc.js';
+import { agentCpuMs, childrenCpuMs, load, machineCpuMs, memoryMiB } from './lib/proc.js';
 import { writeResults } from './lib/results.js';
 import { type BenchSimHost, freshSimHost } from './lib/sim.js';
 import { median, nowMs, percentile, printTable, round, sleep } from './lib/stats.js';
@@ -116,7 +116,7 @@ class ProcMeter {
     readonly label: string,
     readonly pid: number,
   ) {
-    this.startCpuMs = cpuMs(pid);
+    this.startCpuMs = agentCpuMs(pid);
     this.startChildrenCpuMs = childrenCpuMs(pid);
     this.lastCpuMs = this.startCpuMs;
     this.lastChildrenCpuMs = this.startChildrenCpuMs;
@@ -125,7 +125,7 @@ class ProcMeter {
 
   sample(): void {
     try {
-      const cpu = cpuMs(this.pid);
+      const cpu = agentCpuMs(this.pid);
       const children = childrenCpuMs(this.pid);
       const mem = memoryMiB(this.pid);
       // A process killed but not yet reaped (a zombie) has no memory lines: keep the last figures.

@@ -184,6 +184,8 @@ interface CreateRun {
    */
   mainThreadCpuPerDomainMs: number;
   otherThreadsCpuPerDomainMs: number;
+  /** The spawn helper's part of cpuPerDomainMs (it starts domainmgr's commands; 0 without it). */
+  helperCpuPerDomainMs: number;
   commands: Record<string, number>;
   simCalls: Record<string, number>;
   createSpawnsPerDomain: number;
@@ -232,6 +234,7 @@ async function createAndSteady(
     const sim0 = simCalls(sim);
     const cpu0 = m.cpuMs();
     const main0 = m.mainThreadCpuMs();
+    const helper0 = m.helperCpuMs();
     const t0 = nowMs();
     note(`${strategy}: publishing ${DOMAINS} configs`);
     await Promise.all(
@@ -241,6 +244,7 @@ async function createAndSteady(
     );
     let cpu1 = 0;
     let main1 = 0;
+    let helper1 = 0;
     let t1 = 0;
     await until(
       bus,
@@ -248,6 +252,7 @@ async function createAndSteady(
         if (running.size < DOMAINS) return false;
         cpu1 = m.cpuMs();
         main1 = m.mainThreadCpuMs();
+        helper1 = m.helperCpuMs();
         t1 = nowMs();
         return true;
       },
@@ -271,7 +276,8 @@ async function createAndSteady(
       idleRateMsPerS: rate.all * 1000,
       cpuPerDomainMs: cpu / DOMAINS,
       mainThreadCpuPerDomainMs: mainCpu / DOMAINS,
-      otherThreadsCpuPerDomainMs: (cpu - mainCpu) / DOMAINS,
+      otherThreadsCpuPerDomainMs: (cpu - mainCpu - (helper1 - helper0)) / DOMAINS,
+      helperCpuPerDomainMs: (helper1 - helper0) / DOMAINS,
       commands: counts,
       simCalls: simDiff,
       createSpawnsPerDomain: createSpawns / DOMAINS,
@@ -702,8 +708,8 @@ async function main(): Promise<void> {
     // in a burst from a fresh process that is mostly compiling the hot path (perf, 2026-11-21).
     const floorRows = [...floors, ...(simDirect ? [simDirect] : [])];
     printTable(
-      'CPU by thread, ms per domain: the main thread, and the others (V8 compiler and GC helpers, libuv pool)',
-      ['process', 'all threads', 'main thread', 'other threads', 'other share'],
+      "CPU by thread, ms per domain: the main thread, the others (V8 compiler and GC helpers, libuv pool), and the spawn helper process that starts domainmgr's commands",
+      ['process', 'all', 'main thread', 'other threads', 'other share', 'spawn helper'],
       [
         ...floorRows.map((f) => [
           `floor (${f.mode})`,
@@ -711,6 +717,7 @@ async function main(): Promise<void> {
           f2(f.mainThreadCpuMs / f.domains),
           f2((f.parentCpuMs - f.mainThreadCpuMs) / f.domains),
           `${f0((100 * (f.parentCpuMs - f.mainThreadCpuMs)) / f.parentCpuMs)}%`,
+          '-',
         ]),
         ...rows.map((r) => [
           r.strategy,
@@ -718,6 +725,7 @@ async function main(): Promise<void> {
           f2(r.mainThreadCpuPerDomainMs),
           f2(r.otherThreadsCpuPerDomainMs),
           `${f0((100 * r.otherThreadsCpuPerDomainMs) / r.cpuPerDomainMs)}%`,
+          f2(r.helperCpuPerDomainMs),
         ]),
       ],
     );

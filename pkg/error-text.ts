@@ -1,4 +1,4 @@
-import { CommandError, CommandTimeoutError } from './runner/errors.js';
+import { CommandError, CommandLostError, CommandTimeoutError } from './runner/errors.js';
 
 /**
  * The one way domainmgr and domainctl turn anything thrown into text, for logs, statuses and
@@ -19,6 +19,7 @@ export function errorText(error: unknown): string {
 }
 
 function oneError(error: unknown): string {
+  if (error instanceof CommandLostError) return error.message;
   if (error instanceof CommandTimeoutError) return `${error.command} timed out after ${error.timeoutMs} ms`;
   if (error instanceof CommandError) {
     const code = error.exitCode === null ? 'no exit code' : `exit ${error.exitCode}`;

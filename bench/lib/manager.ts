@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { projectRoot } from '../../pkg/project-files.js';
 import { BENCH_IMAGES } from './domains.js';
-import { cpuMs, mainThreadCpuMs, memoryMiB } from './proc.js';
+import { agentCpuMs, helperCpuMs, mainThreadCpuMs, memoryMiB } from './proc.js';
 import type { BenchSimHost } from './sim.js';
 import { sleep } from './stats.js';
 
@@ -48,8 +48,11 @@ export interface Manager {
   pid: number;
   port: number;
   logFile: string;
+  /** Its CPU time: its own and its spawn helper's (proc.ts agentCpuMs). */
   cpuMs(): number;
-  /** The main thread's share of cpuMs() (the rest is V8's and libuv's threads). */
+  /** The spawn helper's share of cpuMs(). */
+  helperCpuMs(): number;
+  /** The main thread's share of cpuMs() (the rest is V8's and libuv's threads, and the helper). */
   mainThreadCpuMs(): number;
   memory(): { rss: number; hwm: number };
   /** True once the process has exited. */
@@ -152,7 +155,8 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     pid,
     port,
     logFile,
-    cpuMs: () => cpuMs(pid),
+    cpuMs: () => agentCpuMs(pid),
+    helperCpuMs: () => helperCpuMs(pid),
     mainThreadCpuMs: () => mainThreadCpuMs(pid),
     memory: () => memoryMiB(pid),
     exited: () => exited,

@@ -13,6 +13,52 @@ export function cpuMs(pid: number): number {
 }
 
 /**
+ * The live spawn helpers of a process (pkg/runner/spawn-helper-main.ts): its children whose command
+ * line names the helper's program. Node forks from the main thread, so they are that task's.
+ */
+export function spawnHelperPids(pid: number): number[] {
+  let children: string;
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+  } catch {
+    return [];
+  }
+  return children
+    .trim()
+    .split(' ')
+    .filter((c) => c !== '')
+    .map(Number)
+    .filter((c) => {
+      try {
+        return readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('spawn-helper-main');
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** The CPU time of a process's live spawn helpers, in ms (0 without one). */
+export function helperCpuMs(pid: number): number {
+  let total = 0;
+  for (const helper of spawnHelperPids(pid)) {
+    try {
+      total += cpuMs(helper);
+    } catch {
+      // ended between the listing and the read
+    }
+  }
+  return total;
+}
+
+/**
+ * What a domainmgr process costs in CPU, in ms: its own time and its live spawn helper's, which
+ * starts its commands for it. For any other process, its own time.
+ */
+export function agentCpuMs(pid: number): number {
+  return cpuMs(pid) + helperCpuMs(pid);
+}
+
+/**
  * The CPU time of a process's main thread alone, in ms (its task whose id is the pid). The rest of
  * cpuMs() is the other threads: in node, V8's workers (the optimizing compiler, the GC's parallel
  * and concurrent phases) and libuv's thread pool. Same resolution as cpuMs().

@@ -30,8 +30,9 @@ export class SpawnLogRunner implements CommandRunner {
     return this.#inner.run(argv, options);
   }
 
-  /** Resolves once every line is written. */
-  close(): Promise<void> {
-    return new Promise((resolve) => this.#out.end(resolve));
+  /** Closes the inner runner, then resolves once every line is written. */
+  async close(): Promise<void> {
+    await this.#inner.close?.();
+    if (!this.#out.writableEnded) await new Promise<void>((resolve) => this.#out.end(resolve));
   }
 }

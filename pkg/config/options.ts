@@ -174,6 +174,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'folder of the lxc-* programs (empty: PATH)',
   },
   {
+    key: 'tools.spawnHelper',
+    flag: 'spawn-helper',
+    env: 'DOMAINMGR_TOOLS_SPAWN_HELPER',
+    kind: 'boolean',
+    help: 'start commands from a small helper process (false: from domainmgr itself)',
+  },
+  {
     key: 'rkt.stage1Path',
     flag: 'rkt-stage1',
     env: 'DOMAINMGR_RKT_STAGE1_PATH',

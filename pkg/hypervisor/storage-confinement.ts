@@ -53,17 +53,20 @@ export async function resolveStoragePaths(
   spec: DomainSpec,
   allowedRoots: readonly string[],
   fs: RealPathFs = nodeRealPathFs,
+  realRoots: (fs: RealPathFs) => Promise<ResolvedRoots> = (f) => resolveRoots(allowedRoots, f),
 ): Promise<DomainSpec> {
   const wanted = storagePaths(spec);
   if (wanted.length === 0) return spec;
-  const roots = (await Promise.all(allowedRoots.map((r) => resolve(fs, r)))).flatMap((r) =>
-    'real' in r ? [r.real] : [],
-  );
+  // The roots and every path at once: each realpath is a round trip to libuv's pool.
+  const [{ roots }, resolved] = await Promise.all([
+    realRoots(fs),
+    Promise.all(wanted.map(({ path }) => resolve(fs, path))),
+  ]);
   const shownRoots = allowedRoots.length === 0 ? '(none configured)' : allowedRoots.join(', ');
   const problems: string[] = [];
   const real = new Map<string, string>();
-  for (const { field, path } of wanted) {
-    const r = await resolve(fs, path);
+  for (const [i, { field, path }] of wanted.entries()) {
+    const r = resolved[i] as Resolved;
     if (!('real' in r)) {
       problems.push(
         r.code === 'ENOENT' || r.code === 'ENOTDIR'
@@ -97,9 +100,11 @@ export function confineStorage(
   hypervisor: Hypervisor,
   allowedRoots: readonly string[],
   fs: RealPathFs = nodeRealPathFs,
+  monotonic: () => number = () => performance.now(),
 ): Hypervisor {
+  const roots = cachedRoots(allowedRoots, monotonic);
   const createPaused: Hypervisor['createPaused'] = async (spec) =>
-    hypervisor.createPaused(await resolveStoragePaths(spec, allowedRoots, fs));
+    hypervisor.createPaused(await resolveStoragePaths(spec, allowedRoots, fs, roots));
   // A Proxy rather than a class that forwards each member: the interface has a dozen members
   // and only one changes here; everything else reaches the backend bound to it.
   return new Proxy(hypervisor, {
@@ -111,7 +116,51 @@ export function confineStorage(
   });
 }
 
-async function resolve(fs: RealPathFs, path: string): Promise<{ real: string } | { code: string }> {
+/** The allowed roots as resolved: those that exist, and whether every one did. */
+export interface ResolvedRoots {
+  roots: readonly string[];
+  complete: boolean;
+}
+
+/** Each allowed root resolved with realpath; a root that does not exist holds nothing. */
+export async function resolveRoots(allowedRoots: readonly string[], fs: RealPathFs): Promise<ResolvedRoots> {
+  const all = await Promise.all(allowedRoots.map((r) => resolve(fs, r)));
+  const roots = all.flatMap((r) => ('real' in r ? [r.real] : []));
+  return { roots, complete: roots.length === all.length };
+}
+
+/**
+ * How long resolved roots are reused. The roots are an operator's folders, not a guest's: a burst of
+ * creates resolves them once instead of once per create. A root re-pointed by its operator is seen
+ * within this time; until then the old place is still the root: paths under the new target are
+ * refused, and what lies in the old place is still allowed, as it was a moment before. A set with a
+ * root that did not resolve is not kept, so a root made after a refusal counts at the next create.
+ */
+export const ROOTS_REUSE_MS = 5_000;
+
+/** resolveRoots, reused for ROOTS_REUSE_MS when every root resolved. */
+export function cachedRoots(
+  allowedRoots: readonly string[],
+  monotonic: () => number,
+): (fs: RealPathFs) => Promise<ResolvedRoots> {
+  let kept: { at: number; roots: Promise<ResolvedRoots> } | null = null;
+  return (fs) => {
+    const now = monotonic();
+    if (kept !== null && now - kept.at < ROOTS_REUSE_MS) return kept.roots;
+    const roots = resolveRoots(allowedRoots, fs);
+    const entry = { at: now, roots };
+    kept = entry;
+    // Concurrent creates share the one in flight; an incomplete set is dropped once it is known.
+    void roots.then((r) => {
+      if (!r.complete && kept === entry) kept = null;
+    });
+    return roots;
+  };
+}
+
+type Resolved = { real: string } | { code: string };
+
+async function resolve(fs: RealPathFs, path: string): Promise<Resolved> {
   try {
     return { real: await fs.realpath(path) };
   } catch (e) {

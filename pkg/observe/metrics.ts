@@ -70,6 +70,8 @@ export class Metrics {
   readonly #statusPublishFailures: Counter<'kind'>;
   readonly #jetstreamRetries: Counter<'step' | 'kind'>;
   readonly #jetstreamWaiting: Gauge;
+  readonly #spawnHelperUp: Gauge;
+  readonly #spawnHelperExits: Counter;
   readonly #commandPairs = new Set<string>();
   readonly #operations = new Set<string>();
   #domainCounts: Partial<Record<DomainState, number>> = {};
@@ -152,6 +154,20 @@ export class Metrics {
       registers,
     });
     this.#jetstreamWaiting.set(0);
+    this.#spawnHelperUp = new Gauge({
+      name: 'domainmgr_spawn_helper_up',
+      help:
+        '1 while commands start from the spawn helper process, 0 while they start from domainmgr ' +
+        '(helper starting, restarting after it ended, or tools.spawnHelper false).',
+      registers,
+    });
+    this.#spawnHelperUp.set(0);
+    this.#spawnHelperExits = new Counter({
+      name: 'domainmgr_spawn_helper_exits_total',
+      help: 'Times the spawn helper ended unexpectedly (it is restarted with backoff).',
+      registers,
+    });
+    this.#spawnHelperExits.inc(0);
     const buildInfo = new Gauge({
       name: 'domainmgr_build_info',
       help: 'Always 1; the version label tells which domainmgr runs.',
@@ -228,6 +244,12 @@ export class Metrics {
   /** How many JetStream setup steps are failing right now. */
   setJetStreamWaiting(steps: number): void {
     this.#jetstreamWaiting.set(steps);
+  }
+
+  /** Whether commands start from the spawn helper now; `exited` when it ended unexpectedly. */
+  setSpawnHelper(up: boolean, exited = false): void {
+    this.#spawnHelperUp.set(up ? 1 : 0);
+    if (exited) this.#spawnHelperExits.inc();
   }
 
   #boundedCommandLabels(argv: readonly string[]): { tool: string; subcommand: string } {

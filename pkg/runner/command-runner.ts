@@ -41,6 +41,9 @@ export interface CommandRunner {
    * backend without it falls back on the periodic listing.
    */
   stream?(argv: readonly string[], onLine: (line: string) => void): StreamingProcess;
+
+  /** Ends what the runner holds (HelperRunner: its helper process); commands after it still run. */
+  close?(): Promise<void>;
 }
 
 /** A process started by CommandRunner.stream. */

@@ -74,3 +74,19 @@ export class CommandTimeoutError extends CommandError {
 
 /** The program could not be started: not found on PATH, or not executable. */
 export class CommandNotFoundError extends CommandError {}
+
+/**
+ * The command was handed to the spawn helper, which ended before saying how the command ended
+ * (helper-runner.ts): it may have done its work, or may still be running. Like a timeout, its
+ * outcome is unknown, so it is one: every caller that cleans up after a timed-out create or stop
+ * does so here too.
+ */
+export class CommandLostError extends CommandTimeoutError {
+  constructor(
+    details: { argv: readonly string[]; durationMs: number; timeoutMs: number; why: string },
+    options?: { cause?: unknown },
+  ) {
+    super(details, options);
+    this.message = `${formatArgv(details.argv)}: outcome unknown, ${details.why}`;
+  }
+}

@@ -9,13 +9,7 @@ import type {
   StreamEnd,
   StreamingProcess,
 } from './command-runner.js';
-import {
-  CommandFailedError,
-  CommandNotFoundError,
-  CommandTimeoutError,
-  excerpt,
-  formatArgv,
-} from './errors.js';
+import { type Finished, judge } from './judge.js';
 
 export interface ExecRunnerOptions {
   logger: Logger;
@@ -28,113 +22,38 @@ export interface ExecRunnerOptions {
   observer?: CommandObserver;
 }
 
+/** The default cap on each of a command's stdout and stderr. */
+export const DEFAULT_MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
+
 /**
- * The real runner: execa with no shell. Options keep the parent's CPU per spawn low (the spawn is
- * most of a create's cost): stdin is 'ignore' unless input is given; `reject: false` lets us build our
- * own errors; and the runner does itself what execa would do per call with more machinery:
- * - output: `buffer: false`, and the runner collects stdout and stderr from 'data' events with
- *   its own cap (execa's buffering goes through async iterators, get-stream and an encoding
- *   step per chunk);
- * - timeout: one plain timer that calls the subprocess's kill() (execa's, which sends SIGTERM and
- *   SIGKILL after forceKillAfterDelay), instead of execa's `timeout`, which races an abortable
- *   timers/promises timer that every call then aborts (an AbortError with a stack each time).
- * Together about 0.4 ms less parent CPU per spawn than execa doing both (2.0 -> 1.6 ms at load 3).
+ * The real runner: execa with no shell, in this process. (HelperRunner, helper-runner.ts, runs the
+ * same spawnCollected in a small helper process instead, where fork() is cheaper.)
  */
 export class ExecRunner implements CommandRunner {
   readonly #o: Required<Omit<ExecRunnerOptions, 'observer'>> & { observer?: CommandObserver };
 
   constructor(options: ExecRunnerOptions) {
-    this.#o = { maxOutputBytes: 32 * 1024 * 1024, ...options };
+    this.#o = { maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES, ...options };
   }
 
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    const [file, ...args] = argv;
-    if (file === undefined || file === '') throw new TypeError('CommandRunner.run needs a non-empty argv');
+    if (argv[0] === undefined || argv[0] === '')
+      throw new TypeError('CommandRunner.run needs a non-empty argv');
     const timeoutMs = options.timeoutMs ?? this.#o.defaultTimeoutMs;
-    const cap = this.#o.maxOutputBytes;
-    const started = performance.now();
-    const subprocess = execa(file, args, {
-      reject: false,
-      shell: false,
-      stdin: options.input === undefined ? 'ignore' : 'pipe',
+    const finished = await spawnCollected(argv, {
+      timeoutMs,
+      killGraceMs: this.#o.killGraceMs,
+      maxOutputBytes: this.#o.maxOutputBytes,
       ...(options.input === undefined ? {} : { input: options.input }),
-      // Without env of its own the child gets process.env as it is, read once by child_process:
-      // extendEnv would first copy the whole environment on every call.
-      env: options.env ?? process.env,
-      extendEnv: options.env !== undefined,
-      killSignal: 'SIGTERM',
-      forceKillAfterDelay: this.#o.killGraceMs,
-      buffer: false,
+      ...(options.env === undefined ? {} : { env: options.env }),
+    }).finished;
+    return judge(argv, finished, {
+      timeoutMs,
+      maxOutputBytes: this.#o.maxOutputBytes,
+      acceptExitCodes: options.acceptExitCodes ?? [],
+      logger: this.#o.logger,
+      ...(this.#o.observer === undefined ? {} : { observer: this.#o.observer }),
     });
-    let timedOut = false;
-    let overflow = false;
-    const out = new Output();
-    const err = new Output();
-    const collect = (o: Output) => (chunk: Buffer) => {
-      if (overflow) return;
-      if (o.add(chunk) > cap) {
-        overflow = true;
-        subprocess.kill();
-        // Stop reading: a grandchild that holds the pipe (sh -c 'yes') then gets EPIPE instead of
-        // keeping the call alive, and us busy, after its parent is gone.
-        subprocess.stdout?.destroy();
-        subprocess.stderr?.destroy();
-      }
-    };
-    subprocess.stdout?.on('data', collect(out));
-    subprocess.stderr?.on('data', collect(err));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      subprocess.kill();
-    }, timeoutMs);
-    let r: Awaited<typeof subprocess>;
-    try {
-      r = await subprocess;
-    } finally {
-      clearTimeout(timer);
-    }
-    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-    const stdout = out.text(cap);
-    const stderr = err.text(cap);
-    const exitCode = typeof r.exitCode === 'number' ? r.exitCode : null;
-    const log = this.#o.logger;
-
-    if (timedOut && !overflow) {
-      this.#observe(argv, durationMs, exitCode, 'timeout');
-      log.warn({ argv, durationMs, timeoutMs }, 'command timed out');
-      throw new CommandTimeoutError({ argv, stdout, stderr, durationMs, timeoutMs }, { cause: r.cause ?? r });
-    }
-    const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
-    if (code === 'ENOENT' || code === 'EACCES') {
-      this.#observe(argv, durationMs, null, 'not-found');
-      log.warn({ argv, durationMs, code }, 'command not found');
-      const why = code === 'ENOENT' ? 'not found' : 'not executable';
-      throw new CommandNotFoundError(
-        `${file}: ${why}`,
-        { argv, exitCode: null, durationMs },
-        { cause: r.cause },
-      );
-    }
-    const accepted =
-      exitCode === 0 || (exitCode !== null && (options.acceptExitCodes ?? []).includes(exitCode));
-    if (!accepted || overflow) {
-      this.#observe(argv, durationMs, exitCode, 'failed');
-      const how = overflow
-        ? `printed more than ${this.#o.maxOutputBytes} bytes`
-        : exitCode === null
-          ? `was killed by ${r.signal ?? 'a signal'}`
-          : `exited with ${exitCode}`;
-      log.warn({ argv, durationMs, exitCode, stderr: excerpt(stderr, 500) }, 'command failed');
-      const tail = excerpt(stderr, 300);
-      throw new CommandFailedError(
-        `${formatArgv(argv)} ${how}${tail === '' ? '' : `: ${tail}`}`,
-        { argv, exitCode, stdout, stderr, durationMs },
-        { cause: r.cause },
-      );
-    }
-    this.#observe(argv, durationMs, exitCode, 'ok');
-    log.debug({ argv, durationMs, exitCode }, 'command done');
-    return { argv, exitCode: exitCode ?? 0, stdout, stderr, durationMs };
   }
 
   stream(argv: readonly string[], onLine: (line: string) => void): StreamingProcess {
@@ -187,6 +106,168 @@ export class ExecRunner implements CommandRunner {
   ): void {
     this.#o.observer?.({ argv, durationMs, exitCode, outcome });
   }
+}
+
+/** How spawnCollected runs one command. */
+export interface CollectOptions {
+  timeoutMs: number;
+  killGraceMs: number;
+  maxOutputBytes: number;
+  input?: string;
+  env?: Readonly<Record<string, string>>;
+}
+
+/** A command started by spawnCollected. */
+export interface CollectingProcess {
+  /** How it ended; never rejects. */
+  readonly finished: Promise<Finished>;
+  /** SIGTERM now, SIGKILL after the grace. */
+  kill(): void;
+}
+
+/**
+ * Starts one command (no shell) and collects its output, killing it at its timeout or when either
+ * output passes the cap. What it gives is judged by judge() (judge.ts), in this process or, for
+ * the helper, in domainmgr's. Options keep the parent's CPU per spawn low (the spawn is most of a
+ * create's cost): stdin is 'ignore' unless input is given; `reject: false` lets us build our own
+ * errors; and it does itself what execa would do per call with more machinery:
+ * - output: `buffer: false`, and stdout and stderr are collected from 'data' events with our own
+ *   cap (execa's buffering goes through async iterators, get-stream and an encoding step per
+ *   chunk);
+ * - timeout: one plain timer that calls the subprocess's kill() (execa's, which sends SIGTERM and
+ *   SIGKILL after forceKillAfterDelay), instead of execa's `timeout`, which races an abortable
+ *   timers/promises timer that every call then aborts (an AbortError with a stack each time).
+ * Together about 0.4 ms less parent CPU per spawn than execa doing both (2.0 -> 1.6 ms at load 3).
+ */
+export function spawnCollected(argv: readonly string[], o: CollectOptions): CollectingProcess {
+  const [file, ...args] = argv as [string, ...string[]];
+  const started = performance.now();
+  const subprocess = execa(file, args, {
+    reject: false,
+    shell: false,
+    stdin: o.input === undefined ? 'ignore' : 'pipe',
+    ...(o.input === undefined ? {} : { input: o.input }),
+    // Without env of its own the child gets process.env as it is, read once by child_process:
+    // extendEnv would first copy the whole environment on every call.
+    env: o.env ?? process.env,
+    extendEnv: o.env !== undefined,
+    killSignal: 'SIGTERM',
+    forceKillAfterDelay: o.killGraceMs,
+    buffer: false,
+  });
+  let timedOut = false;
+  let overflow = false;
+  const out = new Output();
+  const err = new Output();
+  const collect = (output: Output) => (chunk: Buffer) => {
+    if (overflow) return;
+    if (output.add(chunk) > o.maxOutputBytes) {
+      overflow = true;
+      subprocess.kill();
+      // Stop reading: a grandchild that holds the pipe (sh -c 'yes') then gets EPIPE instead of
+      // keeping the call alive, and us busy, after its parent is gone.
+      subprocess.stdout?.destroy();
+      subprocess.stderr?.destroy();
+    }
+  };
+  subprocess.stdout?.on('data', collect(out));
+  subprocess.stderr?.on('data', collect(err));
+  const timer = setTimeout(() => {
+    timedOut = true;
+    subprocess.kill();
+  }, o.timeoutMs);
+  const finished = subprocess.then((r): Finished => {
+    clearTimeout(timer);
+    const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
+    const cause = r.cause instanceof Error ? r.cause : r.failed ? new Error(r.shortMessage) : null;
+    return {
+      exitCode: typeof r.exitCode === 'number' ? r.exitCode : null,
+      signal: r.signal ?? null,
+      stdout: out.text(o.maxOutputBytes),
+      stderr: err.text(o.maxOutputBytes),
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      timedOut: timedOut && !overflow,
+      overflow,
+      startError: code === 'ENOENT' || code === 'EACCES' ? code : null,
+      cause: cause === null ? null : { name: cause.name, message: cause.message },
+    };
+  });
+  return {
+    finished,
+    kill: () => {
+      subprocess.kill();
+    },
+  };
+}
+
+/** A long-lived node program with an IPC channel to this process: the spawn helper. */
+export interface NodeChild {
+  readonly pid: number | undefined;
+  /** Sends one JSON message; false when the channel is closed. */
+  send(message: unknown): boolean;
+  /** Called with each message from the child. */
+  onMessage(listener: (message: unknown) => void): void;
+  /** Resolves once the child has exited, with how, and the tail of its stderr. */
+  readonly exited: Promise<{ exitCode: number | null; signal: string | null; stderr: string }>;
+  /** Lets this process exit while the child runs (unref) or keeps it alive (ref). */
+  hold(held: boolean): void;
+  /** Closes the channel (the child's cue to exit). */
+  disconnect(): void;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/**
+ * Starts `node <script> <args>` with this process's node and an IPC channel (JSON messages). Its
+ * stdout is ignored; the tail of its stderr is kept for the exit report.
+ */
+export function startNodeChild(script: string, args: readonly string[]): NodeChild {
+  const subprocess = execa(process.execPath, [script, ...args], {
+    reject: false,
+    shell: false,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    env: process.env,
+    extendEnv: false,
+    ipc: true,
+    serialization: 'json',
+    buffer: false,
+  });
+  let stderr = '';
+  subprocess.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString('utf8')).slice(-STREAM_STDERR_TAIL);
+  });
+  const exited = subprocess.then((r) => ({
+    exitCode: typeof r.exitCode === 'number' ? r.exitCode : null,
+    signal: r.signal ?? null,
+    // A child that never started has no stderr: execa's message says why.
+    stderr: (r.exitCode === undefined && r.signal === undefined ? r.shortMessage : undefined) ?? stderr,
+  }));
+  return {
+    pid: subprocess.pid,
+    send: (message) => {
+      if (!subprocess.connected) return false;
+      subprocess.send(message as object);
+      return true;
+    },
+    onMessage: (listener) => {
+      subprocess.on('message', listener);
+    },
+    exited,
+    hold: (held) => {
+      const handles = [subprocess, subprocess.channel, subprocess.stderr] as (
+        | { ref?: () => void; unref?: () => void }
+        | null
+        | undefined
+      )[];
+      for (const h of handles) (held ? h?.ref : h?.unref)?.call(h);
+    },
+    disconnect: () => {
+      if (subprocess.connected) subprocess.disconnect();
+    },
+    kill: (signal) => {
+      subprocess.kill(signal ?? 'SIGTERM');
+    },
+  };
 }
 
 /** How much of a long-lived command's stderr is kept for its end report. */

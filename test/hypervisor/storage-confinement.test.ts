@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import {
   confineStorage,
+  ROOTS_REUSE_MS,
   resolveStoragePaths,
   StoragePathError,
   storagePaths,
@@ -131,5 +132,99 @@ describe('confineStorage', () => {
     expect(hv.canPause).toBe(false);
     expect((await hv.list()).domains.map((d) => d.name)).toEqual(['Domain-0']);
     expect(backend.calls).toEqual(['list']);
+  });
+});
+
+describe('confineStorage: the roots are resolved once per burst', () => {
+  /** The real filesystem, counting how often each path is resolved. */
+  function countingFs() {
+    const counts = new Map<string, number>();
+    return {
+      counts,
+      fs: {
+        realpath: async (p: string) => {
+          counts.set(p, (counts.get(p) ?? 0) + 1);
+          return realpathSync(p);
+        },
+      },
+    };
+  }
+
+  test.each([
+    ['reused within ROOTS_REUSE_MS, however many creates', [0, 10, 4_999], 1],
+    ['resolved again once that has passed', [0, ROOTS_REUSE_MS, ROOTS_REUSE_MS + 1], 2],
+  ])('%s', async (_what, times, rootResolutions) => {
+    const { counts, fs } = countingFs();
+    let now = 0;
+    const hv = confineStorage(new FakeHypervisor(new ManualClock()), [images], fs, () => now);
+    for (const [i, t] of times.entries()) {
+      now = t;
+      await hv.createPaused(
+        spec(join(images, 'disk-v2.img'), { name: `d${i}`, uuid: `00000000-0000-4000-8000-00000000000${i}` }),
+      );
+    }
+    expect(counts.get(images)).toBe(rootResolutions);
+    // The guest's own paths are resolved at every create.
+    expect(counts.get(join(images, 'disk-v2.img'))).toBe(times.length);
+  });
+
+  test('concurrent creates share one resolution of the roots', async () => {
+    const { counts, fs } = countingFs();
+    const hv = confineStorage(new FakeHypervisor(new ManualClock()), [images], fs, () => 0);
+    await Promise.all(
+      [0, 1, 2].map((i) =>
+        hv.createPaused(
+          spec(join(images, 'disk-v2.img'), {
+            name: `c${i}`,
+            uuid: `00000000-0000-4000-8000-00000000001${i}`,
+          }),
+        ),
+      ),
+    );
+    expect(counts.get(images)).toBe(1);
+  });
+
+  test('a root that did not exist is looked for again at the next create, and counts once made', async () => {
+    const later = join(base, 'later');
+    const { counts, fs } = countingFs();
+    const hv = confineStorage(new FakeHypervisor(new ManualClock()), [images, later], fs, () => 0);
+    await expect(
+      hv.createPaused(
+        spec(join(later, 'disk.img'), { name: 'early', uuid: '00000000-0000-4000-8000-000000000020' }),
+      ),
+    ).rejects.toThrow(StoragePathError);
+    mkdirSync(later);
+    writeFileSync(join(later, 'disk.img'), '');
+    const created = await hv.createPaused(
+      spec(join(later, 'disk.img'), { name: 'late', uuid: '00000000-0000-4000-8000-000000000021' }),
+    );
+    expect(created.uuid).toBe('00000000-0000-4000-8000-000000000021');
+    expect(counts.get(later)).toBe(2);
+  });
+
+  test('a root re-pointed by its operator: paths under the new target are refused until the reuse ends, then allowed', async () => {
+    const link = join(base, 'images-link');
+    symlinkSync(images, link);
+    mkdirSync(join(base, 'images-v2'));
+    writeFileSync(join(base, 'images-v2', 'disk.img'), '');
+    let now = 0;
+    const hv = confineStorage(new FakeHypervisor(new ManualClock()), [link], undefined, () => now);
+    await hv.createPaused(
+      spec(join(link, 'disk-v2.img'), {
+        kernel: undefined,
+        name: 'a',
+        uuid: '00000000-0000-4000-8000-000000000030',
+      }),
+    );
+    rmSync(link);
+    symlinkSync(join(base, 'images-v2'), link);
+    const newDisk = spec(join(link, 'disk.img'), {
+      kernel: undefined,
+      name: 'b',
+      uuid: '00000000-0000-4000-8000-000000000031',
+    });
+    await expect(hv.createPaused(newDisk)).rejects.toThrow(/not under an allowed storage root/);
+    now = ROOTS_REUSE_MS;
+    expect((await hv.createPaused(newDisk)).uuid).toBe(newDisk.uuid);
   });
 });

@@ -8,20 +8,47 @@ import {
   CommandTimeoutError,
   formatArgv,
 } from '../../pkg/runner/errors.js';
-import { ExecRunner } from '../../pkg/runner/exec-runner.js';
+import { ExecRunner, type ExecRunnerOptions } from '../../pkg/runner/exec-runner.js';
+import { HelperRunner } from '../../pkg/runner/helper-runner.js';
 import { logSink } from '../support/log-sink.js';
 
-function runner(extra: Partial<ConstructorParameters<typeof ExecRunner>[0]> = {}) {
+type Kind = 'ExecRunner' | 'HelperRunner';
+const helpers: HelperRunner[] = [];
+afterAll(async () => {
+  await Promise.all(helpers.map((h) => h.close()));
+});
+
+/** Runner options with a log the test reads and the observer's events. */
+function observed(extra: Partial<ExecRunnerOptions>) {
   const sink = logSink();
   const events: Parameters<CommandObserver>[0][] = [];
-  const r = new ExecRunner({
+  const options: ExecRunnerOptions = {
     logger: sink.logger,
     defaultTimeoutMs: 10_000,
     killGraceMs: 200,
     observer: (e) => events.push(e),
     ...extra,
-  });
-  return { r, logs: sink.lines, events };
+  };
+  return { options, logs: sink.lines, events };
+}
+
+function runner(extra: Partial<ExecRunnerOptions> = {}) {
+  const { options, logs, events } = observed(extra);
+  return { r: new ExecRunner(options), logs, events };
+}
+
+/**
+ * A runner of either kind; a HelperRunner once its helper is ready, so that every command of the
+ * test goes through the helper (HelperRunner runs commands itself until then).
+ */
+async function runnerOf(kind: Kind, extra: Partial<ExecRunnerOptions> = {}) {
+  if (kind === 'ExecRunner') return runner(extra);
+  const { options, logs, events } = observed(extra);
+  const r = new HelperRunner(options);
+  helpers.push(r);
+  while (!r.helperReady) await new Promise((res) => setTimeout(res, 5));
+  logs.length = 0;
+  return { r, logs, events };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'domainmgr-runner-'));
@@ -58,9 +85,9 @@ describe('ExecRunner.stream: a long-lived process line by line', () => {
   });
 });
 
-describe('ExecRunner against real processes', () => {
+describe.each<Kind>(['ExecRunner', 'HelperRunner'])('%s against real processes', (kind) => {
   test('returns exit code, stdout, stderr and duration; logs the command with its duration', async () => {
-    const { r, logs, events } = runner();
+    const { r, logs, events } = await runnerOf(kind);
     const res = await r.run(['sh', '-c', 'echo out; echo err >&2']);
     expect(res).toMatchObject({
       argv: ['sh', '-c', 'echo out; echo err >&2'],
@@ -77,14 +104,14 @@ describe('ExecRunner against real processes', () => {
   });
 
   test('never uses a shell: metacharacters reach the program literally', async () => {
-    const { r } = runner();
+    const { r } = await runnerOf(kind);
     const args = ['a;b', '$(id)', '`x`', "it's", 'new\nline', '*'];
     const res = await r.run(['printf', '%s|', ...args]);
     expect(res.stdout).toBe(`${args.join('|')}|`);
   });
 
   test('a non-zero exit is a CommandFailedError carrying argv, exit code and a stderr excerpt', async () => {
-    const { r, logs, events } = runner();
+    const { r, logs, events } = await runnerOf(kind);
     const err = await r
       .run(['sh', '-c', 'echo partial; echo "libxl: error: no memory" >&2; exit 3'])
       .catch((e) => e);
@@ -99,13 +126,13 @@ describe('ExecRunner against real processes', () => {
   });
 
   test('accepted exit codes are answers, not failures', async () => {
-    const { r } = runner();
+    const { r } = await runnerOf(kind);
     const res = await r.run(['sh', '-c', 'echo missing >&2; exit 1'], { acceptExitCodes: [1] });
     expect(res).toMatchObject({ exitCode: 1, stderr: 'missing\n' });
   });
 
   test('the stderr excerpt keeps the tail of a long stderr', async () => {
-    const { r } = runner();
+    const { r } = await runnerOf(kind);
     const err = await r
       .run(['sh', '-c', 'i=0; while [ $i -lt 500 ]; do echo "line $i" >&2; i=$((i+1)); done; exit 1'])
       .catch((e) => e);
@@ -124,7 +151,7 @@ describe('ExecRunner against real processes', () => {
   }
 
   test('a timeout sends SIGTERM and is a CommandTimeoutError', async () => {
-    const { r, events } = runner();
+    const { r, events } = await runnerOf(kind);
     // Without the kill, `sleep 300` would outlast the test's own timeout.
     const err = await r.run(['sleep', '300'], { timeoutMs: 150 }).catch((e) => e);
     expect(err).toBeInstanceOf(CommandTimeoutError);
@@ -140,7 +167,7 @@ describe('ExecRunner against real processes', () => {
   });
 
   test('a command that ignores SIGTERM is killed with SIGKILL after the grace', async () => {
-    const { r } = runner({ killGraceMs: 300 });
+    const { r } = await runnerOf(kind, { killGraceMs: 300 });
     // It notes the SIGTERM and goes on: only a SIGKILL can end it, and it did end.
     const err = await r.run([looper('stubborn.sh', 'echo got-term')], { timeoutMs: 200 }).catch((e) => e);
     expect(err).toBeInstanceOf(CommandTimeoutError);
@@ -148,7 +175,7 @@ describe('ExecRunner against real processes', () => {
   });
 
   test('a missing program is a CommandNotFoundError', async () => {
-    const { r, events } = runner();
+    const { r, events } = await runnerOf(kind);
     const err = await r.run(['/nonexistent/xl', 'list']).catch((e) => e);
     expect(err).toBeInstanceOf(CommandNotFoundError);
     expect(err).toMatchObject({ message: '/nonexistent/xl: not found', exitCode: null });
@@ -158,7 +185,7 @@ describe('ExecRunner against real processes', () => {
   });
 
   test('a file that is not executable is a CommandNotFoundError', async () => {
-    const { r } = runner();
+    const { r } = await runnerOf(kind);
     const f = join(dir, 'not-exec');
     writeFileSync(f, '#!/bin/sh\necho hi\n');
     chmodSync(f, 0o644);
@@ -168,26 +195,26 @@ describe('ExecRunner against real processes', () => {
   });
 
   test('input goes to stdin; without input stdin is closed', async () => {
-    const { r } = runner();
+    const { r } = await runnerOf(kind);
     expect((await r.run(['cat'], { input: '{"autoboot": false}\n' })).stdout).toBe('{"autoboot": false}\n');
     expect((await r.run(['cat'])).stdout).toBe('');
   });
 
   test('env is added to the inherited environment', async () => {
-    const { r } = runner();
+    const { r } = await runnerOf(kind);
     const res = await r.run(['sh', '-c', 'echo "$STAGE1_XL_OPTS:$HOME"'], { env: { STAGE1_XL_OPTS: '-p' } });
     expect(res.stdout).toBe(`-p:${process.env.HOME}\n`);
   });
 
   test('output over the cap fails the command instead of growing memory', async () => {
-    const { r } = runner({ maxOutputBytes: 1000 });
+    const { r } = await runnerOf(kind, { maxOutputBytes: 1000 });
     const err = await r.run(['sh', '-c', 'yes | head -c 100000']).catch((e) => e);
     expect(err).toBeInstanceOf(CommandFailedError);
     expect(err.message).toContain('printed more than 1000 bytes');
   });
 
   test('output in many chunks is decoded whole: a multi-byte character split between chunks stays intact', async () => {
-    const { r } = runner();
+    const { r } = await runnerOf(kind);
     // 300,000 bytes of 3-byte characters arrive in pipe-sized chunks (65,536 bytes is no multiple of 3).
     const res = await r.run([process.execPath, '-e', "process.stdout.write('€'.repeat(100000))"]);
     expect(res.stdout.length).toBe(100000);
@@ -195,7 +222,7 @@ describe('ExecRunner against real processes', () => {
   });
 
   test('a command printing over the cap on stderr is killed and fails too', async () => {
-    const { r } = runner({ maxOutputBytes: 1000 });
+    const { r } = await runnerOf(kind, { maxOutputBytes: 1000 });
     // `yes` never ends by itself: the run returning at all shows it was killed.
     const err = await r.run(['sh', '-c', 'yes >&2']).catch((e) => e);
     expect(err).toBeInstanceOf(CommandFailedError);
@@ -203,7 +230,7 @@ describe('ExecRunner against real processes', () => {
   });
 
   test('an empty argv is a programming error', async () => {
-    const { r } = runner();
+    const { r } = await runnerOf(kind);
     await expect(r.run([])).rejects.toThrow('CommandRunner.run needs a non-empty argv');
   });
 });

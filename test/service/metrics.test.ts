@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { spawnHelperPids } from '../../bench/lib/proc.js';
 import { packageVersion, projectRoot, readProjectJson } from '../../pkg/project-files.js';
 import type { DomainStatus } from '../../types/generated/domain-status.js';
 import { OwnNatsServer } from '../bus/support/nats-server.js';
@@ -284,6 +285,23 @@ describe('/metrics of a running domainmgr', () => {
       (status) => status === 200,
       30_000,
     );
+  });
+
+  test('the spawn helper: up; killed: counted, and a new one up', async () => {
+    await until('commands from the spawn helper', (s) => value(s, 'domainmgr_spawn_helper_up') === 1);
+    const helpers = spawnHelperPids(node.service.pid);
+    expect(helpers).toHaveLength(1);
+    process.kill(helpers[0] as number, 'SIGKILL');
+    await until(
+      'one exit counted, a new helper up',
+      (s) =>
+        value(s, 'domainmgr_spawn_helper_exits_total') === 1 && value(s, 'domainmgr_spawn_helper_up') === 1,
+      'domainmgr_spawn_helper_exits_total',
+      'domainmgr_spawn_helper_up',
+    );
+    const again = spawnHelperPids(node.service.pid);
+    expect(again).toHaveLength(1);
+    expect(again[0]).not.toBe(helpers[0]);
   });
 
   test("prom-client's process and nodejs metrics", async () => {

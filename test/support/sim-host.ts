@@ -148,7 +148,8 @@ export function startSimHost(options: { idleMs?: number; xenstored?: boolean } =
   return handle;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of that pid exists (a zombie too). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

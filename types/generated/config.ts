@@ -93,6 +93,10 @@ export interface DomainmgrConfig {
      * Folder of the lxc-* programs (lxc-start, lxc-ls ...); empty: looked up on PATH.
      */
     lxcDir?: string;
+    /**
+     * Start commands from a small helper process (a cheaper fork than from domainmgr's own, larger process); false: domainmgr starts them itself.
+     */
+    spawnHelper?: boolean;
   };
   rkt: {
     stage1Path: string;
