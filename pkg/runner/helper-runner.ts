@@ -62,6 +62,8 @@ export class HelperRunner implements CommandRunner {
   #restartTimer: TimerHandle | null = null;
   #nextId = 1;
   #closed = false;
+  /** Resolves close()'s wait for the commands in flight. */
+  #drained: (() => void) | null = null;
 
   constructor(options: HelperRunnerOptions) {
     this.#o = { maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES, ...options };
@@ -118,15 +120,18 @@ export class HelperRunner implements CommandRunner {
   }
 
   /**
-   * Ends the helper: closes its channel (it kills what it still runs, then exits) and waits for it.
-   * Commands after this run from domainmgr directly.
+   * Ends the helper: new commands start from domainmgr; once the helper has answered every command
+   * it runs, its channel is closed and it exits. Resolves when it has.
    */
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#ready) this.#o.onHelperChange?.(false, false);
+    this.#ready = false;
     if (this.#restartTimer !== null) this.#clock.cancel(this.#restartTimer);
     this.#restartTimer = null;
     const child = this.#child;
     if (child === null) return;
+    if (this.#pending.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
     // Held until it has exited: a caller that awaits close() must not see node exit under it.
     child.hold(true);
     child.disconnect();
@@ -175,9 +180,8 @@ export class HelperRunner implements CommandRunner {
   #onExit(child: NodeChild, how: { exitCode: number | null; signal: string | null; stderr: string }): void {
     if (this.#child !== child) return;
     this.#child = null;
-    const wasReady = this.#ready;
     this.#ready = false;
-    if (wasReady || !this.#closed) this.#o.onHelperChange?.(false, !this.#closed);
+    if (!this.#closed) this.#o.onHelperChange?.(false, true);
     const why = `the spawn helper ended (${how.signal ?? `exit ${how.exitCode}`}) while it ran`;
     for (const [id, p] of this.#pending) {
       this.#settled(id, p);
@@ -206,7 +210,10 @@ export class HelperRunner implements CommandRunner {
   #settled(id: number, p: Pending): void {
     this.#clock.cancel(p.watchdog);
     this.#pending.delete(id);
-    if (this.#pending.size === 0) this.#child?.hold(false);
+    if (this.#pending.size > 0) return;
+    this.#child?.hold(false);
+    this.#drained?.();
+    this.#drained = null;
   }
 }
 

@@ -6,10 +6,10 @@
  *
  *   node spawn-helper-main.js --kill-grace-ms N --max-output-bytes N
  *
- * It ends when its channel closes (domainmgr closed it, or ended), killing the commands it still
- * runs, as execa kills a parent's children when the parent exits. SIGINT and SIGTERM sent to the
- * whole process group (a Ctrl-C, a service manager's stop) are ignored: domainmgr is still
- * stopping then, may still run commands, and closes the channel itself when it is done.
+ * It ends when its channel closes (domainmgr closed it, or ended) and the commands it still runs
+ * have ended. SIGINT and SIGTERM sent to the whole process group (a Ctrl-C, a service manager's
+ * stop) are ignored: domainmgr is still stopping then, may still run commands, and closes the
+ * channel itself when it is done.
  */
 import { type CollectingProcess, spawnCollected } from './exec-runner.js';
 import type { HelperReply, HelperRequest } from './helper-protocol.js';
@@ -46,10 +46,16 @@ process.on('message', (message: HelperRequest) => {
   });
 });
 
+// The channel closes when domainmgr closed it (with nothing in flight) or ended, even by SIGKILL.
+// Commands still running are left to end by themselves (each has its timeout), as they would have
+// been had domainmgr started them itself and died: a create cut short leaves more to clean up than
+// one that completes, and domainmgr's next start reconciles whatever they did. Then it exits.
 process.on('disconnect', () => {
-  for (const child of running.values()) child.kill();
-  // execa's own cleanup sends SIGTERM to what is left as we exit.
-  process.exit(0);
+  if (running.size === 0) process.exit(0);
+  const exitWhenIdle = () => {
+    if (running.size === 0) process.exit(0);
+  };
+  for (const child of running.values()) void child.finished.then(() => setImmediate(exitWhenIdle));
 });
 
 process.send?.({ ready: true } satisfies HelperReply);

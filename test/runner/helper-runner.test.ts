@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnHelperPids } from '../../bench/lib/proc.js';
+import { projectRoot } from '../../pkg/project-files.js';
 import type { CommandObserver } from '../../pkg/runner/command-runner.js';
 import { CommandLostError, CommandTimeoutError } from '../../pkg/runner/errors.js';
 import { HelperRunner, type HelperRunnerOptions } from '../../pkg/runner/helper-runner.js';
@@ -152,21 +154,47 @@ describe('HelperRunner: faults', () => {
     expect(r.helperReady).toBe(true);
   });
 
-  test('close ends the commands the helper still runs', async () => {
+  test('close waits for the commands in flight, then ends the helper; new commands meanwhile start here', async () => {
     const { r } = helperRunner();
     await until('the helper', () => r.helperReady);
-    const marker = join(dir, 'closed-started');
-    const running = r.run(['sh', '-c', `echo $$ > ${marker}; exec sleep 30`]).catch((e) => e);
-    await until(
-      'the command to start',
-      () => existsSync(marker) && readFileSync(marker, 'utf8').trim() !== '',
+    const helper = helperPid();
+    const marker = join(dir, 'closing-started');
+    const running = r.run(['sh', '-c', `echo started > ${marker}; sleep 0.3; echo finished`]);
+    await until('the command to start', () => existsSync(marker) && readFileSync(marker, 'utf8') !== '');
+    const closed = r.close();
+    expect(await parentOfCommand(r)).toBe(process.pid);
+    expect((await running).stdout).toBe('finished\n');
+    await closed;
+    expect(alive(helper)).toBe(false);
+  });
+
+  test('domainmgr killed (SIGKILL): the helper lets its commands finish, then exits', async () => {
+    // A parent of its own, killed with SIGKILL while its helper runs a command (the helper ignores
+    // the SIGTERM that execa's exit hook would send; SIGKILL runs no hook at all).
+    const out = join(dir, 'orphan');
+    const parent = join(dir, 'parent.mjs');
+    writeFileSync(
+      parent,
+      `import { HelperRunner } from ${JSON.stringify(join(projectRoot, 'dist/pkg/runner/helper-runner.js'))};
+import { silentLogger } from ${JSON.stringify(join(projectRoot, 'dist/pkg/log/logger.js'))};
+const r = new HelperRunner({ logger: silentLogger, defaultTimeoutMs: 10000, killGraceMs: 200 });
+while (!r.helperReady) await new Promise((res) => setTimeout(res, 5));
+void r.run(['sh', '-c', 'echo $PPID > ${out}.helper; sleep 0.5; echo done > ${out}.done']);
+while (!(await import('node:fs')).existsSync('${out}.helper')) await new Promise((res) => setTimeout(res, 5));
+process.kill(process.pid, 'SIGKILL');
+`,
     );
-    const pid = Number(readFileSync(marker, 'utf8'));
-    await r.close();
-    expect(await running).toBeInstanceOf(CommandLostError);
+    const exit = await new Promise<string | null>((resolve) => {
+      execFile(process.execPath, [parent], (error) =>
+        resolve(error === null ? null : String(error.signal ?? error.code)),
+      );
+    });
+    expect(exit).toBe('SIGKILL');
+    const helper = Number(readFileSync(`${out}.helper`, 'utf8'));
     await until(
-      'the command to end',
-      () => !alive(pid) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'),
+      'the orphaned command to finish',
+      () => existsSync(`${out}.done`) && readFileSync(`${out}.done`, 'utf8') === 'done\n',
     );
+    await until('the helper to exit', () => !alive(helper));
   });
 });

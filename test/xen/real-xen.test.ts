@@ -384,6 +384,8 @@ describe(`domainmgr drives real Xen through NATS${service.available ? '' : ` (SK
       ),
     );
     expect(typeof st.domainId).toBe('number');
+    // Its commands (xl create -p, xl unpause) were started by the spawn helper, not by domainmgr.
+    expect(await dom0.domainmgrLog()).toContain('spawn helper ready: commands start from it');
     domidA = st.domainId as number;
     nameA = st.domainName as string;
     const rows = await rowsOf(A.uuid);
