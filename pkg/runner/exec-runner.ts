@@ -203,8 +203,11 @@ export function spawnCollected(argv: readonly string[], o: CollectOptions): Coll
 /** A long-lived node program with an IPC channel to this process: the spawn helper. */
 export interface NodeChild {
   readonly pid: number | undefined;
-  /** Sends one JSON message; false when the channel is closed. */
-  send(message: unknown): boolean;
+  /**
+   * Sends one JSON message. `onFailed` is called (once, later) if it could not be sent: the channel
+   * closed under it, so the child never got it.
+   */
+  send(message: unknown, onFailed: (error: Error) => void): void;
   /** Called with each message from the child. */
   onMessage(listener: (message: unknown) => void): void;
   /** Resolves once the child has exited, with how, and the tail of its stderr. */
@@ -244,10 +247,15 @@ export function startNodeChild(script: string, args: readonly string[]): NodeChi
   }));
   return {
     pid: subprocess.pid,
-    send: (message) => {
-      if (!subprocess.connected) return false;
-      subprocess.send(message as object);
-      return true;
+    send: (message, onFailed) => {
+      if (!subprocess.connected) {
+        queueMicrotask(() => onFailed(new Error('the channel is closed')));
+        return;
+      }
+      // With a callback, a failed send is reported there instead of as an 'error' event.
+      subprocess.send(message as object, (error: Error | null) => {
+        if (error !== null) onFailed(error);
+      });
     },
     onMessage: (listener) => {
       subprocess.on('message', listener);

@@ -111,7 +111,13 @@ export class HelperRunner implements CommandRunner {
         reject,
       });
       if (this.#pending.size === 1) child.hold(true);
-      child.send(request);
+      child.send(request, () => {
+        // Never reached the helper (it is ending): the command was not started, so start it here.
+        const p = this.#pending.get(id);
+        if (p === undefined) return;
+        this.#settled(id, p);
+        this.#direct.run(argv, options).then(resolve, reject);
+      });
     });
   }
 
@@ -135,7 +141,17 @@ export class HelperRunner implements CommandRunner {
     // Held until it has exited: a caller that awaits close() must not see node exit under it.
     child.hold(true);
     child.disconnect();
-    await child.exited;
+    // An idle helper exits at once when its channel closes; one that does not is killed.
+    let timer: TimerHandle | null = null;
+    const late = new Promise<'late'>((resolve) => {
+      timer = this.#clock.schedule(CLOSE_GRACE_MS, () => resolve('late'));
+    });
+    if ((await Promise.race([child.exited, late])) === 'late') {
+      this.#o.logger.warn({ pid: child.pid }, 'spawn helper did not exit when closed; killing it');
+      child.kill('SIGKILL');
+      await child.exited;
+    }
+    if (timer !== null) this.#clock.cancel(timer);
   }
 
   #start(): void {
@@ -229,6 +245,9 @@ interface Pending {
 
 /** Beyond a command's timeout and kill grace, how long the helper may take to answer. */
 export const WATCHDOG_SLACK_MS = 10_000;
+
+/** How long a closed helper has to exit before it is killed. */
+const CLOSE_GRACE_MS = 5_000;
 
 /** A helper that ran this long before ending is restarted without backoff. */
 const HEALTHY_LIFE_MS = 60_000;

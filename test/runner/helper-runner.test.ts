@@ -143,6 +143,24 @@ describe('HelperRunner: faults', () => {
     expect(await parentOfCommand(r)).toBe(process.pid);
   });
 
+  test('a helper whose channel closed but which lives on: commands start here; close kills it', async () => {
+    const deaf = join(dir, 'deaf-spawn-helper-main.js');
+    writeFileSync(
+      deaf,
+      'process.send({ ready: true }, () => process.disconnect());\nsetInterval(() => {}, 1000);\n',
+    );
+    const { r, logs } = helperRunner({ script: deaf });
+    await until('the deaf helper', () => r.helperReady);
+    const helper = helperPid();
+    // Sent into a closed channel, or refused before: never started by the helper, so started here.
+    expect(await parentOfCommand(r)).toBe(process.pid);
+    await r.close();
+    expect(logs).toContainEqual(
+      expect.objectContaining({ msg: 'spawn helper did not exit when closed; killing it' }),
+    );
+    expect(alive(helper)).toBe(false);
+  });
+
   test('SIGTERM and SIGINT to the helper (a stop signal to the whole group) do not end it', async () => {
     const { r } = helperRunner();
     await until('the helper', () => r.helperReady);

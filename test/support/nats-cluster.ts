@@ -248,6 +248,17 @@ export class NatsCluster {
     return found as StreamReplication;
   }
 
+  /**
+   * Waits until no running server answers for `stream` any more: after servers were killed, its
+   * leader, if it survived, goes on answering until it sees it has lost its quorum.
+   */
+  async waitNoLeader(stream: string): Promise<void> {
+    await this.#until(
+      `stream ${stream} to have no leader`,
+      async () => (await this.#streamInfo(stream)) === undefined,
+    );
+  }
+
   /** Stops every server (SIGKILL: a test's cluster holds nothing worth a shutdown) and removes the stores. */
   async stop(): Promise<void> {
     const client = this.#client;
