@@ -202,6 +202,10 @@ interface SteadyRun {
   spawns: Record<string, number>;
   spawnsPerTick: number;
   cpuPercent: number;
+  /** cpuPercent split: domainmgr's main thread, its other threads, and its spawn helper. */
+  mainThreadCpuPercent: number;
+  otherThreadsCpuPercent: number;
+  helperCpuPercent: number;
   rssMiB: number;
   cpuMsPerSecond: number[];
   load: string;
@@ -298,6 +302,8 @@ async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
   note(`steady (${eve ? 'EVE-style' : 'domainmgr'}): ${STEADY_S} s with ${DOMAINS} running domains`);
   const c0 = await m.commandCounts();
   const cpu0 = m.cpuMs();
+  const main0 = m.mainThreadCpuMs();
+  const helper0 = m.helperCpuMs();
   const t0 = performance.now();
   // CPU per second too: shows whether it goes to the ticks or is spread out.
   const perSecond: number[] = [];
@@ -309,7 +315,10 @@ async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
     last = c;
   }
   const cpu1 = m.cpuMs();
+  const main = m.mainThreadCpuMs() - main0;
+  const helper = m.helperCpuMs() - helper0;
   const seconds = (performance.now() - t0) / 1000;
+  const percent = (ms: number) => (ms / (seconds * 1000)) * 100;
   const spawns = diffCounts(c0, await m.commandCounts());
   // A tick of domainmgr is one `xl list -v`; a tick of EVE-style is one `xl domid` per domain.
   const ticks = eve ? (spawns['xl domid'] ?? 0) / DOMAINS : (spawns['xl list'] ?? 0);
@@ -319,7 +328,10 @@ async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
     spawns,
     // Probe spawns only: `xl info` is NodeStatus's host refresh (every 30 s), not a probe.
     spawnsPerTick: ticks === 0 ? Number.NaN : (sumCounts(spawns) - (spawns['xl info'] ?? 0)) / ticks,
-    cpuPercent: ((cpu1 - cpu0) / (seconds * 1000)) * 100,
+    cpuPercent: percent(cpu1 - cpu0),
+    mainThreadCpuPercent: percent(main),
+    otherThreadsCpuPercent: percent(cpu1 - cpu0 - main - helper),
+    helperCpuPercent: percent(helper),
     rssMiB: m.memory().rss,
     cpuMsPerSecond: perSecond,
     load: load(),
@@ -800,7 +812,17 @@ async function main(): Promise<void> {
     if (steadies.length > 0) {
       printTable(
         `Steady state: ${DOMAINS} running domains, probe interval ${PROBE_MS} ms`,
-        ['strategy', 'seconds', 'ticks', 'spawns/tick', 'CPU % of a core', 'RSS MiB', 'spawns', 'load'],
+        [
+          'strategy',
+          'seconds',
+          'ticks',
+          'spawns/tick',
+          'CPU % of a core',
+          'main / other threads / helper',
+          'RSS MiB',
+          'spawns',
+          'load',
+        ],
         steadies.map((r) => {
           const s = r.steady as SteadyRun;
           return [
@@ -809,6 +831,7 @@ async function main(): Promise<void> {
             f1(s.ticks),
             f1(s.spawnsPerTick),
             f2(s.cpuPercent),
+            `${f2(s.mainThreadCpuPercent)} / ${f2(s.otherThreadsCpuPercent)} / ${f2(s.helperCpuPercent)}`,
             f0(s.rssMiB),
             JSON.stringify(s.spawns),
             s.load,

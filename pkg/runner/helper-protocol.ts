@@ -9,5 +9,11 @@ export interface HelperRequest {
   env?: Readonly<Record<string, string>>;
 }
 
-/** What the spawn helper sends back: once that it is ready, then how each command finished. */
-export type HelperReply = { ready: true } | { id: number; finished: Finished };
+/**
+ * What the spawn helper sends back: once that it is ready, then how each command finished, or why
+ * it could not be started at all (the error spawning it threw in the helper).
+ */
+export type HelperReply =
+  | { ready: true }
+  | { id: number; finished: Finished }
+  | { id: number; refused: { name: string; message: string } };

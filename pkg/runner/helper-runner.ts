@@ -178,6 +178,10 @@ export class HelperRunner implements CommandRunner {
     const p = this.#pending.get(m.id);
     if (p === undefined) return;
     this.#settled(m.id, p);
+    if ('refused' in m) {
+      p.reject(Object.assign(new Error(m.refused.message), { name: m.refused.name }));
+      return;
+    }
     try {
       p.resolve(
         judge(p.argv, m.finished, {

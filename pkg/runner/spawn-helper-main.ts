@@ -30,19 +30,32 @@ const running = new Map<number, CollectingProcess>();
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
 
+/** Sends a reply; one that cannot go (the channel is closing) is dropped, never an 'error' event. */
+function reply(message: HelperReply): void {
+  if (process.connected) process.send?.(message, () => {});
+}
+
 process.on('message', (message: HelperRequest) => {
   const { id, argv, timeoutMs, input, env } = message;
-  const child = spawnCollected(argv, {
-    timeoutMs,
-    killGraceMs,
-    maxOutputBytes,
-    ...(input === undefined ? {} : { input }),
-    ...(env === undefined ? {} : { env }),
-  });
+  let child: CollectingProcess;
+  try {
+    child = spawnCollected(argv, {
+      timeoutMs,
+      killGraceMs,
+      maxOutputBytes,
+      ...(input === undefined ? {} : { input }),
+      ...(env === undefined ? {} : { env }),
+    });
+  } catch (error) {
+    // Refused before anything started (execa's checks of its arguments): said, not a crash.
+    const e = error instanceof Error ? error : new Error(String(error));
+    reply({ id, refused: { name: e.name, message: e.message } });
+    return;
+  }
   running.set(id, child);
   void child.finished.then((finished) => {
     running.delete(id);
-    if (process.connected) process.send?.({ id, finished } satisfies HelperReply);
+    reply({ id, finished });
   });
 });
 
@@ -58,4 +71,4 @@ process.on('disconnect', () => {
   for (const child of running.values()) void child.finished.then(() => setImmediate(exitWhenIdle));
 });
 
-process.send?.({ ready: true } satisfies HelperReply);
+reply({ ready: true });

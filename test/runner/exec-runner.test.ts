@@ -229,6 +229,12 @@ describe.each<Kind>(['ExecRunner', 'HelperRunner'])('%s against real processes',
     expect(err.message).toContain('printed more than 1000 bytes');
   });
 
+  test('an argument holding a NUL byte is refused before anything starts, and the runner goes on', async () => {
+    const { r } = await runnerOf(kind);
+    await expect(r.run(['echo', 'a\0b'])).rejects.toThrow('Arguments cannot contain null bytes');
+    expect((await r.run(['echo', 'next'])).stdout).toBe('next\n');
+  });
+
   test('an empty argv is a programming error', async () => {
     const { r } = await runnerOf(kind);
     await expect(r.run([])).rejects.toThrow('CommandRunner.run needs a non-empty argv');
