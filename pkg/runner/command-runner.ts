@@ -1,7 +1,8 @@
 /**
  * How domainmgr starts processes. The reconcile logic and the backends see only this interface;
- * exec-runner.ts implements it with execa (the only module that imports execa); unit tests use
- * test/support/fake-runner.ts, which answers from a script.
+ * exec-runner.ts implements it with execa (the only module that imports execa), and
+ * helper-runner.ts by handing each command to the spawn helper process, which runs exec-runner.ts's
+ * code; unit tests use test/support/fake-runner.ts, which answers from a script.
  */
 export interface RunOptions {
   /** Kill the command (SIGTERM, then SIGKILL after the runner's grace) after this long. */

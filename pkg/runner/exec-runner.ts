@@ -210,6 +210,8 @@ export interface NodeChild {
   send(message: unknown, onFailed: (error: Error) => void): void;
   /** Called with each message from the child. */
   onMessage(listener: (message: unknown) => void): void;
+  /** Called once when the channel closes (the child closed it, or is gone). */
+  onDisconnect(listener: () => void): void;
   /** Resolves once the child has exited, with how, and the tail of its stderr. */
   readonly exited: Promise<{ exitCode: number | null; signal: string | null; stderr: string }>;
   /** Lets this process exit while the child runs (unref) or keeps it alive (ref). */
@@ -259,6 +261,9 @@ export function startNodeChild(script: string, args: readonly string[]): NodeChi
     },
     onMessage: (listener) => {
       subprocess.on('message', listener);
+    },
+    onDisconnect: (listener) => {
+      subprocess.once('disconnect', listener);
     },
     exited,
     hold: (held) => {

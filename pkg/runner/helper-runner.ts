@@ -165,11 +165,18 @@ export class HelperRunner implements CommandRunner {
     this.#startedAt = this.#clock.monotonic();
     child.hold(false);
     child.onMessage((m) => this.#onMessage(m as HelperReply));
+    // A channel that closed takes no more commands, whether or not the helper has exited yet; those
+    // it was given are settled when it exits (or by the watchdog).
+    child.onDisconnect(() => {
+      if (this.#child === child) this.#ready = false;
+    });
     void child.exited.then((how) => this.#onExit(child, how));
   }
 
   #onMessage(m: HelperReply): void {
     if ('ready' in m) {
+      // Closed while it was starting: it is ended, not used.
+      if (this.#closed) return;
       this.#ready = true;
       this.#o.logger.info({ pid: this.#child?.pid }, 'spawn helper ready: commands start from it');
       this.#o.onHelperChange?.(true, false);
@@ -210,7 +217,8 @@ export class HelperRunner implements CommandRunner {
       p.reject(new CommandLostError({ argv: p.argv, durationMs, timeoutMs: p.timeoutMs, why }));
     }
     if (this.#closed) return;
-    // A helper that lived a while is restarted at once; one that keeps dying, with backoff.
+    // A helper that lived a while is restarted after the first delay; one that keeps dying, after
+    // ever longer ones.
     if (this.#clock.monotonic() - this.#startedAt >= HEALTHY_LIFE_MS) this.#restarts = 0;
     const delayMs = backoffDelay(
       this.#restarts++,

@@ -150,9 +150,11 @@ describe('HelperRunner: faults', () => {
       'process.send({ ready: true }, () => process.disconnect());\nsetInterval(() => {}, 1000);\n',
     );
     const { r, logs } = helperRunner({ script: deaf });
-    await until('the deaf helper', () => r.helperReady);
+    await until(
+      'the deaf helper to be ready, then its channel closed',
+      () => logs.some((l) => l.msg === 'spawn helper ready: commands start from it') && !r.helperReady,
+    );
     const helper = helperPid();
-    // Sent into a closed channel, or refused before: never started by the helper, so started here.
     expect(await parentOfCommand(r)).toBe(process.pid);
     await r.close();
     expect(logs).toContainEqual(
