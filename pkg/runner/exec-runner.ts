@@ -70,10 +70,7 @@ export class ExecRunner implements CommandRunner {
       forceKillAfterDelay: this.#o.killGraceMs,
       buffer: false,
     });
-    let stderrTail = '';
-    subprocess.stderr?.on('data', (chunk: Buffer) => {
-      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STREAM_STDERR_TAIL);
-    });
+    const stderrTail = keepTail(subprocess.stderr);
     if (subprocess.stdout !== null) {
       createInterface({ input: subprocess.stdout, crlfDelay: Number.POSITIVE_INFINITY }).on('line', onLine);
     }
@@ -88,7 +85,7 @@ export class ExecRunner implements CommandRunner {
       }
       const exitCode = typeof r.exitCode === 'number' ? r.exitCode : null;
       this.#observe(argv, durationMs, exitCode, exitCode === 0 ? 'ok' : 'failed');
-      return { argv, exitCode, signal: r.signal ?? null, stderr: stderrTail };
+      return { argv, exitCode, signal: r.signal ?? null, stderr: stderrTail() };
     });
     return {
       ended,
@@ -237,15 +234,12 @@ export function startNodeChild(script: string, args: readonly string[]): NodeChi
     serialization: 'json',
     buffer: false,
   });
-  let stderr = '';
-  subprocess.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString('utf8')).slice(-STREAM_STDERR_TAIL);
-  });
+  const stderr = keepTail(subprocess.stderr);
   const exited = subprocess.then((r) => ({
     exitCode: typeof r.exitCode === 'number' ? r.exitCode : null,
     signal: r.signal ?? null,
     // A child that never started has no stderr: execa's message says why.
-    stderr: (r.exitCode === undefined && r.signal === undefined ? r.shortMessage : undefined) ?? stderr,
+    stderr: (r.exitCode === undefined && r.signal === undefined ? r.shortMessage : undefined) ?? stderr(),
   }));
   return {
     pid: subprocess.pid,
@@ -285,6 +279,15 @@ export function startNodeChild(script: string, args: readonly string[]): NodeChi
 
 /** How much of a long-lived command's stderr is kept for its end report. */
 const STREAM_STDERR_TAIL = 4096;
+
+/** Keeps the last STREAM_STDERR_TAIL characters a long-lived process writes to `stream`. */
+function keepTail(stream: NodeJS.ReadableStream | null): () => string {
+  let tail = '';
+  stream?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-STREAM_STDERR_TAIL);
+  });
+  return () => tail;
+}
 
 /** One output stream's bytes, kept as the chunks that came (decoded once, at the end). */
 class Output {

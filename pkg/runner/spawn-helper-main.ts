@@ -56,6 +56,8 @@ process.on('message', (message: HelperRequest) => {
   void child.finished.then((finished) => {
     running.delete(id);
     reply({ id, finished });
+    // After the channel closed, the last command to end ends the helper.
+    if (!process.connected && running.size === 0) process.exit(0);
   });
 });
 
@@ -65,10 +67,6 @@ process.on('message', (message: HelperRequest) => {
 // one that completes, and domainmgr's next start reconciles whatever they did. Then it exits.
 process.on('disconnect', () => {
   if (running.size === 0) process.exit(0);
-  const exitWhenIdle = () => {
-    if (running.size === 0) process.exit(0);
-  };
-  for (const child of running.values()) void child.finished.then(() => setImmediate(exitWhenIdle));
 });
 
 reply({ ready: true });
