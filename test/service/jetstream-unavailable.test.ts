@@ -122,8 +122,12 @@ describe('domainmgr started while JetStream cannot answer', () => {
     const survivor = 0;
     await cluster.kill(1);
     await cluster.kill(2);
-    // Until the survivor sees its peers gone, it may still answer as the streams' leader.
-    for (const kind of STREAM_KINDS) await cluster.waitNoLeader(contractStreamConfig(node.prefix, kind).name);
+    // Until the survivor sees its peers gone, it still answers as the leader of the streams it led.
+    const prefix = node.prefix;
+    await cluster.waitLeaderless(
+      survivor,
+      STREAM_KINDS.map((kind) => contractStreamConfig(prefix, kind).name),
+    );
     const dm = node.spawn();
     await dm.waitForLog(
       'a retried JetStream step',

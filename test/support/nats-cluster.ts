@@ -57,6 +57,12 @@ export interface StreamReplication {
   replicas: { index: number; current: boolean; offline: boolean }[];
 }
 
+/** The part of `jsz?accounts=true&streams=true` the waits read. */
+interface JszStreams {
+  meta_cluster?: { leader?: string };
+  account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
+}
+
 interface ServerRuntime extends ClusterServer {
   readonly configFile: string;
   proc: ChildProcess | undefined;
@@ -249,13 +255,25 @@ export class NatsCluster {
   }
 
   /**
-   * Waits until no running server answers for `stream` any more: after servers were killed, its
-   * leader, if it survived, goes on answering until it sees it has lost its quorum.
+   * Waits until server `index` itself reports that neither the JetStream meta group nor any of
+   * `streams` has a leader, as its monitoring (`jsz`) tells: after the other servers were killed,
+   * a stream leader that survived goes on answering (stream info included) until it sees it has
+   * lost its quorum, which nats-server 2.9 takes up to about 15 s to notice. A stream the server
+   * does not hold never satisfies the wait, so a wrong name fails at the deadline.
    */
-  async waitNoLeader(stream: string): Promise<void> {
+  async waitLeaderless(index: number, streams: readonly string[]): Promise<void> {
     await this.#until(
-      `stream ${stream} to have no leader`,
-      async () => (await this.#streamInfo(stream)) === undefined,
+      `server ${index} to see no leader of the meta group nor of ${streams.join(', ')}`,
+      async () => {
+        const jsz = (await this.monitor(index, 'jsz?accounts=true&streams=true').catch(() => undefined)) as
+          | JszStreams
+          | undefined;
+        if (!jsz || jsz.meta_cluster?.leader) return false;
+        const leaders = new Map<string, string | undefined>();
+        for (const account of jsz.account_details ?? [])
+          for (const detail of account.stream_detail ?? []) leaders.set(detail.name, detail.cluster?.leader);
+        return streams.every((name) => leaders.has(name) && !leaders.get(name));
+      },
     );
   }
 
