@@ -6,7 +6,6 @@ import {
   XenstoreConflictError,
   XenstoreConnectionError,
   XenstoreError,
-  XenstoreNotFoundError,
   XenstoreProtocolError,
   XenstoreTimeoutError,
   XenstoreTransactionRetriesError,
@@ -93,9 +92,11 @@ interface Pending {
   op: string;
   path: string | undefined;
   expect: number;
-  resolve: (payload: Buffer) => void;
+  /** undefined only for a request made with missingOk, whose node was not there (ENOENT). */
+  resolve: (payload: Buffer | undefined) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+  missingOk: boolean;
 }
 
 /**
@@ -299,6 +300,32 @@ export class XenstoreClient implements XenstoreOps {
     path: string | undefined,
     options?: RequestOptions,
   ): Promise<Buffer> {
+    return this.#send(type, txId, payload, path, options, false) as Promise<Buffer>;
+  }
+
+  /**
+   * @internal As request(), but an ENOENT reply resolves with undefined. No error object is built
+   * for a node that is not there: that is the usual answer of a lookup (a domid window of
+   * tryRead, most of them absent), and an Error's stack capture cost more than the request.
+   */
+  requestOrMissing(
+    type: number,
+    txId: number,
+    payload: Buffer,
+    path: string | undefined,
+    options?: RequestOptions,
+  ): Promise<Buffer | undefined> {
+    return this.#send(type, txId, payload, path, options, true);
+  }
+
+  #send(
+    type: number,
+    txId: number,
+    payload: Buffer,
+    path: string | undefined,
+    options: RequestOptions | undefined,
+    missingOk: boolean,
+  ): Promise<Buffer | undefined> {
     const op = typeName(type);
     if (this.#state === 'closed') return Promise.reject(new XenstoreClosedError(op, path));
     const socket = this.#socket;
@@ -315,7 +342,7 @@ export class XenstoreClient implements XenstoreOps {
       return Promise.reject(e);
     }
     const timeoutMs = options?.timeoutMs ?? this.#requestTimeoutMs;
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<Buffer | undefined>((resolve, reject) => {
       const timer = setTimeout(() => {
         // The id stays unusable until the connection resets: a late reply is dropped.
         const p = this.#pending.get(reqId);
@@ -323,7 +350,7 @@ export class XenstoreClient implements XenstoreOps {
         reject(new XenstoreTimeoutError(op, path, timeoutMs));
       }, timeoutMs);
       timer.unref();
-      this.#pending.set(reqId, { op, path, expect: type, resolve, reject, timer });
+      this.#pending.set(reqId, { op, path, expect: type, resolve, reject, timer, missingOk });
       // Requests made in the same tick leave in one write.
       if (!this.#corked) {
         this.#corked = true;
@@ -411,8 +438,11 @@ export class XenstoreClient implements XenstoreOps {
     if (!p) return;
     this.#pending.delete(f.reqId);
     clearTimeout(p.timer);
-    if (f.type === XsType.ERROR) p.reject(errnoError(parseError(f.payload), p.op, p.path));
-    else if (f.type !== p.expect) {
+    if (f.type === XsType.ERROR) {
+      const errno = parseError(f.payload);
+      if (errno === 'ENOENT' && p.missingOk) p.resolve(undefined);
+      else p.reject(errnoError(errno, p.op, p.path));
+    } else if (f.type !== p.expect) {
       const e = new XenstoreProtocolError(
         `xenstore ${p.op}: reply of type ${typeName(f.type)} to request ${f.reqId}`,
         p.op,
@@ -502,18 +532,15 @@ function readIn(c: XenstoreClient, tx: number, path: string, o?: RequestOptions)
   return c.request(XsType.READ, tx, pathPayload(path), path, o).then((b) => b.toString('utf8'));
 }
 
-async function tryReadIn(
+function tryReadIn(
   c: XenstoreClient,
   tx: number,
   path: string,
   o?: RequestOptions,
 ): Promise<string | undefined> {
-  try {
-    return await readIn(c, tx, path, o);
-  } catch (e) {
-    if (e instanceof XenstoreNotFoundError) return undefined;
-    throw e;
-  }
+  return c
+    .requestOrMissing(XsType.READ, tx, pathPayload(path), path, o)
+    .then((b) => (b === undefined ? undefined : b.toString('utf8')));
 }
 
 async function writeIn(

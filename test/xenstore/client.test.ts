@@ -8,6 +8,7 @@ import {
   XenstoreConflictError,
   XenstoreConnectionError,
   XenstoreExistsError,
+  XenstoreInvalidError,
   XenstoreNotFoundError,
   XenstorePayloadTooLargeError,
   XenstoreTimeoutError,
@@ -98,6 +99,23 @@ describe('the client against the simulated host xenstored', () => {
     expect(err).toMatchObject({ errno: 'ENOENT', op: 'READ', path: '/no/such/node' });
     await expect(xs.directory('/no/such')).rejects.toMatchObject({ errno: 'ENOENT', op: 'DIRECTORY' });
     await expect(xs.rm('/no/such/node')).rejects.toBeInstanceOf(XenstoreNotFoundError);
+  });
+
+  test('tryRead answers undefined for ENOENT only: any other error reply still rejects, named', async () => {
+    const xs = await connect();
+    expect(await xs.tryRead('/no/such/node')).toBeUndefined();
+    // xenstored refuses a path with a space in it (EINVAL): not a missing node.
+    const err = await xs.tryRead('/test/bad path').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(XenstoreInvalidError);
+    expect(err).toMatchObject({ errno: 'EINVAL', op: 'READ', path: '/test/bad path' });
+    // Inside a transaction too, and a present node still reads.
+    await xs.write('/test/try/k', 'v');
+    const tx = await xs.startTransaction();
+    expect(await tx.tryRead('/test/try/k')).toBe('v');
+    expect(await tx.tryRead('/test/try/none')).toBeUndefined();
+    await expect(tx.tryRead('/test/bad path')).rejects.toBeInstanceOf(XenstoreInvalidError);
+    await tx.abort();
+    await xs.rm('/test/try');
   });
 
   test('many requests in flight on one connection get their own replies', async () => {
