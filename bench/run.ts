@@ -16,8 +16,9 @@
  *           lib/eve-style-hypervisor.ts injected into the same service, one create at a time); then the no-spawns pair (--skip-no-spawn leaves it out): domainmgr whose runner sends each
  *           command to the simulated host over a socket, and a floor of such calls, whose difference
  *           is what everything but spawning costs per domain.
- *   steady  the N running domains for S seconds: spawns (0 but the 60 s resync while xenstored's
- *           watch is up), CPU % of a core, RSS (both strategies).
+ *   steady  the N running domains for S seconds, twice (just after the burst, then steady): each
+ *           time spawns (0 but the 60 s resync while xenstored's watch is up), CPU % of a core,
+ *           RSS (both strategies).
  *   vifs    spawns per xl create by vif count (0, 1, 2, 4, 8): 2 whatever the count, since the
  *           domid and every vif's offload keys go over xenstored's socket (one transaction).
  *   idle    one domain at a time: publish -> first command, state change -> status stored.
@@ -209,6 +210,8 @@ interface SteadyRun {
   rssMiB: number;
   cpuMsPerSecond: number[];
   load: string;
+  /** The same figures for the window just before this one, right after the create burst. */
+  afterBurst?: Omit<SteadyRun, 'afterBurst'>;
 }
 
 const CREATE_KEYS = ['xl create', 'xl domid', 'xenstore-write write', 'xl unpause'];
@@ -296,10 +299,23 @@ async function createAndSteady(
   });
 }
 
+/**
+ * Two windows of STEADY_S each, back to back: the first after the burst, and the steady state
+ * after it. The first still holds the burst's after-effects (V8's memory-reducing collections in
+ * domainmgr and in its helper, which ran 1,000s of spawns); the second is what the idle domains
+ * cost. Both are printed.
+ */
 async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
   // Let the tail of the create phase (expedited listings, status publishes) pass first.
   await sleep(PROBE_MS + 1000);
-  note(`steady (${eve ? 'EVE-style' : 'domainmgr'}): ${STEADY_S} s with ${DOMAINS} running domains`);
+  const who = eve ? 'EVE-style' : 'domainmgr';
+  note(`steady (${who}): ${STEADY_S} s with ${DOMAINS} running domains, just after the burst`);
+  const afterBurst = await steadyWindow(m, eve);
+  note(`steady (${who}): ${STEADY_S} s more`);
+  return { ...(await steadyWindow(m, eve)), afterBurst };
+}
+
+async function steadyWindow(m: Manager, eve: boolean): Promise<Omit<SteadyRun, 'afterBurst'>> {
   const c0 = await m.commandCounts();
   const cpu0 = m.cpuMs();
   const main0 = m.mainThreadCpuMs();
@@ -823,10 +839,21 @@ async function main(): Promise<void> {
           'spawns',
           'load',
         ],
-        steadies.map((r) => {
-          const s = r.steady as SteadyRun;
-          return [
-            r.strategy,
+        steadies.flatMap((r) => {
+          const steady = r.steady as SteadyRun;
+          const windows: [string, Omit<SteadyRun, 'afterBurst'>][] = [
+            ...(steady.afterBurst
+              ? [
+                  [`${r.strategy}, first window after the burst`, steady.afterBurst] as [
+                    string,
+                    Omit<SteadyRun, 'afterBurst'>,
+                  ],
+                ]
+              : []),
+            [`${r.strategy}, steady (the window after)`, steady],
+          ];
+          return windows.map(([label, s]) => [
+            label,
             f0(s.seconds),
             f1(s.ticks),
             f1(s.spawnsPerTick),
@@ -835,7 +862,7 @@ async function main(): Promise<void> {
             f0(s.rssMiB),
             JSON.stringify(s.spawns),
             s.load,
-          ];
+          ]);
         }),
       );
     }
