@@ -247,10 +247,11 @@ describe.each([
     writeFileSync(file, JSON.stringify(vmDoc(3, kernel)));
     const r = await ctlAs('operator', ['apply', '-f', file, '--node', 'node1']);
     expectNoStack(r);
-    expect(r.code).toBe(3);
-    expect(r.stderr).toBe(
-      `domainctl: not authorized: Permissions Violation for Publish to "${fleet.prefix}.node1.config.${uuidN(3)}"\n`,
-    );
+    // Compared together, so that a wrong exit code shows what domainctl said.
+    expect({ code: r.code, stderr: r.stderr }).toEqual({
+      code: 3,
+      stderr: `domainctl: not authorized: Permissions Violation for Publish to "${fleet.prefix}.node1.config.${uuidN(3)}"\n`,
+    });
   });
 
   test('a controller restricted to node1 publishes to node1 but not to node2', async () => {
@@ -261,10 +262,10 @@ describe.each([
     expect(ok.code).toBe(0);
     const refused = await ctlAs('controller1', ['apply', '-f', file, '--node', 'node2']);
     expectNoStack(refused);
-    expect(refused.code).toBe(3);
-    expect(refused.stderr).toBe(
-      `domainctl: not authorized: Permissions Violation for Publish to "${fleet.prefix}.node2.config.${uuidN(4)}"\n`,
-    );
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({
+      code: 3,
+      stderr: `domainctl: not authorized: Permissions Violation for Publish to "${fleet.prefix}.node2.config.${uuidN(4)}"\n`,
+    });
   });
 
   describe("with node1's credentials, the server refuses", () => {
