@@ -211,8 +211,11 @@ interface SteadyRun {
   cpuMsPerSecond: number[];
   load: string;
   /** The same figures for the window just before this one, right after the create burst. */
-  afterBurst?: Omit<SteadyRun, 'afterBurst'>;
+  afterBurst?: SteadyWindow;
 }
+
+/** One window of the steady state. */
+type SteadyWindow = Omit<SteadyRun, 'afterBurst'>;
 
 const CREATE_KEYS = ['xl create', 'xl domid', 'xenstore-write write', 'xl unpause'];
 
@@ -315,7 +318,7 @@ async function steadyState(m: Manager, eve: boolean): Promise<SteadyRun> {
   return { ...(await steadyWindow(m, eve)), afterBurst };
 }
 
-async function steadyWindow(m: Manager, eve: boolean): Promise<Omit<SteadyRun, 'afterBurst'>> {
+async function steadyWindow(m: Manager, eve: boolean): Promise<SteadyWindow> {
   const c0 = await m.commandCounts();
   const cpu0 = m.cpuMs();
   const main0 = m.mainThreadCpuMs();
@@ -841,17 +844,9 @@ async function main(): Promise<void> {
         ],
         steadies.flatMap((r) => {
           const steady = r.steady as SteadyRun;
-          const windows: [string, Omit<SteadyRun, 'afterBurst'>][] = [
-            ...(steady.afterBurst
-              ? [
-                  [`${r.strategy}, first window after the burst`, steady.afterBurst] as [
-                    string,
-                    Omit<SteadyRun, 'afterBurst'>,
-                  ],
-                ]
-              : []),
-            [`${r.strategy}, steady (the window after)`, steady],
-          ];
+          const windows: [string, SteadyWindow][] = [[`${r.strategy}, steady (the window after)`, steady]];
+          if (steady.afterBurst)
+            windows.unshift([`${r.strategy}, first window after the burst`, steady.afterBurst]);
           return windows.map(([label, s]) => [
             label,
             f0(s.seconds),

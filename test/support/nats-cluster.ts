@@ -57,8 +57,8 @@ export interface StreamReplication {
   replicas: { index: number; current: boolean; offline: boolean }[];
 }
 
-/** The part of `jsz?accounts=true&streams=true` the waits read. */
-interface JszStreams {
+/** The part of a server's `jsz` monitoring document the waits read (streams: with `accounts=true&streams=true`). */
+interface Jsz {
   meta_cluster?: { leader?: string };
   account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[];
 }
@@ -200,10 +200,7 @@ export class NatsCluster {
       const leaders = new Set<string>();
       for (const server of this.#servers) {
         if (!this.isRunning(server.index)) continue;
-        const jsz = (await this.monitor(server.index, 'jsz').catch(() => undefined)) as
-          | { meta_cluster?: { leader?: string } }
-          | undefined;
-        const leader = jsz?.meta_cluster?.leader;
+        const leader = (await this.#jsz(server.index, 'jsz'))?.meta_cluster?.leader;
         if (!leader) return false;
         leaders.add(leader);
       }
@@ -265,9 +262,7 @@ export class NatsCluster {
     await this.#until(
       `server ${index} to see no leader of the meta group nor of ${streams.join(', ')}`,
       async () => {
-        const jsz = (await this.monitor(index, 'jsz?accounts=true&streams=true').catch(() => undefined)) as
-          | JszStreams
-          | undefined;
+        const jsz = await this.#jsz(index, 'jsz?accounts=true&streams=true');
         if (!jsz || jsz.meta_cluster?.leader) return false;
         const leaders = new Map<string, string | undefined>();
         for (const account of jsz.account_details ?? [])
@@ -275,6 +270,11 @@ export class NatsCluster {
         return streams.every((name) => leaders.has(name) && !leaders.get(name));
       },
     );
+  }
+
+  /** Server `index`'s `jsz` document at `path`; undefined while it does not answer. */
+  async #jsz(index: number, path: string): Promise<Jsz | undefined> {
+    return (await this.monitor(index, path).catch(() => undefined)) as Jsz | undefined;
   }
 
   /** Stops every server (SIGKILL: a test's cluster holds nothing worth a shutdown) and removes the stores. */
