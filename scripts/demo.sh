@@ -81,6 +81,12 @@ stop() {
   if kill -0 "$pid" 2>/dev/null; then
     say "stopping domainmgr (SIGTERM: domains are left running, as on a real node)"
     kill -TERM "$pid" 2>/dev/null || true
+    # domainmgr bounds its own shutdown; this bound is the demo's, so that it always ends.
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "demo: domainmgr did not stop within 20 s of SIGTERM; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
     wait "$pid" 2>/dev/null || true
   fi
   simctl stop >/dev/null 2>&1 || true
@@ -97,7 +103,12 @@ grep -o '"address":{[^}]*}' "$demo/domainmgr.log" | head -1 | sed 's/^/metrics a
 
 say "applying examples/$backend/ and waiting for each domain"
 for f in "$demo"/examples/*.yaml; do
-  node bin/domainctl.js apply -f "$f" --node "$node_id" --wait
+  # A bounded wait: on a failure the demo shows why (on stderr) instead of waiting five minutes.
+  node bin/domainctl.js apply -f "$f" --node "$node_id" --wait --timeout 60s || {
+    echo "demo: applying ${f##*/} did not finish; the last lines of .demo/$backend/domainmgr.log:" >&2
+    tail -30 "$demo/domainmgr.log" >&2
+    exit 1
+  }
 done
 
 say "domainctl get --node $node_id"

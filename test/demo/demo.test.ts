@@ -19,7 +19,8 @@ describe('scripts/demo.sh', () => {
     async (backend, names) => {
       const { stdout } = await run('bash', [join(projectRoot, 'scripts/demo.sh'), '--backend', backend], {
         cwd: projectRoot,
-        timeout: 120_000,
+        // Above the demo's own bounds (60 s per apply, 20 s to stop), so it fails with its own words.
+        timeout: 170_000,
       });
       for (const name of names) {
         expect(stdout).toMatch(new RegExp(`^${name} \\([0-9a-f-]{36}\\): RUNNING at generation 1$`, 'm'));
@@ -27,6 +28,6 @@ describe('scripts/demo.sh', () => {
       }
       expect(stdout).toContain('stopping domainmgr');
     },
-    150_000,
+    200_000,
   );
 });
