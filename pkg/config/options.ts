@@ -199,7 +199,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: 'resync-interval-ms',
     env: 'DOMAINMGR_RESYNC_INTERVAL_MS',
     kind: 'integer',
-    help: "how often all domains are listed while the backend's change watch is up",
+    help: "how often all domains are listed while the backend's change watch is up; the most the host reading ages while no domain changes",
   },
   {
     key: 'probeJitter',

@@ -87,7 +87,10 @@ export class Engine {
     this.#d = deps;
     this.#log = deps.logger.child({ component: 'engine' });
     this.#startedAt = deps.clock.now();
-    this.#resources = new HostResources(() => deps.hypervisor.hostInfo());
+    this.#resources = new HostResources(
+      () => deps.hypervisor.hostInfo(),
+      () => deps.clock.monotonic(),
+    );
     const c = deps.config;
     this.#workerDeps = {
       nodeId: c.nodeId,
@@ -488,7 +491,9 @@ export class Engine {
   async #periodicNodeStatus(): Promise<void> {
     if (this.#stopping) return;
     try {
-      await this.#resources.refresh();
+      // The host reading (one process) at most one resync old unless domains changed: an idle
+      // node's NodeStatus repeats it between.
+      if (this.#resources.readingDue(this.#d.config.resyncIntervalMs)) await this.#resources.refresh();
       if (!this.#verify.ok) this.#verify = await this.#d.hypervisor.verify();
     } catch (e) {
       this.#log.warn({ err: errorText(e) }, 'reading host information failed');

@@ -1,5 +1,22 @@
 import type { HostInfo } from '../hypervisor/hypervisor.js';
 
+/** When the last host reading began (monotonic ms; null: none yet), and what happened since. */
+export interface HostReadingAge {
+  readAt: number | null;
+  /** A create took memory, or a failed create or a destroy gave some back, since it began. */
+  changedSince: boolean;
+}
+
+/**
+ * Whether the periodic NodeStatus takes a fresh host reading (xl info: one process) or reports
+ * the last one: fresh when there is none, when domains took or gave back memory since, or when it
+ * is `maxAgeMs` old. An idle node then reads its host once per `maxAgeMs`, not once per NodeStatus.
+ */
+export function hostReadingDue(age: HostReadingAge, nowMs: number, maxAgeMs: number): boolean {
+  if (age.readAt === null || age.changedSince) return true;
+  return nowMs - age.readAt >= maxAgeMs;
+}
+
 /**
  * Host resources the engine hands out before create, so that a create that cannot succeed
  * fails with a clear error instead of a failed tool call: memory, and PCI devices (one domain at
@@ -17,14 +34,23 @@ export class HostResources {
   #inFlightMiB = 0;
   #committedMiB = 0;
   #pci = new Map<string, string>();
+  #age: HostReadingAge = { readAt: null, changedSince: false };
   readonly #refresh: () => Promise<HostInfo>;
+  readonly #monotonic: () => number;
 
-  constructor(refresh: () => Promise<HostInfo>) {
+  /** `monotonic`: the clock that dates readings (ms), the engine's injected one. */
+  constructor(refresh: () => Promise<HostInfo>, monotonic: () => number = () => performance.now()) {
     this.#refresh = refresh;
+    this.#monotonic = monotonic;
   }
 
   get info(): HostInfo | null {
     return this.#info;
+  }
+
+  /** Whether a periodic reader should call refresh() (hostReadingDue). */
+  readingDue(maxAgeMs: number): boolean {
+    return hostReadingDue(this.#age, this.#monotonic(), maxAgeMs);
   }
 
   /**
@@ -33,6 +59,8 @@ export class HostResources {
    */
   async refresh(): Promise<HostInfo> {
     const seen = [...this.#committed.keys()];
+    const age: HostReadingAge = { readAt: this.#monotonic(), changedSince: false };
+    this.#age = age;
     const info = await this.#refresh();
     this.#info = info;
     for (const uuid of seen) this.#uncommit(uuid);
@@ -66,12 +94,14 @@ export class HostResources {
     this.#uncommit(uuid);
     this.#committed.set(uuid, m);
     this.#committedMiB += m;
+    this.#age.changedSince = true;
   }
 
   /** A create failed, or the domain was destroyed: its reservation is given back. */
   releaseMemory(uuid: string): void {
     this.#unreserve(uuid);
     this.#uncommit(uuid);
+    this.#age.changedSince = true;
   }
 
   /** Claims PCI devices for a domain; returns the devices held by another domain, with their holder. */

@@ -1181,6 +1181,22 @@ describe('engine: node status and stop', () => {
     expect(s.sink.node.length - before).toBeGreaterThanOrEqual(3);
   });
 
+  test('an idle node reads its host once per resync interval; a create makes the next NodeStatus read it', async () => {
+    const s = await started(setup({ nodeStatusIntervalMs: 30_000, resyncIntervalMs: 60_000 }));
+    const readsAtStart = s.hv.count('hostInfo');
+    const published = s.sink.node.length;
+    await s.clock.advance(125_000);
+    // Four periodic NodeStatus (30, 60, 90, 120 s), two of them with a fresh reading (60, 120 s).
+    expect(s.sink.node.length - published).toBeGreaterThanOrEqual(4);
+    expect(s.hv.count('hostInfo') - readsAtStart).toBe(2);
+    await s.send(U1, vm(U1));
+    await s.clock.advance(1000);
+    expect(s.hv.byUuid(U1)?.state).toBe('running');
+    const readsBefore = s.hv.count('hostInfo');
+    await s.clock.advance(30_000);
+    expect(s.hv.count('hostInfo') - readsBefore).toBe(1);
+  });
+
   test('one listing per probe tick, whatever the number of domains', async () => {
     const s = await started(setup({ createConcurrency: 50 }));
     for (let i = 0; i < 50; i++) {

@@ -1,5 +1,5 @@
 import type { HostInfo } from '../../pkg/hypervisor/hypervisor.js';
-import { HostResources } from '../../pkg/reconcile/host-resources.js';
+import { HostResources, hostReadingDue } from '../../pkg/reconcile/host-resources.js';
 
 /** A host whose `xl info` says `free` MiB free; counts its readings. */
 function host(free: number): {
@@ -59,5 +59,52 @@ describe('HostResources memory', () => {
     expect(await h.resources.reserveMemory('e', 1)).toBe(
       'not enough free memory on the host: 1 MiB asked, 0 MiB free',
     );
+  });
+});
+
+describe('hostReadingDue: when the periodic NodeStatus reads the host afresh', () => {
+  test.each([
+    ['no reading yet', { readAt: null, changedSince: false }, 0, true],
+    ['a reading just taken, nothing changed', { readAt: 1000, changedSince: false }, 1000, false],
+    ['younger than the max age', { readAt: 1000, changedSince: false }, 60_999, false],
+    ['exactly the max age', { readAt: 1000, changedSince: false }, 61_000, true],
+    ['older than the max age', { readAt: 1000, changedSince: false }, 200_000, true],
+    ['young, but memory changed since', { readAt: 1000, changedSince: true }, 1001, true],
+  ])('%s', (_what, age, now, due) => {
+    expect(hostReadingDue(age, now, 60_000)).toBe(due);
+  });
+});
+
+describe('HostResources.readingDue', () => {
+  function dated(): { resources: HostResources; at: (t: number) => void } {
+    let now = 0;
+    const resources = new HostResources(
+      async () => ({ totalMemoryMiB: 4096, freeMemoryMiB: 2048, nrCpus: 4, hypervisorVersion: '4.17' }),
+      () => now,
+    );
+    return { resources, at: (t) => (now = t) };
+  }
+
+  test('is due before any reading, not after one, and again at the max age', async () => {
+    const h = dated();
+    expect(h.resources.readingDue(60_000)).toBe(true);
+    await h.resources.refresh();
+    h.at(59_999);
+    expect(h.resources.readingDue(60_000)).toBe(false);
+    h.at(60_000);
+    expect(h.resources.readingDue(60_000)).toBe(true);
+  });
+
+  test('a create that took memory, or a release, makes the next reading due', async () => {
+    const h = dated();
+    await h.resources.refresh();
+    expect(await h.resources.reserveMemory('a', 100)).toBeNull();
+    expect(h.resources.readingDue(60_000)).toBe(false);
+    h.resources.commitMemory('a');
+    expect(h.resources.readingDue(60_000)).toBe(true);
+    await h.resources.refresh();
+    expect(h.resources.readingDue(60_000)).toBe(false);
+    h.resources.releaseMemory('a');
+    expect(h.resources.readingDue(60_000)).toBe(true);
   });
 });
