@@ -135,6 +135,12 @@ export interface CollectingProcess {
  *   SIGKILL after forceKillAfterDelay), instead of execa's `timeout`, which races an abortable
  *   timers/promises timer that every call then aborts (an AbortError with a stack each time).
  * Together about 0.4 ms less parent CPU per spawn than execa doing both (2.0 -> 1.6 ms at load 3).
+ * - `cleanup: false`: execa's default registers, through signal-exit, this process's signal and
+ *   exit handlers around every subprocess, to kill it when this process exits. That cost 1.3-1.7
+ *   ms of parent CPU per spawn on a 2-core PVM machine (9.6-10.0 -> 8.3 ms for `/bin/true` from
+ *   a bare node process; docs/performance.md), and is not wanted: a command outlives the process that started it, as the spawn helper's
+ *   commands outlive domainmgr (spawn-helper-main.ts says why), and each has its own timeout.
+ *   Long-lived commands (ExecRunner.stream) keep execa's cleanup: they end with domainmgr.
  */
 export function spawnCollected(argv: readonly string[], o: CollectOptions): CollectingProcess {
   const [file, ...args] = argv as [string, ...string[]];
@@ -151,6 +157,7 @@ export function spawnCollected(argv: readonly string[], o: CollectOptions): Coll
     killSignal: 'SIGTERM',
     forceKillAfterDelay: o.killGraceMs,
     buffer: false,
+    cleanup: false,
   });
   let timedOut = false;
   let overflow = false;

@@ -192,29 +192,57 @@ describe('HelperRunner: faults', () => {
     // A parent of its own, killed with SIGKILL while its helper runs a command (the helper ignores
     // the SIGTERM that execa's exit hook would send; SIGKILL runs no hook at all).
     const out = join(dir, 'orphan');
-    const parent = join(dir, 'parent.mjs');
-    writeFileSync(
-      parent,
-      `import { HelperRunner } from ${JSON.stringify(join(projectRoot, 'dist/pkg/runner/helper-runner.js'))};
-import { silentLogger } from ${JSON.stringify(join(projectRoot, 'dist/pkg/log/logger.js'))};
-const r = new HelperRunner({ logger: silentLogger, defaultTimeoutMs: 10000, killGraceMs: 200 });
-while (!r.helperReady) await new Promise((res) => setTimeout(res, 5));
+    const exit = await runParent(
+      'HelperRunner',
+      `while (!r.helperReady) await new Promise((res) => setTimeout(res, 5));
 void r.run(['sh', '-c', 'echo $PPID > ${out}.helper; sleep 0.5; echo done > ${out}.done']);
-while (!(await import('node:fs')).existsSync('${out}.helper')) await new Promise((res) => setTimeout(res, 5));
-process.kill(process.pid, 'SIGKILL');
-`,
+while (!existsSync('${out}.helper')) await new Promise((res) => setTimeout(res, 5));
+process.kill(process.pid, 'SIGKILL');`,
     );
-    const exit = await new Promise<string | null>((resolve) => {
-      execFile(process.execPath, [parent], (error) =>
-        resolve(error === null ? null : String(error.signal ?? error.code)),
-      );
-    });
     expect(exit).toBe('SIGKILL');
     const helper = Number(readFileSync(`${out}.helper`, 'utf8'));
-    await until(
-      'the orphaned command to finish',
-      () => existsSync(`${out}.done`) && readFileSync(`${out}.done`, 'utf8') === 'done\n',
-    );
+    await until('the orphaned command to finish', () => fileSays(`${out}.done`, 'done\n'));
     await until('the helper to exit', () => !alive(helper));
   });
+
+  test('a process that exits normally leaves the commands it started to finish (no kill on exit)', async () => {
+    // spawnCollected asks execa for no exit hook (cleanup: false): a command outlives its parent
+    // as the helper's outlive domainmgr, in ExecRunner too.
+    const out = join(dir, 'outlives');
+    const exit = await runParent(
+      'ExecRunner',
+      `void r.run(['sh', '-c', 'echo started > ${out}.started; sleep 0.5; echo done > ${out}.done']);
+while (!existsSync('${out}.started')) await new Promise((res) => setTimeout(res, 5));
+process.exit(0);`,
+    );
+    expect(exit).toBeNull();
+    await until('the command to finish after its parent exited', () => fileSays(`${out}.done`, 'done\n'));
+  });
 });
+
+/**
+ * Runs `body` in a node process of its own that holds `r`, a runner of the given kind from dist/;
+ * resolves with how that process ended: null for exit 0, else its signal or exit code.
+ */
+async function runParent(kind: 'ExecRunner' | 'HelperRunner', body: string): Promise<string | null> {
+  const module = kind === 'ExecRunner' ? 'exec-runner' : 'helper-runner';
+  const parent = join(dir, `parent-${kind}.mjs`);
+  writeFileSync(
+    parent,
+    `import { existsSync } from 'node:fs';
+import { ${kind} } from ${JSON.stringify(join(projectRoot, `dist/pkg/runner/${module}.js`))};
+import { silentLogger } from ${JSON.stringify(join(projectRoot, 'dist/pkg/log/logger.js'))};
+const r = new ${kind}({ logger: silentLogger, defaultTimeoutMs: 10000, killGraceMs: 200 });
+${body}
+`,
+  );
+  return new Promise((resolve) => {
+    execFile(process.execPath, [parent], (error) =>
+      resolve(error === null ? null : String(error.signal ?? error.code)),
+    );
+  });
+}
+
+function fileSays(path: string, text: string): boolean {
+  return existsSync(path) && readFileSync(path, 'utf8') === text;
+}
