@@ -23,9 +23,11 @@ export interface HttpServerOptions {
   health: () => HealthReport;
   logger: Logger;
   /**
-   * The event loop is sampled every `sampleIntervalMs` (default 500); /healthz fails while the
+   * The event loop is sampled every `sampleIntervalMs` (default 1000); /healthz fails while the
    * latest delay exceeds `maxLagMs` (default 2000). domainmgr does all its hypervisor work in
-   * child processes, so a loop stalled this long is a defect, not load.
+   * child processes, so a loop stalled this long is a defect, not load. A stall longer than
+   * maxLagMs + sampleIntervalMs always shows; a shorter one past maxLagMs may fall between samples.
+   * Each sample wakes an idle process, which costs CPU (metrics.ts says how much): hence 1 s.
    */
   eventLoop?: { sampleIntervalMs?: number; maxLagMs?: number };
 }
@@ -47,7 +49,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { host, port } = parseListen(options.listen);
   const log = options.logger.child({ component: 'http' });
-  const loop = new LoopMonitor(options.eventLoop?.sampleIntervalMs ?? 500);
+  const loop = new LoopMonitor(options.eventLoop?.sampleIntervalMs ?? 1000);
   const maxLagMs = options.eventLoop?.maxLagMs ?? 2000;
 
   const routes: Record<string, (res: ServerResponse) => Promise<void> | void> = {

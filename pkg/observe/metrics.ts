@@ -183,10 +183,13 @@ export class Metrics {
       this.#statusPublishes.inc({ kind }, 0);
       this.#statusPublishFailures.inc({ kind }, 0);
     }
-    // Event-loop lag is sampled every 100 ms, not prom-client's default 10 ms: at 10 ms its timer
-    // alone would wake an idle domainmgr 100 times a second.
+    // prom-client samples the event loop's delay with a timer of its own (its nodejs_eventloop_lag_
+    // min/max/mean/pNN; the scrape-time nodejs_eventloop_lag_seconds does not use it). Every 1 s,
+    // not its default 10 ms: on a 2-core PVM machine an idle domainmgr woken 10 times a second
+    // (100 ms) by it and by the health monitor (http-server.ts) spent 0.1-0.2 % of a core more than
+    // with neither, and 0.02-0.05 % more with both at 1 s (docs/performance.md, fourth pass).
     if (options.defaultMetrics ?? true)
-      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 1000 });
   }
 
   /** Plug into the command runner (ExecRunnerOptions.observer): one call per finished command. */
