@@ -28,7 +28,7 @@ import { XenstoreClient, type XenstoreOps } from '../pkg/xenstore/mod.js';
 import type { DomainConfig } from '../types/generated/domain-config.js';
 import { childProcessRun, writeCfgs } from './floor.js';
 import { benchDomains } from './lib/domains.js';
-import { load } from './lib/proc.js';
+import { load, machineBusyPct, machineCpuMs } from './lib/proc.js';
 import { freshSimHost } from './lib/sim.js';
 import { printTable, round } from './lib/stats.js';
 
@@ -76,6 +76,8 @@ interface Result {
   spawns: number;
   xenstoredRequests: number;
   parentCpuMs: number;
+  /** The whole machine's busy share while it ran, % of all cpus. */
+  machineBusyPct: number;
   load: string;
 }
 
@@ -173,6 +175,7 @@ async function measure(
     };
     let next = 0;
     const cpu0 = process.cpuUsage();
+    const machine0 = machineCpuMs();
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -180,6 +183,7 @@ async function measure(
       }),
     );
     const wallMs = performance.now() - t0;
+    const busyPct = machineBusyPct(machine0);
     const cpu = process.cpuUsage(cpu0);
     const calls = JSON.parse(sim.simctl('calls')) as Record<string, number>;
     const warmup = sequence === '4 spawns' ? 0 : 20;
@@ -201,6 +205,7 @@ async function measure(
       spawns,
       xenstoredRequests,
       parentCpuMs: (cpu.user + cpu.system) / 1000,
+      machineBusyPct: busyPct,
       load: load(),
     };
   } finally {

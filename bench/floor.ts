@@ -16,7 +16,7 @@ import { silentLogger } from '../pkg/log/logger.js';
 import { ExecRunner } from '../pkg/runner/exec-runner.js';
 import { toDomainSpec } from '../pkg/schema/domain-spec.js';
 import type { DomainConfig } from '../types/generated/domain-config.js';
-import { mainThreadCpuMs } from './lib/proc.js';
+import { machineBusyPct, machineCpuMs, mainThreadCpuMs } from './lib/proc.js';
 import { freshSimHost } from './lib/sim.js';
 import { SimDirectRunner } from './lib/sim-direct-runner.js';
 
@@ -89,6 +89,8 @@ export interface FloorResult {
   /** The main thread's share of parentCpuMs (the rest is V8's compiler and GC threads). */
   mainThreadCpuMs: number;
   cpuPerSpawnMs: number;
+  /** The whole machine's busy share while it ran, % of all cpus (proc.ts machineBusyPct). */
+  machineBusyPct: number;
 }
 
 /**
@@ -160,6 +162,7 @@ export async function runFloor(
     let next = 0;
     const cpu0 = process.cpuUsage();
     const main0 = mainThreadCpuMs(process.pid);
+    const machine0 = machineCpuMs();
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -167,6 +170,7 @@ export async function runFloor(
       }),
     );
     const wallMs = performance.now() - t0;
+    const busyPct = machineBusyPct(machine0);
     const cpu = process.cpuUsage(cpu0);
     const mainCpuMs = mainThreadCpuMs(process.pid) - main0;
     const parentCpuMs = (cpu.user + cpu.system) / 1000;
@@ -179,6 +183,7 @@ export async function runFloor(
       parentCpuMs,
       mainThreadCpuMs: mainCpuMs,
       cpuPerSpawnMs: parentCpuMs / spawns,
+      machineBusyPct: busyPct,
     };
   } finally {
     process.env.PATH = saved.PATH;

@@ -38,7 +38,7 @@ import { type FloorResult, runFloorProcess, SIM_DIRECT, SPAWN_MODES, writeCfgs }
 import { BenchBus, until } from './lib/bus.js';
 import { benchDomain, benchDomains } from './lib/domains.js';
 import { diffCounts, type Manager, startManager, sumCounts } from './lib/manager.js';
-import { load } from './lib/proc.js';
+import { load, machineBusyPct, machineCpuMs } from './lib/proc.js';
 import { writeResults } from './lib/results.js';
 import { freshSimHost } from './lib/sim.js';
 import { median, nowMs, percentile, printTable, round, sleep } from './lib/stats.js';
@@ -193,6 +193,8 @@ interface CreateRun {
   listingsDuringCreate: number;
   allSpawnsPerDomain: number;
   peakRssMiB: number;
+  /** The whole machine's busy share from the first publish to the last RUNNING, % of all cpus. */
+  machineBusyPct: number;
   load: string;
   steady?: SteadyRun;
 }
@@ -245,6 +247,7 @@ async function createAndSteady(
     const cpu0 = m.cpuMs();
     const main0 = m.mainThreadCpuMs();
     const helper0 = m.helperCpuMs();
+    const machine0 = machineCpuMs();
     const t0 = nowMs();
     note(`${strategy}: publishing ${DOMAINS} configs`);
     await Promise.all(
@@ -256,6 +259,7 @@ async function createAndSteady(
     let main1 = 0;
     let helper1 = 0;
     let t1 = 0;
+    let busyPct = 0;
     await until(
       bus,
       () => {
@@ -263,6 +267,7 @@ async function createAndSteady(
         cpu1 = m.cpuMs();
         main1 = m.mainThreadCpuMs();
         helper1 = m.helperCpuMs();
+        busyPct = machineBusyPct(machine0);
         t1 = nowMs();
         return true;
       },
@@ -294,6 +299,7 @@ async function createAndSteady(
       listingsDuringCreate: counts['xl list'] ?? 0,
       allSpawnsPerDomain: sumCounts(counts) / DOMAINS,
       peakRssMiB: m.memory().hwm,
+      machineBusyPct: busyPct,
       load: load(),
     };
     note(`${strategy}: ${DOMAINS} RUNNING after ${round(run.wallMs / 1000, 1)} s`);
@@ -612,6 +618,7 @@ interface Floor2Result {
   xenstoredRequests: number;
   parentCpuMs: number;
   domains: number;
+  machineBusyPct: number;
   load: string;
 }
 
@@ -776,12 +783,29 @@ async function main(): Promise<void> {
         wall2: c.wallMs / f2s.wallMs,
         cpu4: c.cpuPerDomainMs / (f.parentCpuMs / f.domains),
         cpu2: c.cpuPerDomainMs / (f2s.parentCpuMs / f2s.domains),
+        busy4: f.machineBusyPct,
+        busy2: f2s.machineBusyPct,
+        busyDm: c.machineBusyPct,
       };
     });
     printTable(
       'Rounds: domainmgr against the floors run just before it (targets: wall <= 0.6 x the 4-spawn floor, <= 1.15 x the 2-spawn floor)',
-      ['round', 'wall / 4-spawn', 'wall / 2-spawn', 'CPU / 4-spawn', 'CPU / 2-spawn'],
-      rounds.map((q, i) => [i + 1, f2(q.wall4), f2(q.wall2), f2(q.cpu4), f2(q.cpu2)]),
+      [
+        'round',
+        'wall / 4-spawn',
+        'wall / 2-spawn',
+        'CPU / 4-spawn',
+        'CPU / 2-spawn',
+        'machine busy %: 4-spawn, 2-spawn, domainmgr',
+      ],
+      rounds.map((q, i) => [
+        i + 1,
+        f2(q.wall4),
+        f2(q.wall2),
+        f2(q.cpu4),
+        f2(q.cpu2),
+        [q.busy4, q.busy2, q.busyDm].map(f0).join(', '),
+      ]),
     );
     results.rounds = rounds;
     const ratios: Record<string, number> = {

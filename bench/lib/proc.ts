@@ -99,6 +99,16 @@ export function machineCpuMs(): { busy: number; total: number } {
   return { busy: ((total - idle) * 1000) / CLK_TCK, total: (total * 1000) / CLK_TCK };
 }
 
+/**
+ * How busy the whole machine was since `from` (a machineCpuMs() reading): the busy share of all
+ * cpus, in %. Says whether a burst was bound by CPU (near 100) or waited on something.
+ */
+export function machineBusyPct(from: { busy: number; total: number }): number {
+  const now = machineCpuMs();
+  const total = now.total - from.total;
+  return total > 0 ? (100 * (now.busy - from.busy)) / total : Number.NaN;
+}
+
 /** VmRSS and VmHWM (peak RSS) of a process, in MiB. */
 export function memoryMiB(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
