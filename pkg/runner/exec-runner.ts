@@ -136,9 +136,11 @@ export interface CollectingProcess {
  *   timers/promises timer that every call then aborts (an AbortError with a stack each time).
  * Together about 0.4 ms less parent CPU per spawn than execa doing both (2.0 -> 1.6 ms at load 3).
  * - `cleanup: false`: execa's default registers, through signal-exit, this process's signal and
- *   exit handlers around every subprocess, to kill it when this process exits. That cost 1.3-1.7
- *   ms of parent CPU per spawn on a 2-core PVM machine (9.6-10.0 -> 8.3 ms for `/bin/true` from
- *   a bare node process; docs/performance.md), and is not wanted: a command outlives the process that started it, as the spawn helper's
+ *   exit handlers around subprocesses, to kill them when this process exits. Loaded and unloaded
+ *   around each spawn when they come one at a time (idle listings, single creates), that cost
+ *   1.3-1.7 ms of parent CPU a spawn on a 2-core PVM machine (9.6-10.0 -> 8.3 ms for `/bin/true`
+ *   from a bare node process; nothing when several run at once; docs/performance.md). And it is
+ *   not wanted: a command outlives the process that started it, as the spawn helper's
  *   commands outlive domainmgr (spawn-helper-main.ts says why), and each has its own timeout.
  *   Long-lived commands (ExecRunner.stream) keep execa's cleanup: they end with domainmgr.
  */
