@@ -34,7 +34,11 @@ export class HostResources {
   #inFlightMiB = 0;
   #committedMiB = 0;
   #pci = new Map<string, string>();
-  #age: HostReadingAge = { readAt: null, changedSince: false };
+  /** When the last successful reading began (monotonic ms), and the memory changes it saw. */
+  #readAt: number | null = null;
+  #changesAtReading = 0;
+  /** Memory changes so far: creates committed, reservations given back. */
+  #changes = 0;
   readonly #refresh: () => Promise<HostInfo>;
   readonly #monotonic: () => number;
 
@@ -50,7 +54,8 @@ export class HostResources {
 
   /** Whether a periodic reader should call refresh() (hostReadingDue). */
   readingDue(maxAgeMs: number): boolean {
-    return hostReadingDue(this.#age, this.#monotonic(), maxAgeMs);
+    const age = { readAt: this.#readAt, changedSince: this.#changes !== this.#changesAtReading };
+    return hostReadingDue(age, this.#monotonic(), maxAgeMs);
   }
 
   /**
@@ -59,10 +64,13 @@ export class HostResources {
    */
   async refresh(): Promise<HostInfo> {
     const seen = [...this.#committed.keys()];
-    const age: HostReadingAge = { readAt: this.#monotonic(), changedSince: false };
-    this.#age = age;
+    const startedAt = this.#monotonic();
+    const changes = this.#changes;
     const info = await this.#refresh();
     this.#info = info;
+    // Dated from its start: a change during the reading may be missing from it, so it stays due.
+    this.#readAt = startedAt;
+    this.#changesAtReading = changes;
     for (const uuid of seen) this.#uncommit(uuid);
     return info;
   }
@@ -94,14 +102,14 @@ export class HostResources {
     this.#uncommit(uuid);
     this.#committed.set(uuid, m);
     this.#committedMiB += m;
-    this.#age.changedSince = true;
+    this.#changes++;
   }
 
   /** A create failed, or the domain was destroyed: its reservation is given back. */
   releaseMemory(uuid: string): void {
     this.#unreserve(uuid);
     this.#uncommit(uuid);
-    this.#age.changedSince = true;
+    this.#changes++;
   }
 
   /** Claims PCI devices for a domain; returns the devices held by another domain, with their holder. */

@@ -76,13 +76,17 @@ describe('hostReadingDue: when the periodic NodeStatus reads the host afresh', (
 });
 
 describe('HostResources.readingDue', () => {
-  function dated(): { resources: HostResources; at: (t: number) => void } {
+  function dated(): { resources: HostResources; at: (t: number) => void; failing: (f: boolean) => void } {
     let now = 0;
+    let fail = false;
     const resources = new HostResources(
-      async () => ({ totalMemoryMiB: 4096, freeMemoryMiB: 2048, nrCpus: 4, hypervisorVersion: '4.17' }),
+      async () => {
+        if (fail) throw new Error('xl info failed');
+        return { totalMemoryMiB: 4096, freeMemoryMiB: 2048, nrCpus: 4, hypervisorVersion: '4.17' };
+      },
       () => now,
     );
-    return { resources, at: (t) => (now = t) };
+    return { resources, at: (t) => (now = t), failing: (f) => (fail = f) };
   }
 
   test('is due before any reading, not after one, and again at the max age', async () => {
@@ -106,5 +110,34 @@ describe('HostResources.readingDue', () => {
     expect(h.resources.readingDue(60_000)).toBe(false);
     h.resources.releaseMemory('a');
     expect(h.resources.readingDue(60_000)).toBe(true);
+  });
+  test('a failed reading leaves the next one due', async () => {
+    const h = dated();
+    await h.resources.refresh();
+    h.at(60_000);
+    h.failing(true);
+    await expect(h.resources.refresh()).rejects.toThrow('xl info failed');
+    h.at(60_001);
+    expect(h.resources.readingDue(60_000)).toBe(true);
+  });
+
+  test('a change while a reading is under way leaves the next one due', async () => {
+    let gate = Promise.resolve();
+    let release = () => {};
+    const r = new HostResources(
+      async () => {
+        await gate;
+        return { totalMemoryMiB: 4096, freeMemoryMiB: 2048, nrCpus: 4, hypervisorVersion: '4.17' };
+      },
+      () => 0,
+    );
+    await r.refresh();
+    expect(await r.reserveMemory('a', 100)).toBeNull();
+    gate = new Promise<void>((resolve) => (release = resolve));
+    const reading = r.refresh();
+    r.commitMemory('a');
+    release();
+    await reading;
+    expect(r.readingDue(60_000)).toBe(true);
   });
 });
