@@ -120,6 +120,22 @@ export interface CreatedDomain extends DomainRef {
   vifs: { vifName: string; mac: string; bridge: string; ip?: string }[];
 }
 
+/**
+ * A created domain's vifs as its status reports them: the spec's, in order, each with the name
+ * its backend gave it (`nameOf(vif, index)`).
+ */
+export function createdVifs(
+  spec: DomainSpec,
+  nameOf: (vif: DomainSpec['vifs'][number], index: number) => string,
+): CreatedDomain['vifs'] {
+  return spec.vifs.map((v, i) => ({
+    vifName: nameOf(v, i),
+    mac: v.mac,
+    bridge: v.bridge,
+    ...(v.ip === undefined ? {} : { ip: v.ip }),
+  }));
+}
+
 export interface Hypervisor {
   readonly name: BackendName;
 

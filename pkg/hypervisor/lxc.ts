@@ -14,6 +14,7 @@ import { checkTools, checkWritableDir } from './host-checks.js';
 import {
   type ChangeWatch,
   type CreatedDomain,
+  createdVifs,
   type DomainRef,
   type HostInfo,
   type Hypervisor,
@@ -314,12 +315,7 @@ export class LxcBackend implements Hypervisor {
       uuid: spec.uuid,
       domainName: spec.uuid,
       domainId: null,
-      vifs: spec.vifs.map((v, i) => ({
-        vifName: vethNames[i] ?? '',
-        mac: v.mac,
-        bridge: v.bridge,
-        ...(v.ip === undefined ? {} : { ip: v.ip }),
-      })),
+      vifs: createdVifs(spec, (_v, i) => vethNames[i] ?? ''),
     };
     if (spec.paused) {
       // The contract's paused is frozen: start it and freeze it at once.

@@ -10,6 +10,7 @@ import type { BackendDeps } from './deps.js';
 import { checkTools, checkWritableDir } from './host-checks.js';
 import {
   type CreatedDomain,
+  createdVifs,
   type DomainRef,
   type HostInfo,
   type Hypervisor,
@@ -114,12 +115,7 @@ export class VmadmBackend implements Hypervisor {
       uuid: spec.uuid,
       domainName: spec.name,
       domainId: null,
-      vifs: spec.vifs.map((v, i) => ({
-        vifName: `net${i}`,
-        mac: v.mac,
-        bridge: v.bridge,
-        ...(v.ip === undefined ? {} : { ip: v.ip }),
-      })),
+      vifs: createdVifs(spec, (_v, i) => `net${i}`),
     };
   }
 

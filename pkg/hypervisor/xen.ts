@@ -6,6 +6,7 @@ import type { BackendDeps } from './deps.js';
 import {
   type ChangeWatch,
   type CreatedDomain,
+  createdVifs,
   type HostInfo,
   HypervisorError,
   type ObservedDomain,
@@ -305,10 +306,5 @@ export function renderXenConfig(
  * `vif<domid>.<devid>` unless the config names it, and devids follow the order of the list.
  */
 export function xenVifs(spec: DomainSpec, domid: number): CreatedDomain['vifs'] {
-  return spec.vifs.map((v, devid) => ({
-    vifName: v.vifName ?? `vif${domid}.${devid}`,
-    mac: v.mac,
-    bridge: v.bridge,
-    ...(v.ip === undefined ? {} : { ip: v.ip }),
-  }));
+  return createdVifs(spec, (v, devid) => v.vifName ?? `vif${domid}.${devid}`);
 }
