@@ -39,7 +39,7 @@ import { benchDomain } from './lib/domains.js';
 import { FleetController, type StreamSize } from './lib/fleet-controller.js';
 import { type FleetServers, startCluster, startSingleServer } from './lib/fleet-servers.js';
 import { type Manager, startManager } from './lib/manager.js';
-import { agentCpuMs, childrenCpuMs, load, machineCpuMs, memoryMiB } from './lib/proc.js';
+import { agentCpuMs, busyPctBetween, childrenCpuMs, load, machineCpuMs, memoryMiB } from './lib/proc.js';
 import { writeResults } from './lib/results.js';
 import { type BenchSimHost, freshSimHost } from './lib/sim.js';
 import { median, nowMs, percentile, printTable, round, sleep } from './lib/stats.js';
@@ -549,7 +549,7 @@ async function runScenario(scenario: 'all-up' | 'kill'): Promise<ScenarioResult>
       serverRestCpuPercent,
       simDaemonsCpuMs: simMeters.reduce((a, m) => a + m.cpuMs, 0),
       controllerCpuMs: (ctlCpu.user + ctlCpu.system) / 1000,
-      machineBusyPercent: (100 * (machine1.busy - machine0.busy)) / (machine1.total - machine0.total),
+      machineBusyPercent: busyPctBetween(machine0, machine1),
       machineBusyCpuMs: machine1.busy - machine0.busy,
       kill,
       streams,

@@ -103,11 +103,17 @@ export function machineCpuMs(): { busy: number; total: number } {
  * How busy the whole machine was since `from` (a machineCpuMs() reading): the busy share of all
  * cpus, in %. Says whether a burst was bound by CPU (near 100) or waited on something.
  */
-export function machineBusyPct(from: { busy: number; total: number }): number {
-  const now = machineCpuMs();
-  const total = now.total - from.total;
-  return total > 0 ? (100 * (now.busy - from.busy)) / total : Number.NaN;
+export function machineBusyPct(from: MachineCpu): number {
+  return busyPctBetween(from, machineCpuMs());
 }
+
+/** The busy share of all cpus between two machineCpuMs() readings, in %. */
+export function busyPctBetween(from: MachineCpu, to: MachineCpu): number {
+  const total = to.total - from.total;
+  return total > 0 ? (100 * (to.busy - from.busy)) / total : Number.NaN;
+}
+
+type MachineCpu = ReturnType<typeof machineCpuMs>;
 
 /** VmRSS and VmHWM (peak RSS) of a process, in MiB. */
 export function memoryMiB(pid: number): { rss: number; hwm: number } {
