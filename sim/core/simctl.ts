@@ -24,6 +24,8 @@ export const SIMCTL_USAGE = `usage: simctl <command> [args]
   fault list | fault rm ID | fault clear
   crash DOMAIN                   the Xen guest crashes (kept as 'c' if on_crash=preserve)
   poweroff DOMAIN                the Xen guest powers itself off (on_poweroff applies)
+  reboot DOMAIN                  the Xen guest reboots itself (on_reboot applies: restart is
+                                 destroy, then the same domain again rebootRestartDelayMs later)
   vanish DOMAIN                  the Xen domain disappears (as if destroyed behind our back)
   hang-guest DOMAIN|VM [--off]   the guest ignores graceful shutdown/reboot (Xen domain or vmadm VM)
   pv-drivers DOMAIN on|off       whether an HVM guest has PV drivers (graceful shutdown needs them)
@@ -228,12 +230,13 @@ export function runSimctl(host: SimHost, inv: Invocation): SimctlOutcome {
       return fail('fault add|list|rm|clear');
     }
     case 'crash':
-    case 'poweroff': {
+    case 'poweroff':
+    case 'reboot': {
       const d = xenDomain(host, rest[0]);
       if (typeof d === 'string') return { result: result(1, '', `simctl: ${d}\n`) };
       if (d.shutdown) return { result: result(1, '', `simctl: domain ${d.domid} is already shut down\n`) };
       if (d.paused) setPaused(host, d, false);
-      guestShutdown(host, d, cmd === 'crash' ? 'crash' : 'poweroff');
+      guestShutdown(host, d, cmd);
       return done();
     }
     case 'vanish': {

@@ -39,6 +39,17 @@ export interface HostConfig {
   shutdownAckTimeoutMs: number;
   /** A freshly unpaused guest shows `r` (busy booting) this long, then `b` (idle). */
   bootBusyMs: number;
+  /**
+   * A guest that shut down to reboot (on_reboot = "restart") lists as shut down with reason r
+   * this long, until xl's monitor has heard of it and destroyed it.
+   */
+  rebootDestroyMs: number;
+  /**
+   * How long a rebooting guest is then missing from listings: xl's monitor sleeps 2 s after the
+   * destroy (xl_vmcontrol.c, "If this sleep is not there then domain re-creation fails
+   * sometimes") and creates it again from the same configuration, unpaused.
+   */
+  rebootRestartDelayMs: number;
   /** Whether new HVM guests have PV drivers (without, graceful shutdown needs -F). */
   hvmPvDrivers: boolean;
   /** Physical PCI devices of the host (BDF `DDDD:BB:DD.F`). */
@@ -99,6 +110,18 @@ export interface XenState {
   pci: PciDevice[];
   /** Flat xenstore: path -> value. Directories are implied by their children. */
   xenstore: Record<string, string>;
+  /** Rebooting guests xl's monitor destroys and creates again (rebootDestroyMs, rebootRestartDelayMs). */
+  restarts: PendingRestart[];
+}
+
+/** A guest xl's monitor is restarting for a reboot: destroyed at destroyAt, created at dueAt. */
+export interface PendingRestart {
+  domid: number;
+  name: string;
+  config: Record<string, unknown>;
+  origin: 'xl' | 'rkt';
+  destroyAt: number;
+  dueAt: number;
 }
 
 export interface RktPod {
@@ -171,6 +194,8 @@ export function defaultConfig(): HostConfig {
     shutdownDelayMs: 300,
     shutdownAckTimeoutMs: 60000,
     bootBusyMs: 1000,
+    rebootDestroyMs: 100,
+    rebootRestartDelayMs: 2000,
     hvmPvDrivers: true,
     pciDevices: [...DEFAULT_PCI_DEVICES],
     latencyMs: 0,
@@ -189,6 +214,7 @@ export function freshState(now: number, config: HostConfig = defaultConfig()): S
       domains: [],
       pci: config.pciDevices.map((bdf) => ({ bdf, assignable: false, assignedTo: null })),
       xenstore: {},
+      restarts: [],
     },
     rkt: { pods: [] },
     smartos: { vms: [] },
@@ -218,8 +244,13 @@ export function loadState(dir: string, now: number): SimState {
   }
   const s = parsed as Partial<SimState>;
   if (s.schema !== 1) throw new StateFileError(`${file}: unknown state schema ${String(s.schema)}`);
-  // Tunables added later get their defaults.
-  return { ...(s as SimState), config: { ...defaultConfig(), ...s.config } };
+  // Tunables and state added later get their defaults.
+  const state = s as SimState;
+  return {
+    ...state,
+    config: { ...defaultConfig(), ...s.config },
+    xen: { ...state.xen, restarts: state.xen.restarts ?? [] },
+  };
 }
 
 /**

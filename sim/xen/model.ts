@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { SimHost } from '../core/host.js';
-import type { PciDevice, ShutdownReason, XenDomain } from '../core/state.js';
+import type { PciDevice, PendingRestart, ShutdownReason, XenDomain } from '../core/state.js';
 import { ToolExit } from '../core/types.js';
 import { type KernelLoadRange, pvKernelAllocError } from './pv-kernel.js';
 import { connectVifs, removeDomainKeys, writeDomainKeys } from './xenstore-model.js';
@@ -355,11 +355,39 @@ function actionFor(d: XenDomain, reason: ShutdownReason): string {
   return typeof v === 'string' ? v : 'destroy';
 }
 
+/**
+ * xl's monitor restarts a rebooting guest: the domain lists as shut down (reason r) until the
+ * monitor destroys it (rebootDestroyMs), then is in no listing while the monitor sleeps
+ * (rebootRestartDelayMs), then is created again from the same configuration: same name and uuid,
+ * a new domid, unpaused even after `create -p` (tickXen does the last two steps).
+ */
 function restartDomain(host: SimHost, d: XenDomain): void {
-  // xl's monitor re-creates the guest from the same config: same name and uuid, a new domid.
-  const config = structuredClone(d.config);
-  destroyDomain(host, d.domid);
-  createDomain(host, config, { paused: false, origin: d.origin });
+  const now = host.now();
+  const destroyAt = now + host.state.config.rebootDestroyMs;
+  host.state.xen.restarts.push({
+    domid: d.domid,
+    name: d.name,
+    config: structuredClone(d.config),
+    origin: d.origin,
+    destroyAt,
+    dueAt: destroyAt + host.state.config.rebootRestartDelayMs,
+  });
+  host.touch();
+}
+
+/**
+ * The monitor's steps that are due: the destroy (of the domain it watches, if still there), then
+ * the create, which as any `xl create` fails when the name was taken meanwhile (the monitor then
+ * exits and the guest stays down). Returns when the next step is due, if any.
+ */
+function advanceRestart(host: SimHost, r: PendingRestart, now: number): number | null {
+  if (r.destroyAt <= now && byDomid(host, r.domid) !== undefined) destroyDomain(host, r.domid);
+  if (r.destroyAt > now) return r.destroyAt;
+  if (r.dueAt > now) return r.dueAt;
+  host.state.xen.restarts = host.state.xen.restarts.filter((x) => x !== r);
+  host.touch();
+  createDomain(host, r.config, { paused: false, origin: r.origin });
+  return null;
 }
 
 /**
@@ -417,6 +445,10 @@ export function tickXen(host: SimHost, now: number): number | null {
       connectVifs(host, d);
       vifsConnected.add(d);
     } else next = next === null ? bootedAt : Math.min(next, bootedAt);
+  }
+  for (const r of [...host.state.xen.restarts]) {
+    const due = advanceRestart(host, r, now);
+    if (due !== null) next = next === null ? due : Math.min(next, due);
   }
   for (const d of [...host.state.xen.domains]) {
     const p = d.pending;

@@ -29,7 +29,13 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await h.simctl(['reset']);
-  await h.simctl(['config', 'shutdownDelayMs=300', 'bootBusyMs=200']);
+  await h.simctl([
+    'config',
+    'shutdownDelayMs=300',
+    'bootBusyMs=200',
+    'rebootDestroyMs=100',
+    'rebootRestartDelayMs=200',
+  ]);
 });
 
 describe('xl list', () => {
@@ -325,6 +331,44 @@ describe('shutdown and guest behaviour over time', () => {
       'Rebooting domain 1\nWaiting for 1 domains\nDomain 1 has been shut down, reason code 1\n',
     );
     await until(async () => (await listRow(h, 'rb'))?.domid === 2, 2000, 'rb to come back');
+  });
+
+  test('a rebooting guest: shut down (reason r), then in no listing, then created again unpaused', async () => {
+    await xl(h, 'create', '-p', writeCfg(pvhCfg('rg')));
+    await xl(h, 'unpause', 'rg');
+    await h.simctl(['config', 'rebootDestroyMs=300', 'rebootRestartDelayMs=400']);
+    try {
+      await h.simctl(['reboot', 'rg']);
+      expect((await listRow(h, 'rg'))?.state).toBe('---sr-');
+      // The monitor destroys it, then sleeps before it creates the domain again.
+      await until(async () => (await listRow(h, 'rg')) === null, 3000, 'rg destroyed by the monitor');
+      await until(async () => (await listRow(h, 'rg')) !== null, 3000, 'rg to come back');
+      const back = await listRow(h, 'rg');
+      expect(back?.state).not.toContain('p');
+      expect(back?.domid).toBe(2);
+    } finally {
+      await h.simctl(['config', 'rebootDestroyMs=100', 'rebootRestartDelayMs=200']);
+    }
+  });
+
+  test('the monitor cannot create a rebooting guest again when its name was taken meanwhile', async () => {
+    await xl(h, 'create', writeCfg(pvhCfg('rt')));
+    await h.simctl(['config', 'rebootRestartDelayMs=400']);
+    try {
+      await h.simctl(['reboot', 'rt']);
+      await until(async () => (await listRow(h, 'rt')) === null, 3000, 'rt destroyed by the monitor');
+      expect((await xl(h, 'create', '-p', writeCfg(pvhCfg('rt')))).code).toBe(0);
+      const taken = await listRow(h, 'rt');
+      await until(
+        async () => (JSON.parse(await h.simctl(['state'])).xen.restarts as unknown[]).length === 0,
+        3000,
+        'the monitor to give up',
+      );
+      // Still the domain that took the name, paused: the monitor's create failed.
+      expect(await listRow(h, 'rt')).toEqual(taken);
+    } finally {
+      await h.simctl(['config', 'rebootRestartDelayMs=200']);
+    }
   });
 
   test('a shutdown request to a paused guest waits until it runs', async () => {
