@@ -202,6 +202,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: "how often all domains are listed while the backend's change watch is up; the most the host reading ages while no domain changes",
   },
   {
+    key: 'rebuildGraceMs',
+    flag: 'rebuild-grace-ms',
+    env: 'DOMAINMGR_REBUILD_GRACE_MS',
+    kind: 'integer',
+    help: "xl: how long a running domain may be missing before it counts as gone (xl's monitor rebuilds a rebooting guest)",
+  },
+  {
     key: 'probeJitter',
     flag: 'probe-jitter',
     env: 'DOMAINMGR_PROBE_JITTER',

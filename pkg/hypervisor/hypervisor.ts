@@ -147,6 +147,14 @@ export interface Hypervisor {
   readonly canPause: boolean;
 
   /**
+   * How long a running domain of ours may be missing from listings before it counts as gone,
+   * because the toolstack itself may be building it again: xl's monitor restarts a rebooting
+   * guest (on_reboot = restart) by destroying it, sleeping 2 s and creating it anew (same name
+   * and uuid, a new domid). Absent or 0: a missing domain is gone at once.
+   */
+  readonly rebuildGraceMs?: number;
+
+  /**
    * Ganeti's Verify: are the tools present and is the hypervisor answering? Never rejects; all
    * findings are in the result.
    */

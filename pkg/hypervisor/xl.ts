@@ -28,12 +28,14 @@ import { renderXenConfig, XenHost, xenVifs } from './xen.js';
 export class XlBackend implements Hypervisor {
   readonly name = 'xl' as const;
   readonly canPause = true;
+  readonly rebuildGraceMs: number;
   readonly #deps: BackendDeps;
   readonly #xen: XenHost;
   readonly #log: Logger;
 
   constructor(deps: BackendDeps) {
     this.#deps = deps;
+    this.rebuildGraceMs = deps.config.rebuildGraceMs;
     this.#log = deps.logger.child({ backend: 'xl' });
     this.#xen = new XenHost(deps, this.#log);
   }

@@ -98,6 +98,7 @@ export function knowledgeAfterDestroy(k: Knowledge): Knowledge {
     haltingUntil: null,
     interruptedCreate: false,
     stopDetail: null,
+    missingSince: null,
   };
 }
 

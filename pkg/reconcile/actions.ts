@@ -189,6 +189,17 @@ export function recordEvent(p: ActionParty, event: ObservationEvent, desired: De
     case 'vanished':
       recordExit(p, 'vanished', desired);
       return;
+    case 'missing': {
+      // Maybe a reboot under xl's monitor (Hypervisor.rebuildGraceMs): the domain's coming back
+      // is one listing (xenstored's @introduceDomain); its not coming back, the listing at `until`.
+      if (event.first)
+        p.log.info(
+          { graceMs: event.until - p.deps.clock.monotonic() },
+          'domain missing from the listing; gone unless it is back within the grace (a reboot rebuilds it)',
+        );
+      p.deps.requestProbe(Math.max(0, event.until - p.deps.clock.monotonic()));
+      return;
+    }
     case 'still-paused':
     case 'still-running': {
       // An unpause or pause that exited 0 and did not take: tried again after the backoff.

@@ -80,6 +80,7 @@ export function recordFrom(remembered?: LedgerEntry, time?: RestoreTime): Domain
       interruptedCreate: remembered?.phase === 'creating',
       attempt: 0,
       stopDetail: null,
+      missingSince: null,
     },
     vifs: [],
     runningSpec: remembered?.runningSpec ?? null,

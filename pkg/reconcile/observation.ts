@@ -29,6 +29,11 @@ export interface Knowledge {
   attempt: number;
   /** How the domain stopped, in the hypervisor's words (ObservedDomain.stopDetail); null: not said. */
   stopDetail: string | null;
+  /**
+   * Monotonic time a running (or paused) domain was first missing from a listing, while it may
+   * still be the toolstack rebuilding it (Hypervisor.rebuildGraceMs); null when it is not missing.
+   */
+  missingSince: number | null;
 }
 
 export interface ObservationContext {
@@ -42,11 +47,18 @@ export interface ObservationContext {
   restartBackoff: { initialMs: number; maxMs: number };
   /** domainmgr asked the guest to shut down (a run killed since may have): its leaving is no surprise. */
   haltRequested: boolean;
+  /** Hypervisor.rebuildGraceMs: how long a missing domain may be the toolstack rebuilding it. */
+  rebuildGraceMs: number;
 }
 
 export type ObservationEvent =
   /** The domain left while running or paused, unasked: the restart policy applies. */
   | { type: 'vanished' }
+  /**
+   * Missing, unasked, but maybe being rebuilt (a reboot under xl's monitor): nothing is concluded
+   * yet; a listing at `until` tells. `first`: the first listing that missed it.
+   */
+  | { type: 'missing'; until: number; first: boolean }
   /** Still paused after an unpause (xl unpause exits 0 even when it failed): retry at retryAt. */
   | { type: 'still-paused'; retryAt: number }
   /** Still running after a pause that exited 0: retry at retryAt. */
@@ -76,14 +88,23 @@ export function observeListing(
   const events: ObservationEvent[] = [];
   const next: Knowledge = { ...k };
   if (seen === null) {
-    if (
-      (k.actual === 'running' || k.actual === 'paused') &&
-      k.haltingUntil === null &&
-      !c.haltRequested &&
-      c.desired === 'run'
-    ) {
-      events.push({ type: 'vanished' });
+    // 'transitional': a guest that shut down to reboot (xl: reason r), seen before xl's monitor
+    // destroyed it. Missing already: an operation that failed on the missing domain since (actual
+    // 'unknown') does not end the grace.
+    const left = k.actual === 'running' || k.actual === 'paused' || k.actual === 'transitional';
+    const unasked =
+      (left || k.missingSince !== null) && k.haltingUntil === null && !c.haltRequested && c.desired === 'run';
+    if (unasked) {
+      const since = k.missingSince ?? c.now;
+      if (c.now < since + c.rebuildGraceMs) {
+        // Everything else stays as it was: the domain may be back under a new domid any moment.
+        next.missingSince = since;
+        events.push({ type: 'missing', until: since + c.rebuildGraceMs, first: k.missingSince === null });
+        return { knowledge: next, strays, events };
+      }
+      if (k.actual !== 'transitional' || k.missingSince !== null) events.push({ type: 'vanished' });
     }
+    next.missingSince = null;
     next.actual = 'absent';
     next.pausing = false;
     next.haltingUntil = null;
@@ -108,6 +129,7 @@ export function observeListing(
     }
   }
   next.actual = seen.state;
+  next.missingSince = null;
   next.stopDetail = seen.stopDetail ?? null;
   next.ref =
     k.ref !== null && k.ref.domainName === seen.name && k.ref.domainId === seen.domainId
@@ -144,7 +166,8 @@ export function changesNothing(before: Knowledge, o: Observation): boolean {
     a.bootTime === b.bootTime &&
     a.interruptedCreate === b.interruptedCreate &&
     a.attempt === b.attempt &&
-    a.stopDetail === b.stopDetail
+    a.stopDetail === b.stopDetail &&
+    a.missingSince === b.missingSince
   );
 }
 

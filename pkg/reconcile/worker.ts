@@ -233,6 +233,7 @@ export class DomainWorker {
       wallNow: this.#d.clock.now(),
       restartBackoff: this.#d.restartBackoff,
       haltRequested: this.#r.haltRequested,
+      rebuildGraceMs: this.#d.hypervisor.rebuildGraceMs ?? 0,
     };
   }
 

@@ -31,6 +31,7 @@ export function fencedHypervisor(inner: Hypervisor, mayAct: () => boolean): Hype
   return {
     name: inner.name,
     canPause: inner.canPause,
+    ...(inner.rebuildGraceMs === undefined ? {} : { rebuildGraceMs: inner.rebuildGraceMs }),
     verify: () => inner.verify(),
     hostInfo: () => inner.hostInfo(),
     list: () => inner.list(),

@@ -63,6 +63,8 @@ function engineConfig(stateDir: string, xenstored: boolean): DomainmgrConfig {
       xenstoredSocket: xenstored ? join(host.dir, 'xenstored', 'socket') : join(host.dir, 'no-xenstored'),
     },
     probeIntervalMs: 250,
+    // A vanished domain is gone after half a second, not the 30 s a reboot under xl's monitor may take.
+    rebuildGraceMs: 500,
     probeJitter: 0,
     nodeStatusIntervalMs: 60_000,
     // A hang is cut off after 2 s (a loaded machine's good calls finish well within it); a

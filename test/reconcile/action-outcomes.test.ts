@@ -209,6 +209,7 @@ test('knowledgeAfterDestroy: nothing there, the failure count for the backoff ke
     interruptedCreate: true,
     attempt: 3,
     stopDetail: 'init ended on signal 9',
+    missingSince: 50,
   };
   expect(knowledgeAfterDestroy(k)).toEqual({
     actual: 'absent',
@@ -221,6 +222,7 @@ test('knowledgeAfterDestroy: nothing there, the failure count for the backoff ke
     interruptedCreate: false,
     attempt: 3,
     stopDetail: null,
+    missingSince: null,
   });
 });
 

@@ -67,6 +67,7 @@ describe('recordFrom: the record a worker starts with', () => {
       interruptedCreate: interrupted,
       attempt: 0,
       stopDetail: null,
+      missingSince: null,
     });
     expect(r).toMatchObject({ vifs: [], stoppedByGuest: false, retryAt: null, error: null });
     expect(r.unsupported.size).toBe(0);
@@ -228,6 +229,7 @@ describe('decisionView: what decide() is asked', () => {
         interruptedCreate: true,
         attempt: 1,
         stopDetail: null,
+        missingSince: null,
       },
       stoppedByGuest: true,
       retryAt: 7_000,

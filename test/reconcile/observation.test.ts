@@ -21,6 +21,7 @@ const known = (over: Partial<Knowledge> = {}): Knowledge => ({
   interruptedCreate: false,
   attempt: 0,
   stopDetail: null,
+  missingSince: null,
   ...over,
 });
 
@@ -31,6 +32,7 @@ const context = (over: Partial<ObservationContext> = {}): ObservationContext => 
   wallNow: 900_000,
   restartBackoff: { initialMs: 1_000, maxMs: 8_000 },
   haltRequested: false,
+  rebuildGraceMs: 0,
   ...over,
 });
 
@@ -53,6 +55,92 @@ const cases: [string, Partial<Knowledge>, ObservedDomain[], Partial<ObservationC
     [],
     {},
     { knowledge: { actual: 'absent', ref: null, bootTime: null }, events: [{ type: 'vanished' }] },
+  ],
+  [
+    'running, not listed, within a rebuild grace: missing, all else kept, a listing at the end of the grace',
+    {},
+    [],
+    { rebuildGraceMs: 30_000 },
+    { knowledge: { missingSince: 5_000 }, events: [{ type: 'missing', until: 35_000, first: true }] },
+  ],
+  [
+    'still missing later within the grace: the grace runs from the first miss',
+    { missingSince: 2_000 },
+    [],
+    { rebuildGraceMs: 30_000 },
+    { knowledge: { missingSince: 2_000 }, events: [{ type: 'missing', until: 32_000, first: false }] },
+  ],
+  [
+    'still missing when the grace is over: vanished after all',
+    { missingSince: 2_000 },
+    [],
+    { now: 32_000, rebuildGraceMs: 30_000 },
+    {
+      knowledge: { actual: 'absent', ref: null, bootTime: null, missingSince: null },
+      events: [{ type: 'vanished' }],
+    },
+  ],
+  [
+    'back under a new domid within the grace (a reboot): running, the new ref, no longer missing',
+    { missingSince: 2_000 },
+    [entry({ domainId: 9 })],
+    { rebuildGraceMs: 30_000 },
+    { knowledge: { actual: 'running', ref: { ...ref, domainId: 9 }, missingSince: null } },
+  ],
+  [
+    'seen shutting down to reboot (transitional), then not listed, within the grace: missing',
+    { actual: 'transitional', runningSince: null },
+    [],
+    { rebuildGraceMs: 30_000 },
+    { knowledge: { missingSince: 5_000 }, events: [{ type: 'missing', until: 35_000, first: true }] },
+  ],
+  [
+    'seen shutting down to reboot, not back when the grace is over: vanished',
+    { actual: 'transitional', runningSince: null, missingSince: 2_000 },
+    [],
+    { now: 32_000, rebuildGraceMs: 30_000 },
+    {
+      knowledge: { actual: 'absent', ref: null, bootTime: null, missingSince: null },
+      events: [{ type: 'vanished' }],
+    },
+  ],
+  [
+    'transitional, then not listed, no grace (other backends): absent, no event, as ever',
+    { actual: 'transitional', runningSince: null },
+    [],
+    {},
+    { knowledge: { actual: 'absent', ref: null, bootTime: null } },
+  ],
+  [
+    'missing, then an operation on it failed (actual unknown): the grace goes on',
+    { actual: 'unknown', missingSince: 2_000 },
+    [],
+    { rebuildGraceMs: 30_000 },
+    { knowledge: { missingSince: 2_000 }, events: [{ type: 'missing', until: 32_000, first: false }] },
+  ],
+  [
+    'missing, an operation failed, and the grace is over: vanished, the restart policy applies',
+    { actual: 'unknown', missingSince: 2_000 },
+    [],
+    { now: 40_000, rebuildGraceMs: 30_000 },
+    {
+      knowledge: { actual: 'absent', ref: null, bootTime: null, missingSince: null },
+      events: [{ type: 'vanished' }],
+    },
+  ],
+  [
+    'listed again as it was (a listing that missed it raced the domain): only missingSince clears',
+    { missingSince: 2_000 },
+    [entry()],
+    { rebuildGraceMs: 30_000 },
+    { knowledge: { missingSince: null } },
+  ],
+  [
+    'not listed after a halt was asked, with a grace: absent at once, no event',
+    {},
+    [],
+    { haltRequested: true, rebuildGraceMs: 30_000 },
+    { knowledge: { actual: 'absent', ref: null, bootTime: null } },
   ],
   [
     'paused, not listed, run desired: vanished',

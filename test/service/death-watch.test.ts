@@ -53,3 +53,81 @@ describe.each(BACKENDS)('%s backend: a crash reported by the xenstore watch', (b
     await ctl.waitForStatus(uuid, (s) => s.state === 'DELETED');
   });
 });
+
+/**
+ * A guest reboot under xl's monitor (on_reboot = "restart"): the monitor destroys the domain and
+ * creates it again (real xl: 2 s later; here rebootRestartDelayMs), so the listing that
+ * @releaseDomain triggers finds it missing. Within rebuildGraceMs that is taken for the reboot it
+ * may be, not for an exit; a domain that does not come back is still gone after the grace.
+ */
+describe('xl backend: a domain missing while xl rebuilds a rebooting guest', () => {
+  let node: TestNode;
+
+  beforeAll(async () => {
+    node = await TestNode.create('xl', {
+      extraArgs: [
+        '--probe-interval-ms',
+        HOUR_MS,
+        '--resync-interval-ms',
+        HOUR_MS,
+        '--rebuild-grace-ms',
+        '5000',
+      ],
+    });
+    await node.start();
+    await node.sim.simctl(['config', 'rebootRestartDelayMs=500']);
+  });
+
+  afterAll(async () => {
+    expect(node.ctl.violations).toEqual([]);
+    await node.destroy();
+  });
+
+  const creates = async (uuid: string): Promise<number> => {
+    const { commands } = JSON.parse(await node.sim.simctl(['commands'])) as {
+      commands: { tool: string; args: string[] }[];
+    };
+    return commands.filter(
+      (c) => c.tool === 'xl' && c.args[0] === 'create' && c.args.join(' ').includes(uuid),
+    ).length;
+  };
+
+  test('a guest reboot: still RUNNING, no restart counted, the new domid reported, nothing created by us', async () => {
+    const { ctl } = node;
+    const uuid = newUuid();
+    await ctl.apply(uuid, node.doc(uuid, 'reboots', { restartPolicy: 'always' }));
+    const up = await ctl.waitForStatus(uuid, (s) => s.state === 'RUNNING' && s.restartCount === 0);
+    expect(await creates(uuid)).toBe(1);
+    await node.sim.simctl(['reboot', String(up.domainName)]);
+
+    const back = await ctl.waitForStatus(uuid, (s) => s.domainId !== up.domainId && s.domainId !== null);
+    expect(back).toMatchObject({ state: 'RUNNING', restartCount: 0, error: null });
+    // The watch's listing did find it missing (else this test proves nothing) ...
+    expect(
+      node.service.logsWhere((l) => l.uuid === uuid && /^domain missing from the listing/.test(l.msg)),
+    ).toHaveLength(1);
+    // ... and nothing was concluded from it: no other state, no create of ours.
+    expect(ctl.states(uuid).slice(ctl.states(uuid).indexOf('RUNNING'))).toEqual(['RUNNING']);
+    expect(await creates(uuid)).toBe(1);
+
+    await ctl.apply(uuid, null);
+    await ctl.waitForStatus(uuid, (s) => s.state === 'DELETED');
+  });
+
+  test('a domain destroyed behind our back is gone once the grace is over: the restart policy applies', async () => {
+    const { ctl } = node;
+    const uuid = newUuid();
+    await ctl.apply(uuid, node.doc(uuid, 'vanishes', { restartPolicy: 'always' }));
+    const up = await ctl.waitForStatus(uuid, (s) => s.state === 'RUNNING' && s.restartCount === 0);
+    await node.sim.simctl(['vanish', String(up.domainName)]);
+
+    const broken = await ctl.waitForStatus(uuid, (s) => s.state === 'BROKEN');
+    expect(broken.error?.message).toMatch(/disappeared; restarting \(restartPolicy always\)/);
+    const again = await ctl.waitForStatus(uuid, (s) => s.state === 'RUNNING' && s.restartCount === 1);
+    expect(again.domainId).not.toBe(up.domainId);
+    expect(await creates(uuid)).toBe(2);
+
+    await ctl.apply(uuid, null);
+    await ctl.waitForStatus(uuid, (s) => s.state === 'DELETED');
+  });
+});

@@ -35,6 +35,14 @@ describe('fencedHypervisor', () => {
     expect(named).toEqual([REF.uuid]);
   });
 
+  test("the backend's rebuild grace passes through (a fenced xl still waits for a rebooting guest)", () => {
+    const withGrace = Object.assign(new FakeHypervisor(new ManualClock()), { rebuildGraceMs: 30_000 });
+    expect(fencedHypervisor(withGrace, () => false).rebuildGraceMs).toBe(30_000);
+    expect(
+      fencedHypervisor(new FakeHypervisor(new ManualClock()), () => true).rebuildGraceMs,
+    ).toBeUndefined();
+  });
+
   test('a listing of some domains is a read: it passes whether or not the agent may act', async () => {
     const inner = new FakeHypervisor(new ManualClock());
     inner.addDomain(REF.uuid, 'a');

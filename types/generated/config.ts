@@ -114,6 +114,10 @@ export interface DomainmgrConfig {
    */
   resyncIntervalMs: number;
   /**
+   * xl: how long a running domain may be missing from listings before it counts as gone. xl's monitor restarts a rebooting guest (on_reboot = restart) by destroying it and creating it again 2 s later, so a domain missing for less than this is taken for a reboot in progress. Other backends never rebuild a domain and ignore it.
+   */
+  rebuildGraceMs: number;
+  /**
    * Each probe interval is shortened at random by up to this fraction (never lengthened: probeIntervalMs bounds how long a crash goes unnoticed).
    */
   probeJitter: number;
