@@ -50,6 +50,11 @@ export interface HostConfig {
    * sometimes") and creates it again from the same configuration, unpaused.
    */
   rebootRestartDelayMs: number;
+  /**
+   * Then the monitor's create builds the domain paused and unpauses it this long later, once its
+   * devices are up.
+   */
+  rebootBuildMs: number;
   /** Whether new HVM guests have PV drivers (without, graceful shutdown needs -F). */
   hvmPvDrivers: boolean;
   /** Physical PCI devices of the host (BDF `DDDD:BB:DD.F`). */
@@ -92,6 +97,11 @@ export interface XenDomain {
   vifs: number[];
   /** Who created it: `xl create` or rkt's stage1-xen. */
   origin: 'xl' | 'rkt';
+  /**
+   * Being built by xl's monitor and its name not written yet: until then `xl list` shows
+   * `(null)` and no command finds it by name.
+   */
+  unnamedUntil?: number;
 }
 
 export type ShutdownReason = 'poweroff' | 'reboot' | 'suspend' | 'crash' | 'watchdog' | 'soft_reset';
@@ -110,13 +120,17 @@ export interface XenState {
   pci: PciDevice[];
   /** Flat xenstore: path -> value. Directories are implied by their children. */
   xenstore: Record<string, string>;
-  /** Rebooting guests xl's monitor destroys and creates again (rebootDestroyMs, rebootRestartDelayMs). */
+  /** Rebooting guests xl's monitor destroys and builds again (rebootDestroyMs, rebootRestartDelayMs, rebootBuildMs). */
   restarts: PendingRestart[];
 }
 
-/** A guest xl's monitor is restarting for a reboot: destroyed at destroyAt, created at dueAt. */
+/**
+ * A guest xl's monitor is restarting for a reboot: destroyed at destroyAt, created paused at
+ * dueAt (newDomid), unpaused rebootBuildMs later.
+ */
 export interface PendingRestart {
   domid: number;
+  newDomid: number | null;
   name: string;
   config: Record<string, unknown>;
   origin: 'xl' | 'rkt';
@@ -196,6 +210,7 @@ export function defaultConfig(): HostConfig {
     bootBusyMs: 1000,
     rebootDestroyMs: 100,
     rebootRestartDelayMs: 2000,
+    rebootBuildMs: 100,
     hvmPvDrivers: true,
     pciDevices: [...DEFAULT_PCI_DEVICES],
     latencyMs: 0,

@@ -74,7 +74,13 @@ export function byDomid(host: SimHost, domid: number): XenDomain | undefined {
 }
 
 export function byName(host: SimHost, name: string): XenDomain | undefined {
-  return host.state.xen.domains.find((d) => d.name === name);
+  const now = host.now();
+  return host.state.xen.domains.find((d) => d.name === name && !unnamed(d, now));
+}
+
+/** A domain xl's monitor is building whose name is not written yet (XenDomain.unnamedUntil). */
+export function unnamed(d: XenDomain, now: number): boolean {
+  return d.unnamedUntil !== undefined && now < d.unnamedUntil;
 }
 
 /** Domain-0 or a guest: all that exists for lookups by name/domid. */
@@ -358,14 +364,15 @@ function actionFor(d: XenDomain, reason: ShutdownReason): string {
 /**
  * xl's monitor restarts a rebooting guest: the domain lists as shut down (reason r) until the
  * monitor destroys it (rebootDestroyMs), then is in no listing while the monitor sleeps
- * (rebootRestartDelayMs), then is created again from the same configuration: same name and uuid,
- * a new domid, unpaused even after `create -p` (tickXen does the last two steps).
+ * (rebootRestartDelayMs), then is built again from the same configuration, paused (same name and
+ * uuid, a new domid), and unpaused once built (rebootBuildMs), even after `create -p`. tickXen
+ * takes the steps.
  */
 function restartDomain(host: SimHost, d: XenDomain): void {
-  const now = host.now();
-  const destroyAt = now + host.state.config.rebootDestroyMs;
+  const destroyAt = host.now() + host.state.config.rebootDestroyMs;
   host.state.xen.restarts.push({
     domid: d.domid,
+    newDomid: null,
     name: d.name,
     config: structuredClone(d.config),
     origin: d.origin,
@@ -376,18 +383,34 @@ function restartDomain(host: SimHost, d: XenDomain): void {
 }
 
 /**
- * The monitor's steps that are due: the destroy (of the domain it watches, if still there), then
- * the create, which as any `xl create` fails when the name was taken meanwhile (the monitor then
- * exits and the guest stays down). Returns when the next step is due, if any.
+ * The monitor's steps that are due: the destroy (of the domain it watches, if still there), the
+ * build, which as any `xl create` fails when the name was taken meanwhile (the monitor then exits
+ * and the guest stays down), and the unpause. Returns when the next step is due, if any.
  */
 function advanceRestart(host: SimHost, r: PendingRestart, now: number): number | null {
-  if (r.destroyAt <= now && byDomid(host, r.domid) !== undefined) destroyDomain(host, r.domid);
   if (r.destroyAt > now) return r.destroyAt;
+  if (byDomid(host, r.domid) !== undefined) destroyDomain(host, r.domid);
   if (r.dueAt > now) return r.dueAt;
-  host.state.xen.restarts = host.state.xen.restarts.filter((x) => x !== r);
-  host.touch();
-  createDomain(host, r.config, { paused: false, origin: r.origin });
-  return null;
+  const done = (): null => {
+    host.state.xen.restarts = host.state.xen.restarts.filter((x) => x !== r);
+    host.touch();
+    return null;
+  };
+  if (r.newDomid === null) {
+    const built = createDomain(host, r.config, { paused: true, origin: r.origin });
+    if (!built.ok) return done();
+    r.newDomid = built.domid;
+    // Listed as `(null)` for the first half of the build, as real xl shows a domain libxl has not
+    // named yet.
+    const d = byDomid(host, built.domid);
+    if (d) d.unnamedUntil = now + host.state.config.rebootBuildMs / 2;
+    host.touch();
+  }
+  const unpauseAt = r.dueAt + host.state.config.rebootBuildMs;
+  if (unpauseAt > now) return unpauseAt;
+  const d = byDomid(host, r.newDomid);
+  if (d?.paused && d.shutdown === null) setPaused(host, d, false);
+  return done();
 }
 
 /**

@@ -23,6 +23,7 @@ import {
   SHUTDOWN_CODES,
   setPaused,
   stateLetters,
+  unnamed,
 } from '../xen/model.js';
 import { type KernelLoadRange, readElf64LoadRange } from '../xen/pv-kernel.js';
 import { xsWrite } from '../xen/xenstore-model.js';
@@ -301,7 +302,7 @@ function xlList(ctx: XlContext, args: string[]): ToolResult {
       if (verbose) line += ` 00000000-0000-0000-0000-000000000000        -                -`;
     } else {
       line = listRow(
-        d.name,
+        unnamed(d, now) ? '(null)' : d.name,
         d.domid,
         currentMemMiB(d),
         d.vcpus,

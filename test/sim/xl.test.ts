@@ -333,21 +333,28 @@ describe('shutdown and guest behaviour over time', () => {
     await until(async () => (await listRow(h, 'rb'))?.domid === 2, 2000, 'rb to come back');
   });
 
-  test('a rebooting guest: shut down (reason r), then in no listing, then created again unpaused', async () => {
+  test('a rebooting guest: shut down (reason r), in no listing, built paused, then unpaused', async () => {
     await xl(h, 'create', '-p', writeCfg(pvhCfg('rg')));
     await xl(h, 'unpause', 'rg');
-    await h.simctl(['config', 'rebootDestroyMs=300', 'rebootRestartDelayMs=400']);
+    await h.simctl(['config', 'rebootDestroyMs=300', 'rebootRestartDelayMs=400', 'rebootBuildMs=2000']);
     try {
       await h.simctl(['reboot', 'rg']);
       expect((await listRow(h, 'rg'))?.state).toBe('---sr-');
-      // The monitor destroys it, then sleeps before it creates the domain again.
+      // The monitor destroys it, sleeps, builds the domain again paused (not named at first), and
+      // unpauses it.
       await until(async () => (await listRow(h, 'rg')) === null, 3000, 'rg destroyed by the monitor');
-      await until(async () => (await listRow(h, 'rg')) !== null, 3000, 'rg to come back');
-      const back = await listRow(h, 'rg');
-      expect(back?.state).not.toContain('p');
-      expect(back?.domid).toBe(2);
+      await until(async () => (await listRow(h, '(null)')) !== null, 3000, 'rg built again, not named yet');
+      expect(await listRow(h, '(null)')).toMatchObject({ domid: 2, state: '--p---' });
+      expectExact(await xl(h, 'unpause', 'rg'), 1, '', 'rg is an invalid domain identifier (rc=-6)\n');
+      await until(async () => (await listRow(h, 'rg')) !== null, 3000, 'rg named');
+      await until(
+        async () => !(await listRow(h, 'rg'))?.state.includes('p'),
+        3000,
+        'rg unpaused by the monitor',
+      );
+      expect((await listRow(h, 'rg'))?.domid).toBe(2);
     } finally {
-      await h.simctl(['config', 'rebootDestroyMs=100', 'rebootRestartDelayMs=200']);
+      await h.simctl(['config', 'rebootDestroyMs=100', 'rebootRestartDelayMs=200', 'rebootBuildMs=100']);
     }
   });
 
