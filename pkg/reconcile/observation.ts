@@ -30,8 +30,9 @@ export interface Knowledge {
   /** How the domain stopped, in the hypervisor's words (ObservedDomain.stopDetail); null: not said. */
   stopDetail: string | null;
   /**
-   * Monotonic time a running (or paused) domain was first missing from a listing, while it may
-   * still be the toolstack rebuilding it (Hypervisor.rebuildGraceMs); null when it is not missing.
+   * Monotonic time a domain that was up (or shutting down to reboot) was first missing from a
+   * listing, while it may still be the toolstack rebuilding it (Hypervisor.rebuildGraceMs); null
+   * when it is not missing.
    */
   missingSince: number | null;
 }
@@ -52,7 +53,10 @@ export interface ObservationContext {
 }
 
 export type ObservationEvent =
-  /** The domain left while running or paused, unasked: the restart policy applies. */
+  /**
+   * The domain left while running or paused, unasked (or did not come back within the rebuild
+   * grace): the restart policy applies.
+   */
   | { type: 'vanished' }
   /**
    * Missing, unasked, but maybe being rebuilt (a reboot under xl's monitor): nothing is concluded
@@ -88,22 +92,21 @@ export function observeListing(
   const events: ObservationEvent[] = [];
   const next: Knowledge = { ...k };
   if (seen === null) {
-    // 'transitional': a guest that shut down to reboot (xl: reason r), seen before xl's monitor
-    // destroyed it. Missing already: an operation that failed on the missing domain since (actual
-    // 'unknown') does not end the grace.
-    const left = k.actual === 'running' || k.actual === 'paused' || k.actual === 'transitional';
-    const unasked =
-      (left || k.missingSince !== null) && k.haltingUntil === null && !c.haltRequested && c.desired === 'run';
-    if (unasked) {
+    const up = k.actual === 'running' || k.actual === 'paused';
+    const unasked = k.haltingUntil === null && !c.haltRequested && c.desired === 'run';
+    // It may come back under a new domid if it was up, or shutting down to reboot (xl: reason r,
+    // 'transitional'), or missing already (an operation that failed on it since left 'unknown').
+    if (unasked && (up || k.actual === 'transitional' || k.missingSince !== null)) {
       const since = k.missingSince ?? c.now;
       if (c.now < since + c.rebuildGraceMs) {
-        // Everything else stays as it was: the domain may be back under a new domid any moment.
+        // Everything else stays as it was: the domain may be back any moment.
         next.missingSince = since;
         events.push({ type: 'missing', until: since + c.rebuildGraceMs, first: k.missingSince === null });
         return { knowledge: next, strays, events };
       }
-      if (k.actual !== 'transitional' || k.missingSince !== null) events.push({ type: 'vanished' });
     }
+    // Gone: an exit if it was up, or if it did not come back within the grace.
+    if (unasked && (up || k.missingSince !== null)) events.push({ type: 'vanished' });
     next.missingSince = null;
     next.actual = 'absent';
     next.pausing = false;
@@ -112,6 +115,17 @@ export function observeListing(
     next.stopDetail = null;
     // No domain, no boot time: the next boot sets it anew.
     next.bootTime = null;
+    return { knowledge: next, strays, events };
+  }
+  if (
+    k.missingSince !== null &&
+    (seen.state === 'paused' || seen.state === 'transitional') &&
+    c.now < k.missingSince + c.rebuildGraceMs
+  ) {
+    // Back, but not running yet: the toolstack is still building it (xl's monitor builds the
+    // domain paused, under the name "(null)" at first, and unpauses it itself once its devices
+    // are up). Nothing is concluded or done before it runs, or before the grace is over.
+    events.push({ type: 'missing', until: k.missingSince + c.rebuildGraceMs, first: false });
     return { knowledge: next, strays, events };
   }
   if (k.booting && seen.state === 'paused') {

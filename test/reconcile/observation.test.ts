@@ -129,6 +129,31 @@ const cases: [string, Partial<Knowledge>, ObservedDomain[], Partial<ObservationC
     },
   ],
   [
+    'back paused within the grace (xl monitor still building it, "(null)" at first): nothing taken in',
+    { missingSince: 2_000 },
+    [entry({ name: '(null)', domainId: 9, state: 'paused' })],
+    { rebuildGraceMs: 30_000 },
+    { events: [{ type: 'missing', until: 32_000, first: false }] },
+  ],
+  [
+    'back paused and the grace is over: taken in as it is (a paused domain of ours)',
+    { missingSince: 2_000 },
+    [entry({ domainId: 9, state: 'paused' })],
+    { now: 32_000, rebuildGraceMs: 30_000 },
+    {
+      knowledge: { actual: 'paused', ref: { ...ref, domainId: 9 }, missingSince: null, runningSince: null },
+    },
+  ],
+  [
+    'back crashed within the grace: taken in at once (the crash is acted on)',
+    { missingSince: 2_000 },
+    [entry({ domainId: 9, state: 'crashed' })],
+    { rebuildGraceMs: 30_000 },
+    {
+      knowledge: { actual: 'crashed', ref: { ...ref, domainId: 9 }, missingSince: null, runningSince: null },
+    },
+  ],
+  [
     'listed again as it was (a listing that missed it raced the domain): only missingSince clears',
     { missingSince: 2_000 },
     [entry()],

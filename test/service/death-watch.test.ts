@@ -75,7 +75,8 @@ describe('xl backend: a domain missing while xl rebuilds a rebooting guest', () 
       ],
     });
     await node.start();
-    await node.sim.simctl(['config', 'rebootRestartDelayMs=500']);
+    // The monitor's build (paused, "(null)" for its first half) long enough for a listing to see it.
+    await node.sim.simctl(['config', 'rebootRestartDelayMs=500', 'rebootBuildMs=1000']);
   });
 
   afterAll(async () => {
@@ -83,14 +84,15 @@ describe('xl backend: a domain missing while xl rebuilds a rebooting guest', () 
     await node.destroy();
   });
 
-  const creates = async (uuid: string): Promise<number> => {
+  /** The `xl <sub>` commands run so far whose arguments mention `text`. */
+  const xlCalls = async (sub: string, text: string): Promise<number> => {
     const { commands } = JSON.parse(await node.sim.simctl(['commands'])) as {
       commands: { tool: string; args: string[] }[];
     };
-    return commands.filter(
-      (c) => c.tool === 'xl' && c.args[0] === 'create' && c.args.join(' ').includes(uuid),
-    ).length;
+    return commands.filter((c) => c.tool === 'xl' && c.args[0] === sub && c.args.join(' ').includes(text))
+      .length;
   };
+  const creates = (uuid: string): Promise<number> => xlCalls('create', uuid);
 
   test('a guest reboot: still RUNNING, no restart counted, the new domid reported, nothing created by us', async () => {
     const { ctl } = node;
@@ -98,6 +100,7 @@ describe('xl backend: a domain missing while xl rebuilds a rebooting guest', () 
     await ctl.apply(uuid, node.doc(uuid, 'reboots', { restartPolicy: 'always' }));
     const up = await ctl.waitForStatus(uuid, (s) => s.state === 'RUNNING' && s.restartCount === 0);
     expect(await creates(uuid)).toBe(1);
+    const unpauses = await xlCalls('unpause', '');
     await node.sim.simctl(['reboot', String(up.domainName)]);
 
     const back = await ctl.waitForStatus(uuid, (s) => s.domainId !== up.domainId && s.domainId !== null);
@@ -106,9 +109,11 @@ describe('xl backend: a domain missing while xl rebuilds a rebooting guest', () 
     expect(
       node.service.logsWhere((l) => l.uuid === uuid && /^domain missing from the listing/.test(l.msg)),
     ).toHaveLength(1);
-    // ... and nothing was concluded from it: no other state, no create of ours.
+    // ... and nothing was concluded from it: no other state, no create of ours, and the domain the
+    // monitor built paused was left for the monitor to unpause.
     expect(ctl.states(uuid).slice(ctl.states(uuid).indexOf('RUNNING'))).toEqual(['RUNNING']);
     expect(await creates(uuid)).toBe(1);
+    expect(await xlCalls('unpause', '')).toBe(unpauses);
 
     await ctl.apply(uuid, null);
     await ctl.waitForStatus(uuid, (s) => s.state === 'DELETED');

@@ -489,6 +489,33 @@ describe(`domainmgr drives real Xen through NATS${service.available ? '' : ` (SK
     },
   );
 
+  scenario(
+    "a guest reboot (xl sysrq b) is xl monitor's business: still RUNNING, the new domid, no restart",
+    async () => {
+      const from = mark();
+      const before = lastStatus(A.uuid)?.restartCount ?? 0;
+      const hellos = count(await guestConsole(nameA), `DOMU-HELLO marker=${A.marker}`);
+      // sysrq b: the guest kernel reboots at once; xl's monitor destroys the domain, sleeps 2 s
+      // and creates it again under a new domid, which the watch's listing finds missing meanwhile.
+      await dom0.ok(['xl', 'sysrq', String(domidA), 'b']);
+      const back = await t('reboot A: to the new domid in the status', () =>
+        waitStatus(A.uuid, 'a new domid', (s) => s.domainId != null && s.domainId !== domidA, 120_000, from),
+      );
+      expect(back).toMatchObject({ state: 'RUNNING', restartCount: before, error: null });
+      const mine = statuses.slice(from).filter((s) => s.uuid === A.uuid);
+      expect(mine.filter((s) => s.state !== 'RUNNING')).toEqual([]);
+      expect(await dom0.domainmgrLog()).toContain('domain missing from the listing');
+      domidA = back.domainId as number;
+      expect((await rowsOf(A.uuid)).map((r) => r.domid)).toEqual([domidA]);
+      await waitFor(
+        'a DOMU-HELLO after the reboot',
+        async () =>
+          count(await guestConsole(nameA), `DOMU-HELLO marker=${A.marker}`) > hellos ? true : undefined,
+        120_000,
+      );
+    },
+  );
+
   scenario('domainmgr killed with SIGKILL and started again adopts the running guest', async () => {
     await waitFor(
       'A settled',
