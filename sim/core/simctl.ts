@@ -24,8 +24,8 @@ export const SIMCTL_USAGE = `usage: simctl <command> [args]
   fault list | fault rm ID | fault clear
   crash DOMAIN                   the Xen guest crashes (kept as 'c' if on_crash=preserve)
   poweroff DOMAIN                the Xen guest powers itself off (on_poweroff applies)
-  reboot DOMAIN                  the Xen guest reboots itself (on_reboot applies: restart is
-                                 destroy, then the same domain again rebootRestartDelayMs later)
+  reboot DOMAIN                  the Xen guest reboots itself (on_reboot applies: restart is xl's
+                                 monitor's destroy, 2 s sleep and paused rebuild; see README)
   vanish DOMAIN                  the Xen domain disappears (as if destroyed behind our back)
   hang-guest DOMAIN|VM [--off]   the guest ignores graceful shutdown/reboot (Xen domain or vmadm VM)
   pv-drivers DOMAIN on|off       whether an HVM guest has PV drivers (graceful shutdown needs them)
