@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { errors } from '@nats-io/transport-node';
 import type { DomainConfig } from '../../types/generated/domain-config.js';
 import type { DomainStatus } from '../../types/generated/domain-status.js';
 import { ctl } from '../domainctl/support.js';
@@ -150,9 +151,15 @@ describe('5 domainmgr on a 3-server JetStream cluster that loses its stream lead
       const matches = (s: DomainStatus) =>
         s.state === want.state && (want.state === 'DELETED' || s.observedGeneration === want.generation);
       await node.ctl.waitForStatus(uuid, matches, 90_000);
+      // The test's own read may time out while the status stream's new leader settles (seen once
+      // in CI): that is "not read yet", asked again, not a failure of domainmgr's.
       await eventually(
         `the stored status of ${uuid} is ${want.state}`,
-        () => node.ctl.storedStatus(uuid),
+        () =>
+          node.ctl.storedStatus(uuid).catch((e: unknown) => {
+            if (e instanceof errors.TimeoutError) return null;
+            throw e;
+          }),
         (s) => s !== null && matches(s),
         30_000,
       );
