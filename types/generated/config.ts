@@ -1,7 +1,7 @@
 /* Generated from config/config.schema.json by scripts/gen-types.mjs: do not edit; run `npm run gen:types`. */
 
 /**
- * domainmgr's configuration: config/default.json, then --config FILE, then DOMAINMGR_* environment, then flags (later wins). See docs/configuration.md.
+ * domainmgr's configuration: config/default.json, then --config FILE, then DOMAINMGR_* environment, then flags (later wins). Every key, flag and environment variable: the README's Configuration section.
  */
 export interface DomainmgrConfig {
   /**
