@@ -192,12 +192,13 @@ export function recordEvent(p: ActionParty, event: ObservationEvent, desired: De
     case 'missing': {
       // Maybe a reboot under xl's monitor (Hypervisor.rebuildGraceMs): the domain's coming back
       // is one listing (xenstored's @introduceDomain); its not coming back, the listing at `until`.
+      const graceMs = Math.max(0, event.until - p.deps.clock.monotonic());
       if (event.first)
         p.log.info(
-          { graceMs: event.until - p.deps.clock.monotonic() },
+          { graceMs },
           'domain missing from the listing; gone unless it is back within the grace (a reboot rebuilds it)',
         );
-      p.deps.requestProbe(Math.max(0, event.until - p.deps.clock.monotonic()));
+      p.deps.requestProbe(graceMs);
       return;
     }
     case 'still-paused':

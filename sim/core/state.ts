@@ -131,7 +131,6 @@ export interface XenState {
 export interface PendingRestart {
   domid: number;
   newDomid: number | null;
-  name: string;
   config: Record<string, unknown>;
   origin: 'xl' | 'rkt';
   destroyAt: number;

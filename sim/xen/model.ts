@@ -373,7 +373,6 @@ function restartDomain(host: SimHost, d: XenDomain): void {
   host.state.xen.restarts.push({
     domid: d.domid,
     newDomid: null,
-    name: d.name,
     config: structuredClone(d.config),
     origin: d.origin,
     destroyAt,
